@@ -1,0 +1,1 @@
+"""Object models, validation and manifest conversion: the contract with users."""

@@ -1,0 +1,99 @@
+"""The 2014 shapes (v1beta1: ``id``, ``desiredState``, ``replicaSelector``, ``podTemplate``).
+
+The seed's objects are still accepted: they are converted on read into the v1 shape,
+and anything the conversion does not place is kept for validation to report. The
+user's document is never rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TOP_LEVEL_META = ("creationTimestamp", "selfLink", "resourceVersion", "uid", "namespace", "annotations")
+
+
+def is_legacy(doc: dict[str, Any]) -> bool:
+    return "metadata" not in doc and ("desiredState" in doc or "id" in doc)
+
+
+def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if "id" in doc:
+        meta["name"] = doc.pop("id")
+    if "labels" in doc:
+        meta["labels"] = doc.pop("labels")
+    for key in _TOP_LEVEL_META:
+        if key in doc:
+            meta[key] = doc.pop(key)
+    return meta
+
+
+def _containers(manifest: Any) -> Any:
+    if not isinstance(manifest, dict):
+        return manifest
+    containers = manifest.get("containers")
+    if not isinstance(containers, list):
+        return containers
+    converted = []
+    for index, container in enumerate(containers):
+        if isinstance(container, dict) and "name" not in container:
+            container = {"name": f"container-{index}", **container}
+        converted.append(container)
+    return converted
+
+
+def _pod_spec(desired_state: Any) -> Any:
+    """``desiredState.manifest`` -> a v1 PodSpec map (``version``/``id`` dropped)."""
+    if not isinstance(desired_state, dict):
+        return desired_state
+    manifest = desired_state.get("manifest", {})
+    if not isinstance(manifest, dict):
+        return manifest
+    spec = {k: v for k, v in manifest.items() if k not in ("version", "id", "uuid")}
+    spec["containers"] = _containers(manifest)
+    if spec["containers"] is None:
+        del spec["containers"]
+    if "restartPolicy" in desired_state:
+        spec["restartPolicy"] = desired_state["restartPolicy"]
+    return spec
+
+
+def controller_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = dict(doc)
+    doc.pop("currentState", None)
+    doc.pop("kind", None)
+    doc.pop("apiVersion", None)
+    meta = _metadata(doc)
+    desired = doc.pop("desiredState", {})
+    spec: dict[str, Any] = {}
+    if isinstance(desired, dict):
+        desired = dict(desired)
+        if "replicas" in desired:
+            spec["replicas"] = desired.pop("replicas")
+        for key in ("replicaSelector", "replicasInSet"):
+            if key in desired:
+                spec["selector"] = desired.pop(key)
+        template = desired.pop("podTemplate", None)
+        if isinstance(template, dict):
+            template = dict(template)
+            spec["template"] = {
+                "metadata": {"labels": template.pop("labels", {})},
+                "spec": _pod_spec(template.pop("desiredState", {})),
+                **template,
+            }
+        elif template is not None:
+            spec["template"] = template
+        spec.update(desired)
+    else:
+        spec = desired
+    return {"apiVersion": "v1", "kind": "ReplicationController", "metadata": meta, "spec": spec, **doc}
+
+
+def pod_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = dict(doc)
+    doc.pop("currentState", None)
+    doc.pop("kind", None)
+    doc.pop("apiVersion", None)
+    meta = _metadata(doc)
+    spec = _pod_spec(doc.pop("desiredState", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, **doc}

@@ -1,0 +1,140 @@
+"""The Pod: one Compute Engine VM running its containers (Kubernetes v1 subset)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
+
+from functions.api.base import Model
+from functions.api.meta import Condition, ObjectMeta
+from functions.api.names import DNS_LABEL
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+MAX_STRING = 32_768
+
+
+def _plain_text(value: str, what: str) -> str:
+    """User strings travel to the VM as data; NUL cannot travel in metadata at all."""
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+    if len(value) > MAX_STRING:
+        raise ValueError(f"{what} is {len(value)} characters; at most {MAX_STRING} are allowed")
+    return value
+
+
+class EnvVar(Model):
+    name: StrictStr
+    value: StrictStr = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value or "=" in value or not value.isprintable():
+            raise ValueError(f"env name {value!r:.80} must be non-empty printable text without '='")
+        return _plain_text(value, "env name")
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        return _plain_text(value, "env value")
+
+
+class ContainerPort(Model):
+    container_port: StrictInt = Field(ge=1, le=65535)
+    host_port: StrictInt | None = Field(default=None, ge=1, le=65535)
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    name: StrictStr | None = None
+
+
+class Container(Model):
+    name: StrictStr
+    image: StrictStr
+    command: list[StrictStr] = Field(default_factory=list)
+    args: list[StrictStr] = Field(default_factory=list)
+    env: list[EnvVar] = Field(default_factory=list)
+    ports: list[ContainerPort] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if len(value) > 63 or not DNS_LABEL.match(value):
+            raise ValueError(
+                f"container name {value!r:.80} must be a DNS-1123 label (at most 63 lower-case "
+                "letters, digits and '-')"
+            )
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("image must not be empty")
+        return _plain_text(value, "image")
+
+    @field_validator("command", "args")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        for word in value:
+            _plain_text(word, "command and args")
+        return value
+
+
+class PodSpec(Model):
+    containers: list[Container] = Field(min_length=1)
+    restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
+    node_name: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _unique_container_names(self) -> PodSpec:
+        names = [container.name for container in self.containers]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"containers: duplicate container names {duplicates}")
+        return self
+
+
+class ContainerStatus(Model):
+    name: StrictStr
+    ready: bool = False
+    restart_count: int = 0
+
+
+class PodStatus(Model):
+    phase: Phase = "Pending"
+    conditions: list[Condition] = Field(default_factory=list)
+    host_ip: str | None = None
+    pod_ip: str | None = None
+    start_time: datetime | None = None
+    reason: str | None = None
+    message: str | None = None
+    container_statuses: list[ContainerStatus] = Field(default_factory=list)
+
+    def ready_condition(self) -> Condition | None:
+        return next((c for c in self.conditions if c.type == "Ready"), None)
+
+    @property
+    def ready(self) -> bool:
+        condition = self.ready_condition()
+        return condition is not None and condition.status == "True"
+
+    @property
+    def restarts(self) -> int:
+        return max((status.restart_count for status in self.container_statuses), default=0)
+
+
+class Pod(Model):
+    api_version: StrictStr = "v1"
+    kind: Literal["Pod"] = "Pod"
+    metadata: ObjectMeta
+    spec: PodSpec
+    status: PodStatus = Field(default_factory=PodStatus)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    @property
+    def being_deleted(self) -> bool:
+        return self.metadata.deletion_timestamp is not None

@@ -1,0 +1,72 @@
+"""From a trigger to a sync pass: what each kind of document change asks for.
+
+Errors are two kinds, as in kopf: ``RETRYABLE`` ones (contention, Firestore or the
+network being briefly unavailable) raise, so the platform retries the event; anything
+else is logged and dropped, since a raising function with retries on is retried for
+a day, and the next resync repairs what was missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from functions.events import DocumentChange, EventError, decode
+from functions.logs import ref_fields
+from functions.replication import Contention, cascade_delete, controller_uid, sync_controller
+from functions.runtime import Runtime
+from functions.store import CONTROLLERS
+
+log = logging.getLogger("firecontrol.handlers")
+
+RETRYABLE: tuple[type[Exception], ...] = (
+    Contention,
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.TooManyRequests,
+    gexc.Aborted,
+    gexc.Unknown,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def decode_event(attributes: Any, data: Any) -> DocumentChange | None:
+    try:
+        return decode(attributes, data)
+    except EventError as error:
+        log.error("undecodable event dropped", extra={"error": str(error)})
+        return None
+
+
+def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
+    """Reconcile the controller a change names, unless the change was only our own status write."""
+    ns, name = change.namespace, change.name
+    if change.collection != CONTROLLERS:
+        log.warning("event for another collection ignored", extra={"path": change.path})
+        return {"action": "ignored"}
+    if change.kind == "deleted":
+        assert change.old is not None
+        uid = controller_uid(change.path, change.old.create_time)
+        deleted = cascade_delete(rt.store, ns, name, uid, rt.clock)
+        return {"action": "cascade", "deleted": deleted}
+    if change.only_changed():
+        log.debug("status-only change skipped", extra=ref_fields("ReplicationController", ns, name))
+        return {"action": "skipped"}
+    result = sync_controller(rt.store, rt.settings, ns, name, rt.clock)
+    return {"action": "synced", **vars(result)}
+
+
+def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:
+    """Run a handler: raise what the platform should retry, log and drop the rest."""
+    try:
+        return call()
+    except RETRYABLE:
+        log.warning(f"{what}: temporary failure, the platform will retry", extra=fields, exc_info=True)
+        raise
+    except Exception:
+        log.exception(f"{what}: failed; dropped until the next resync", extra=fields)
+        return None

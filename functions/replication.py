@@ -1,0 +1,450 @@
+"""The replication manager: one sync pass keeps a controller's pods at its replica count.
+
+``plan_sync`` is the decision, a pure function of the controller document, its pods
+and the time. ``sync_controller`` is the thin I/O around it: read, plan, commit once,
+guarded by a precondition on the controller's ``update_time`` (optimistic concurrency,
+like Kubernetes' resourceVersion). Of two concurrent passes one commits; the other's
+precondition fails, it re-reads and finds nothing left to do, so there is no overshoot.
+
+``metadata.generation`` has no API server to advance it. The pass does: it keeps the
+hash of the spec it last saw in ``status.specHash``, and when the spec's hash differs
+it increments ``metadata.generation`` and, in the same commit, sets
+``status.observedGeneration`` to it. So a spec change written by any Firestore client
+advances the generation exactly once, when a pass first sees it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from functions.api.controller import ReplicationController, ReplicationControllerStatus, spec_hash
+from functions.api.meta import Condition, selector_matches
+from functions.api.names import generate_pod_name, short_hash
+from functions.api.parse import parse_controller, parse_controller_status
+from functions.config import Settings
+from functions.logs import ref_fields
+from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
+from functions.store import (
+    CONTROLLERS,
+    PODS,
+    Create,
+    Delete,
+    Doc,
+    RecordEvent,
+    StaleWrite,
+    Store,
+    Update,
+    Write,
+    doc_path,
+)
+
+log = logging.getLogger("firecontrol.replication")
+
+KIND = "ReplicationController"
+MAX_ATTEMPTS = 12
+CASCADE_CHUNK = 400  # Firestore commits at most 500 writes
+FAILURE = "ReplicaFailure"
+
+
+class Contention(Exception):
+    """Too many concurrent writers: let the platform retry the invocation."""
+
+
+def controller_uid(path: str, create_time: datetime) -> str:
+    """A controller's uid: the same for the document's whole life, new if it is recreated.
+
+    Derived from the path and the document's create time, so it survives a user
+    overwriting the document without ``metadata.uid`` and needs no extra write.
+    """
+    seconds = calendar.timegm(create_time.utctimetuple())
+    nanos = getattr(create_time, "nanosecond", None)
+    if nanos is None:
+        nanos = create_time.microsecond * 1000
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"firecontrol:{path}@{seconds}.{nanos:09d}"))
+
+
+def owner_ref(name: str, uid: str) -> dict[str, Any]:
+    """The exact owner reference map the controller writes (and queries by)."""
+    return {
+        "apiVersion": "v1",
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def event_for(
+    namespace: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal"
+) -> RecordEvent:
+    """An event whose id repeats for the same object, reason and message, so it is counted."""
+    return RecordEvent(
+        namespace=namespace,
+        event_id=f"{name}.{short_hash(f'{uid}/{reason}/{message}', 12)}",
+        involved={"kind": KIND, "namespace": namespace, "name": name, "uid": uid, "apiVersion": "v1"},
+        reason=reason,
+        message=message,
+        type=type_,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one pass decided, as writes to commit together, and what they mean."""
+
+    writes: list[Write] = field(default_factory=list)
+    creating: list[str] = field(default_factory=list)
+    deleting: list[str] = field(default_factory=list)
+    adopting: list[str] = field(default_factory=list)
+    releasing: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    want: int = 0
+    active: int = 0
+    more: bool = False  # the burst cap was reached: another pass is needed
+
+
+def _condition_set(
+    conditions: list[Condition], new: Condition | None, now: datetime
+) -> list[Condition]:
+    """Replace the ReplicaFailure condition, keeping its transition time if it persists."""
+    old = next((c for c in conditions if c.type == FAILURE), None)
+    rest = [c for c in conditions if c.type != FAILURE]
+    if new is None:
+        return rest
+    if old is not None and old.status == new.status:
+        new = new.model_copy(update={"last_transition_time": old.last_transition_time or now})
+    else:
+        new = new.model_copy(update={"last_transition_time": now})
+    return [*rest, new]
+
+
+def failure(reason: str, message: str) -> Condition:
+    return Condition(type=FAILURE, status="True", reason=reason, message=message)
+
+
+def _metadata(rc: Doc) -> dict[str, Any] | None:
+    meta = rc.data.get("metadata", {})
+    return meta if isinstance(meta, dict) else None
+
+
+def _generation(rc: Doc, old: ReplicationControllerStatus) -> tuple[int, str]:
+    raw_spec = rc.data.get("spec", rc.data.get("desiredState"))
+    digest = spec_hash(raw_spec)
+    meta = _metadata(rc) or {}
+    current = meta.get("generation") if isinstance(meta.get("generation"), int) else None
+    if digest != old.spec_hash:
+        return (current or 0) + 1, digest
+    return current or 1, digest
+
+
+def _controller_writes(
+    rc: Doc,
+    uid: str,
+    status: ReplicationControllerStatus,
+    generation: int,
+    pod_writes: bool,
+) -> list[Write]:
+    """The guarded write of the controller: status, uid, generation, resourceVersion.
+
+    Any commit that writes pods also changes ``metadata.resourceVersion``: an identical
+    rewrite does not move ``update_time``, and the precondition must see our commit.
+    """
+    fields: dict[str, Any] = {}
+    status_doc = status.to_doc()
+    if status_doc != rc.data.get("status"):
+        fields["status"] = status_doc
+    meta = _metadata(rc)
+    if meta is not None:
+        for key, value in (("uid", uid), ("generation", generation)):
+            if meta.get(key) != value:
+                fields[f"metadata.{key}"] = value
+        if fields or pod_writes:
+            version = meta.get("resourceVersion")
+            number = int(version) if isinstance(version, str) and version.isdigit() else 0
+            fields["metadata.resourceVersion"] = str(number + 1)
+    elif pod_writes:  # pragma: no cover - an invalid controller never writes pods
+        raise AssertionError("pods written for a controller without metadata")
+    if not fields:
+        return []
+    return [Update(rc.path, fields, if_updated_at=rc.update_time)]
+
+
+def new_pod(rc: ReplicationController, namespace: str, ref: dict[str, Any], now: datetime) -> Create:
+    name = generate_pod_name(rc.name)
+    template = rc.spec.template
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(template.metadata.labels),
+        "uid": str(uuid.uuid4()),
+        "generation": 1,
+        "creationTimestamp": now,
+        "ownerReferences": [ref],
+    }
+    if template.metadata.annotations:
+        metadata["annotations"] = dict(template.metadata.annotations)
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": template.spec.model_dump(by_alias=True, exclude_none=True),
+        "status": {"phase": "Pending"},
+    }
+    return Create(doc_path(namespace, PODS, name), doc)
+
+
+def remove_pod(pod: PodInfo, now: datetime, owner_references: list[dict[str, Any]] | None = None) -> Write:
+    """Delete a pod at once if nothing holds it, else mark it for its finalizers' owner."""
+    if not pod.finalizers and owner_references is None:
+        return Delete(pod.path, if_updated_at=pod.update_time)
+    fields: dict[str, Any] = {"metadata.deletionTimestamp": now}
+    if owner_references is not None:
+        fields["metadata.ownerReferences"] = owner_references
+    return Update(pod.path, fields, if_updated_at=pod.update_time)
+
+
+def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetime) -> Plan:
+    """Decide one pass: which pods to create, delete, adopt and release, and the status."""
+    namespace, name = rc.namespace, rc.name
+    uid = controller_uid(rc.path, rc.create_time)
+    ref = owner_ref(name, uid)
+    parsed = parse_controller(rc.data, namespace, name, settings.max_replicas)
+    old = parse_controller_status(rc.data)
+    generation, digest = _generation(rc, old)
+    owned = [p for p in pods if (p.controller_ref() or {}).get("uid") == uid]
+
+    if parsed.obj is None or parsed.errors:
+        message = "; ".join(parsed.errors)
+        active = filter_active_pods(owned)
+        status = old.model_copy(
+            update={
+                "replicas": len(active),
+                "ready_replicas": sum(p.ready for p in active),
+                "observed_generation": generation,
+                "spec_hash": digest,
+                "conditions": _condition_set(old.conditions, failure("InvalidSpec", message), now),
+            }
+        )
+        writes = _controller_writes(rc, uid, status, generation, pod_writes=False)
+        old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
+        if writes and (old_failure is None or (old_failure.reason, old_failure.message) != ("InvalidSpec", message)):
+            writes.append(event_for(namespace, name, uid, "InvalidSpec", message, "Warning"))
+        return Plan(writes=writes, errors=parsed.errors)
+
+    spec = parsed.obj.spec
+    adopt: list[PodInfo] = []
+    release: list[PodInfo] = []
+    mine: list[PodInfo] = []
+    for pod in pods:
+        controller = pod.controller_ref()
+        matches = selector_matches(spec.selector, pod.labels)
+        if controller is not None:
+            if controller.get("uid") != uid:
+                continue  # another controller's pod: never touched
+            if matches:
+                mine.append(pod)
+            elif not pod.being_deleted:
+                release.append(pod)
+        elif matches and not pod.being_deleted:
+            adopt.append(pod)
+
+    active = filter_active_pods(mine + adopt)
+    diff = len(active) - spec.replicas
+    creates: list[Create] = []
+    removing: list[PodInfo] = []
+    if diff < 0:
+        creates = [new_pod(parsed.obj, namespace, ref, now) for _ in range(min(-diff, settings.burst))]
+    elif diff > 0:
+        removing = rank_for_deletion(active)[: min(diff, settings.burst)]
+
+    pod_writes: list[Write] = [*creates]
+    removing_paths = {p.path for p in removing}
+    for pod in adopt:
+        refs = [*pod.owner_references, ref]
+        if pod.path in removing_paths:
+            pod_writes.append(remove_pod(pod, now, owner_references=refs))
+        else:
+            pod_writes.append(Update(pod.path, {"metadata.ownerReferences": refs}, pod.update_time))
+    adopted = {p.path for p in adopt}
+    pod_writes += [remove_pod(p, now) for p in removing if p.path not in adopted]
+    for pod in release:
+        refs = [r for r in pod.owner_references if r.get("uid") != uid]
+        pod_writes.append(Update(pod.path, {"metadata.ownerReferences": refs}, pod.update_time))
+
+    remaining = [p for p in active if p.path not in removing_paths]
+    template_labels = spec.template.metadata.labels
+    min_ready = timedelta(seconds=spec.min_ready_seconds)
+    status = old.model_copy(
+        update={
+            "replicas": len(remaining) + len(creates),
+            "fully_labeled_replicas": len(creates)
+            + sum(all(p.labels.get(k) == v for k, v in template_labels.items()) for p in remaining),
+            "ready_replicas": sum(p.ready for p in remaining),
+            "available_replicas": sum(
+                p.ready and (not min_ready or (p.ready_since is not None and p.ready_since + min_ready <= now))
+                for p in remaining
+            ),
+            "observed_generation": generation,
+            "spec_hash": digest,
+            "conditions": _condition_set(old.conditions, None, now),
+        }
+    )
+    events: list[Write] = []
+    creating = [c.path.rsplit("/", 1)[1] for c in creates]
+    deleting = [p.name for p in removing]
+    if creating:
+        events.append(event_for(namespace, name, uid, "SuccessfulCreate", _pods_message("Created", creating)))
+    if deleting:
+        events.append(event_for(namespace, name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting)))
+    if parsed.unknown and digest != old.spec_hash:
+        message = "fields not supported, kept but ignored: " + ", ".join(parsed.unknown)
+        events.append(event_for(namespace, name, uid, "UnsupportedFields", message, "Warning"))
+    rc_writes = _controller_writes(rc, uid, status, generation, pod_writes=bool(pod_writes))
+    writes = [*rc_writes, *pod_writes, *events] if rc_writes else []
+    return Plan(
+        writes=writes,
+        creating=creating,
+        deleting=deleting,
+        adopting=[p.name for p in adopt],
+        releasing=[p.name for p in release],
+        want=spec.replicas,
+        active=len(active),
+        more=abs(diff) > settings.burst,
+    )
+
+
+def _pods_message(verb: str, names: list[str]) -> str:
+    return f"{verb} pod: {names[0]}" if len(names) == 1 else f"{verb} {len(names)} pods: {', '.join(names)}"
+
+
+def plan_failure(rc: Doc, plan: Plan, error: Exception, now: datetime) -> list[Write]:
+    """A commit the database refused for good: say so on the controller, and stop."""
+    reason = "FailedCreate" if plan.creating else "FailedDelete"
+    uid = controller_uid(rc.path, rc.create_time)
+    message = f"{reason.removeprefix('Failed').lower()} failed: {error}"[:1000]
+    old = parse_controller_status(rc.data)
+    status = old.model_copy(
+        update={"conditions": _condition_set(old.conditions, failure(reason, message), now)}
+    )
+    update = Update(rc.path, {"status": status.to_doc()}, if_updated_at=rc.update_time)
+    return [update, event_for(rc.namespace, rc.name, uid, reason, message, "Warning")]
+
+
+@dataclass
+class SyncResult:
+    created: int = 0
+    deleted: int = 0
+    adopted: int = 0
+    released: int = 0
+    invalid: bool = False
+    failed: bool = False
+    passes: int = 0
+
+    def add(self, plan: Plan) -> None:
+        self.created += len(plan.creating)
+        self.deleted += len(plan.deleting)
+        self.adopted += len(plan.adopting)
+        self.released += len(plan.releasing)
+
+
+def read_pods(store: Store, rc: Doc, settings: Settings) -> list[PodInfo]:
+    """The pods a pass must see: those the selector matches and those the controller owns."""
+    parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
+    selector = parsed.obj.spec.selector if parsed.obj is not None else {}
+    ref = owner_ref(rc.name, controller_uid(rc.path, rc.create_time))
+    docs = store.pods_matching_or_owned(rc.namespace, selector, ref)
+    return [PodInfo.from_doc(doc) for doc in docs]
+
+
+Clock = Callable[[], datetime]
+
+
+def sync_controller(store: Store, settings: Settings, namespace: str, name: str, clock: Clock) -> SyncResult:
+    """Converge one controller: read, plan, commit; again while a commit was stale or capped."""
+    path = doc_path(namespace, CONTROLLERS, name)
+    result = SyncResult()
+    stale = 0
+    while stale < MAX_ATTEMPTS:
+        rc = store.get(path)
+        if rc is None:
+            return result
+        now = clock()
+        plan = plan_sync(rc, read_pods(store, rc, settings), settings, now)
+        result.invalid = bool(plan.errors)
+        if not plan.writes:
+            return result
+        try:
+            store.commit(plan.writes, now)
+        except StaleWrite:
+            stale += 1
+            continue
+        except (gexc.InvalidArgument, gexc.PermissionDenied, gexc.ResourceExhausted) as error:
+            result.failed = True
+            log.error("sync failed", extra=ref_fields(KIND, namespace, name, error=str(error)))
+            try:
+                store.commit(plan_failure(rc, plan, error, now), now)
+            except StaleWrite:
+                stale += 1
+                continue
+            return result
+        result.passes += 1
+        result.add(plan)
+        _log_plan(namespace, name, plan)
+        if not plan.more:
+            return result
+    raise Contention(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
+
+
+def _log_plan(namespace: str, name: str, plan: Plan) -> None:
+    if plan.errors:
+        log.warning("invalid spec", extra=ref_fields(KIND, namespace, name, errors=plan.errors))
+        return
+    if plan.creating:
+        message = "too few replicas"
+    elif plan.deleting:
+        message = "too many replicas"
+    else:
+        message = "status updated"
+    log.info(
+        message,
+        extra=ref_fields(
+            KIND, namespace, name,
+            want=plan.want, active=plan.active, creating=len(plan.creating),
+            deleting=len(plan.deleting), adopting=len(plan.adopting), releasing=len(plan.releasing),
+        ),
+    )
+
+
+def cascade_delete(store: Store, namespace: str, name: str, uid: str, clock: Clock) -> int:
+    """A deleted controller's pods are deleted (Kubernetes' background cascade)."""
+    ref = owner_ref(name, uid)
+    deleted = stale = 0
+    while stale < MAX_ATTEMPTS:
+        pods = [PodInfo.from_doc(d) for d in store.pods_matching_or_owned(namespace, {}, ref)]
+        doomed = [p for p in pods if not p.being_deleted][:CASCADE_CHUNK]
+        if not doomed:
+            return deleted
+        now = clock()
+        writes = [remove_pod(p, now) for p in doomed]
+        message = _pods_message("Deleted", [p.name for p in doomed])
+        writes.append(event_for(namespace, name, uid, "SuccessfulDelete", message))
+        try:
+            store.commit(writes, now)
+        except StaleWrite:
+            stale += 1
+            continue
+        deleted += len(doomed)
+        log.info(
+            "controller deleted: deleting its pods",
+            extra=ref_fields(KIND, namespace, name, deleting=len(doomed)),
+        )
+    raise Contention(f"{KIND} {namespace}/{name}: cascade did not commit in {MAX_ATTEMPTS} attempts")

@@ -1,0 +1,71 @@
+"""The periodic sweep (Cloud Scheduler, every minute): repair what events missed.
+
+Every controller of every namespace gets a sync pass, and pods whose controlling
+owner no longer exists (its delete event was lost) are deleted, as Kubernetes'
+garbage collector does. One controller failing does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from functions.handlers import RETRYABLE
+from functions.pod_policy import PodInfo
+from functions.replication import KIND, controller_uid, remove_pod, sync_controller
+from functions.runtime import Runtime
+from functions.store import CONTROLLERS, PODS, StaleWrite
+
+log = logging.getLogger("firecontrol.resync")
+
+
+def resync_all(rt: Runtime) -> dict[str, Any]:
+    started = time.monotonic()
+    ops_before = rt.store.ops.snapshot()
+    summary: dict[str, Any] = {
+        "controllers": 0, "created": 0, "deleted": 0, "invalid": 0,
+        "orphansDeleted": 0, "errors": [],
+    }
+    controllers = rt.store.all_of_kind(CONTROLLERS)
+    live: set[tuple[str, str, str]] = set()
+    for doc in controllers:
+        live.add((doc.namespace, doc.name, controller_uid(doc.path, doc.create_time)))
+        summary["controllers"] += 1
+        try:
+            result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock)
+        except RETRYABLE as error:
+            summary["errors"].append(f"{KIND} {doc.namespace}/{doc.name}: {error}")
+            continue
+        summary["created"] += result.created
+        summary["deleted"] += result.deleted
+        summary["invalid"] += int(result.invalid)
+    summary["orphansDeleted"] = _collect_orphans(rt, live, summary["errors"])
+    ops_after = rt.store.ops.snapshot()
+    summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    log.info("resync done", extra={k: v for k, v in summary.items() if k != "errors"})
+    return summary
+
+
+def _collect_orphans(rt: Runtime, live: set[tuple[str, str, str]], errors: list[str]) -> int:
+    """Delete pods whose controller reference names a controller that is gone."""
+    deleted = 0
+    for doc in rt.store.all_of_kind(PODS):
+        pod = PodInfo.from_doc(doc)
+        ref = pod.controller_ref()
+        if ref is None or ref.get("kind") != KIND or pod.being_deleted:
+            continue
+        if (doc.namespace, ref.get("name"), ref.get("uid")) in live:
+            continue
+        now = rt.clock()
+        try:
+            rt.store.commit([remove_pod(pod, now)], now)
+        except StaleWrite:
+            continue  # changed since read: the next tick looks again
+        except RETRYABLE as error:
+            errors.append(f"Pod {doc.namespace}/{doc.name}: {error}")
+            continue
+        deleted += 1
+        log.info("orphan pod deleted", extra={"object": f"Pod/{doc.namespace}/{doc.name}", "owner": ref.get("name")})
+    return deleted

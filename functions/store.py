@@ -1,0 +1,214 @@
+"""Firestore access: documents in, typed writes out, and the operations they cost.
+
+Everything Firestore-specific stays here: paths, queries by label selector, the
+guarded commit and the translation of Firestore's errors into ``StaleWrite`` (a
+precondition failed: re-read and decide again). Callers describe writes as data
+(``Create``, ``Update``, ``Delete``, ``RecordEvent``) and commit them at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter, Or
+from google.cloud.firestore_v1.field_path import FieldPath
+
+CONTROLLERS = "replicationControllers"
+PODS = "pods"
+SERVICES = "services"
+EVENTS = "events"
+EVENT_TTL = timedelta(hours=1)  # Kubernetes' default event TTL; Firestore TTL reads expireAt
+
+
+class StaleWrite(Exception):
+    """A precondition failed: the documents changed since they were read."""
+
+
+def doc_path(namespace: str, collection: str, name: str) -> str:
+    return f"namespaces/{namespace}/{collection}/{name}"
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A document as read: its data and the times its preconditions are built from."""
+
+    path: str
+    data: dict[str, Any]
+    update_time: datetime
+    create_time: datetime
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+    @property
+    def namespace(self) -> str:
+        return self.path.split("/")[1]
+
+
+@dataclass(frozen=True)
+class Create:
+    path: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    """Set the given field paths; with ``if_updated_at`` only if nothing changed since."""
+
+    path: str
+    fields: dict[str, Any]
+    if_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    path: str
+    if_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """A Kubernetes Event; the same object, reason and message are counted, not repeated."""
+
+    namespace: str
+    event_id: str
+    involved: dict[str, str]
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+Write = Create | Update | Delete | RecordEvent
+
+
+@dataclass
+class OpCounts:
+    """Billable Firestore operations: a query costs its documents, at least one."""
+
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+    commits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, reads: int = 0, writes: int = 0, deletes: int = 0, commits: int = 0) -> None:
+        with self._lock:
+            self.reads += reads
+            self.writes += writes
+            self.deletes += deletes
+            self.commits += commits
+
+    def snapshot(self) -> dict[str, int]:
+        return {"reads": self.reads, "writes": self.writes, "deletes": self.deletes, "commits": self.commits}
+
+
+class Store:
+    def __init__(self, client: firestore.Client) -> None:
+        self.client = client
+        self.ops = OpCounts()
+
+    @classmethod
+    def for_project(cls, project: str) -> Store:
+        return cls(firestore.Client(project=project))
+
+    def _doc(self, snapshot: Any) -> Doc:
+        return Doc(
+            path=snapshot.reference.path,
+            data=snapshot.to_dict() or {},
+            update_time=snapshot.update_time,
+            create_time=snapshot.create_time,
+        )
+
+    def get(self, path: str) -> Doc | None:
+        snapshot = self.client.document(path).get()
+        self.ops.add(reads=1)
+        return self._doc(snapshot) if snapshot.exists else None
+
+    def _run(self, query: Any) -> list[Doc]:
+        docs = [self._doc(snapshot) for snapshot in query.stream()]
+        self.ops.add(reads=max(1, len(docs)))
+        return docs
+
+    def pods_matching_or_owned(
+        self, namespace: str, selector: Mapping[str, str], owner_ref: Mapping[str, Any]
+    ) -> list[Doc]:
+        """Pods the equality selector matches, or that carry this exact owner reference.
+
+        One query (an OR), so a pod that is both costs one read, and never a scan of
+        the namespace.
+        """
+        owned = FieldFilter("metadata.ownerReferences", "array_contains", dict(owner_ref))
+        condition: Any = owned
+        if selector:
+            labels: list[BaseFilter] = [
+                FieldFilter(FieldPath("metadata", "labels", key).to_api_repr(), "==", value)
+                for key, value in sorted(selector.items())
+            ]
+            condition = Or([owned, And(labels) if len(labels) > 1 else labels[0]])
+        return self._run(self.client.collection(f"namespaces/{namespace}/{PODS}").where(filter=condition))
+
+    def all_of_kind(self, collection: str) -> list[Doc]:
+        """Every document of one kind in every namespace (a collection-group query)."""
+        return self._run(self.client.collection_group(collection))
+
+    def commit(self, writes: Sequence[Write], now: datetime) -> None:
+        """Apply the writes atomically; raise ``StaleWrite`` if any precondition failed."""
+        if not writes:
+            return
+        batch = self.client.batch()
+        for write in writes:
+            self._add(batch, write, now)
+        try:
+            batch.commit()
+        except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted, gexc.NotFound) as error:
+            raise StaleWrite(str(error)) from error
+        deletes = sum(isinstance(w, Delete) for w in writes)
+        self.ops.add(writes=len(writes) - deletes, deletes=deletes, commits=1)
+
+    def _add(self, batch: Any, write: Write, now: datetime) -> None:
+        if isinstance(write, Create):
+            batch.create(self.client.document(write.path), write.data)
+        elif isinstance(write, Update):
+            option = None
+            if write.if_updated_at is not None:
+                option = self.client.write_option(last_update_time=write.if_updated_at)
+            batch.update(self.client.document(write.path), write.fields, option=option)
+        elif isinstance(write, Delete):
+            option = None
+            if write.if_updated_at is not None:
+                option = self.client.write_option(last_update_time=write.if_updated_at)
+            batch.delete(self.client.document(write.path), option=option)
+        else:
+            batch.set(
+                self.client.document(doc_path(write.namespace, EVENTS, write.event_id)),
+                event_doc(write, now),
+                merge=True,
+            )
+
+    def record(self, events: Iterable[RecordEvent], now: datetime) -> None:
+        """Write events on their own, e.g. a failure whose commit did not happen."""
+        self.commit(list(events), now)
+
+
+def event_doc(event: RecordEvent, now: datetime) -> dict[str, Any]:
+    """A v1 Event map. ``firstTimestamp`` is the document's own create time."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": event.event_id, "namespace": event.namespace},
+        "involvedObject": event.involved,
+        "reason": event.reason,
+        "message": event.message,
+        "type": event.type,
+        "source": {"component": "firecontrol"},
+        "count": firestore.Increment(1),
+        "lastTimestamp": now,
+        "expireAt": now + EVENT_TTL,
+    }

@@ -1,0 +1,57 @@
+"""Cloud Functions entry points (and, later, the CLI when run as a script).
+
+Each function is its own Cloud Run service and a cold start pays for every import
+here, so this module imports only functions-framework at the top; each entry point
+imports what it needs on first call. ``sync_controller`` never imports the Compute
+Engine client.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import functions_framework
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
+    from flask import Request
+
+    from functions.runtime import Runtime
+
+_runtime: Runtime | None = None
+
+
+def _rt() -> Runtime:
+    """One runtime (settings, Firestore client) per instance, reused across invocations."""
+    global _runtime
+    if _runtime is None:
+        from functions import logs
+        from functions.runtime import Runtime
+
+        logs.setup()
+        _runtime = Runtime.from_env()
+    return _runtime
+
+
+@functions_framework.cloud_event
+def sync_controller(event: CloudEvent) -> None:
+    """Firestore trigger on ``namespaces/{ns}/replicationControllers/{name}``."""
+    rt = _rt()
+    from functions.handlers import decode_event, guarded, on_controller_change
+
+    change = decode_event(event, event.data)
+    if change is not None:
+        fields = {"object": f"ReplicationController/{change.namespace}/{change.name}", "change": change.kind}
+        guarded("sync_controller", fields, lambda: on_controller_change(change, rt))
+
+
+@functions_framework.http
+def resync(request: Request) -> tuple[str, int, dict[str, str]]:
+    """HTTP, called by Cloud Scheduler: one pass over every controller, a JSON summary back."""
+    rt = _rt()
+    from functions.resync import resync_all
+
+    summary: dict[str, Any] = resync_all(rt)
+    code = 500 if summary["errors"] else 200
+    return json.dumps(summary), code, {"Content-Type": "application/json"}

@@ -13,11 +13,13 @@ _TOP_LEVEL_META = ("creationTimestamp", "selfLink", "resourceVersion", "uid", "n
 
 
 def is_legacy(doc: dict[str, Any]) -> bool:
-    return "metadata" not in doc and ("desiredState" in doc or "id" in doc)
+    return "desiredState" in doc or ("id" in doc and "spec" not in doc)
 
 
 def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
+    """2014 top-level fields, merged over the ``metadata`` the functions write (uid, ...)."""
+    raw = doc.pop("metadata", None)
+    meta: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
     if "id" in doc:
         meta["name"] = doc.pop("id")
     if "labels" in doc:

@@ -1,0 +1,90 @@
+"""Small test helpers: controller documents, waiting, and reading pods back."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from functions.pod_policy import PodInfo, filter_active_pods
+from functions.store import CONTROLLERS, PODS, Store, doc_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+T = TypeVar("T")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    text = (FIXTURES / name).read_text()
+    data: dict[str, Any] = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+    return data
+
+
+def rc_doc(name: str, replicas: int, app: str | None = None, **spec: Any) -> dict[str, Any]:
+    app = app or name
+    return {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"app": app},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+            **spec,
+        },
+    }
+
+
+def pod_doc(name: str, labels: dict[str, str], **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+        "status": {"phase": "Pending"},
+    }
+    for key, value in extra.items():
+        doc[key] = value
+    return doc
+
+
+def write_rc(store: Store, doc: dict[str, Any], namespace: str = "default") -> str:
+    path = doc_path(namespace, CONTROLLERS, doc["metadata"]["name"] if "metadata" in doc else doc["id"])
+    store.client.document(path).set(doc)
+    return path
+
+
+def pods(store: Store, namespace: str = "default") -> list[PodInfo]:
+    from functions.store import Doc
+
+    snapshots = store.client.collection(f"namespaces/{namespace}/{PODS}").stream()
+    return [
+        PodInfo.from_doc(Doc(s.reference.path, s.to_dict() or {}, s.update_time, s.create_time))
+        for s in snapshots
+    ]
+
+
+def active(store: Store, namespace: str = "default") -> list[PodInfo]:
+    return filter_active_pods(pods(store, namespace))
+
+
+def rc_data(store: Store, name: str, namespace: str = "default") -> dict[str, Any]:
+    snapshot = store.client.document(doc_path(namespace, CONTROLLERS, name)).get()
+    return snapshot.to_dict() or {}
+
+
+def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll until ``check`` returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = check()
+    assert value, f"condition not met in {timeout} s (last value: {value!r})"
+    return value

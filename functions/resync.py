@@ -44,7 +44,7 @@ def resync_all(rt: Runtime) -> dict[str, Any]:
     ops_after = rt.store.ops.snapshot()
     summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
     summary["seconds"] = round(time.monotonic() - started, 3)
-    log.info("resync done", extra={k: v for k, v in summary.items() if k != "errors"})
+    log.info("resync done", extra={"summary": {k: v for k, v in summary.items() if k != "errors"}})
     return summary
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter, Or
 from google.cloud.firestore_v1.field_path import FieldPath
@@ -28,6 +29,14 @@ EVENT_TTL = timedelta(hours=1)  # Kubernetes' default event TTL; Firestore TTL r
 
 class StaleWrite(Exception):
     """A precondition failed: the documents changed since they were read."""
+
+
+def _datetime(value: Any) -> datetime:
+    """Snapshots from queries carry protobuf Timestamps, from ``get`` datetimes: one type."""
+    if isinstance(value, datetime):
+        return value
+    result: datetime = DatetimeWithNanoseconds.from_timestamp_pb(value)  # type: ignore[no-untyped-call]
+    return result
 
 
 def doc_path(namespace: str, collection: str, name: str) -> str:
@@ -122,8 +131,8 @@ class Store:
         return Doc(
             path=snapshot.reference.path,
             data=snapshot.to_dict() or {},
-            update_time=snapshot.update_time,
-            create_time=snapshot.create_time,
+            update_time=_datetime(snapshot.update_time),
+            create_time=_datetime(snapshot.create_time),
         )
 
     def get(self, path: str) -> Doc | None:

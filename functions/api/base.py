@@ -7,6 +7,7 @@ nothing a user wrote is lost, and dump back to the same shape with ``to_doc``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -37,14 +38,33 @@ def format_loc(loc: tuple[int | str, ...], prefix: str = "") -> str:
     return path or "(document)"
 
 
+_FIELD_PREFIX = re.compile(r"^([a-zA-Z]+): (.*)$", re.DOTALL)
+
+
 def error_messages(error: ValidationError, prefix: str = "") -> list[str]:
-    """Path-precise, human messages from a pydantic error, one per problem."""
+    """Path-precise, human messages from a pydantic error, one per problem.
+
+    A validator that checks several fields together says which one is at fault by
+    starting its message with ``field: ``; that field joins the path.
+    """
     messages = []
     for item in error.errors(include_url=False):
         loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
         message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        field = _FIELD_PREFIX.match(message)
+        if field and item["type"] == "value_error":
+            loc, message = (*loc, field[1]), field[2]
+        if item["type"].endswith(("_type", "_parsing")) and item["type"] != "missing":
+            value = item.get("input")
+            message += f", not {type(value).__name__} {_short(value)}"
+        message = re.sub(r" or instance of \w+", "", message)
         messages.append(f"{format_loc(loc, prefix)}: {message}")
-    return sorted(set(messages), key=messages.index)
+    return list(dict.fromkeys(messages))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_union_tag(part: int | str) -> bool:

@@ -1,0 +1,188 @@
+"""Parsing and validation of controller and pod documents (no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.api.names import MAX_CONTROLLER_NAME, generate_pod_name, name_problem
+from functions.api.parse import parse_controller, parse_controller_status, parse_pod
+from tests.helpers import fixture, pod_doc, rc_doc
+
+
+def errors(doc: Any, name: str = "web", cap: int = 100) -> list[str]:
+    return parse_controller(doc, "default", name, cap).errors
+
+
+def test_valid_controller_round_trips_and_keeps_unknown_fields() -> None:
+    doc = rc_doc("web", 3)
+    doc["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {"httpGet": {"path": "/"}}
+    doc["spec"]["paused"] = True
+    parsed = parse_controller(doc, "default", "web", 100)
+    assert parsed.ok and parsed.obj is not None
+    assert parsed.unknown == ["spec.paused", "spec.template.spec.containers[0].livenessProbe"]
+    out = parsed.obj.to_doc()
+    assert out["spec"]["paused"] is True
+    assert out["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] == {"httpGet": {"path": "/"}}
+
+
+def test_selector_defaults_to_template_labels() -> None:
+    doc = rc_doc("web", 1)
+    del doc["spec"]["selector"]
+    parsed = parse_controller(doc, "default", "web", 100)
+    assert parsed.obj is not None and parsed.obj.spec.selector == {"app": "web"}
+
+
+def test_replicas_default_to_one() -> None:
+    doc = rc_doc("web", 1)
+    del doc["spec"]["replicas"]
+    parsed = parse_controller(doc, "default", "web", 100)
+    assert parsed.obj is not None and parsed.obj.spec.replicas == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3", "spec.replicas: Input should be a valid integer"),
+        (True, "spec.replicas: Input should be a valid integer"),
+        (2.5, "spec.replicas: Input should be a valid integer"),
+        (-1, "spec.replicas: Input should be greater than or equal to 0"),
+        (101, "spec.replicas: 101 is over this installation's cap of 100"),
+    ],
+)
+def test_replicas_must_be_an_integer_within_the_cap(value: object, expected: str) -> None:
+    doc = rc_doc("web", 1)
+    doc["spec"]["replicas"] = value
+    [message] = errors(doc)
+    assert message.startswith(expected)
+
+
+def test_cap_is_configurable() -> None:
+    assert errors(rc_doc("web", 101), cap=200) == []
+    assert errors(rc_doc("web", 0), cap=0) == []
+
+
+def test_messages_are_path_precise() -> None:
+    doc = rc_doc("web", 1)
+    doc["spec"]["template"]["spec"]["containers"] = [
+        {"name": "ok", "image": "nginx"},
+        {"name": "Bad_Name", "ports": [{"containerPort": 70000}]},
+    ]
+    found = errors(doc)
+    assert any(m.startswith("spec.template.spec.containers[1].image: Field required") for m in found)
+    assert any(m.startswith("spec.template.spec.containers[1].name: container name 'Bad_Name'") for m in found)
+    assert any(m.startswith("spec.template.spec.containers[1].ports[0].containerPort:") for m in found)
+
+
+def test_selector_must_match_template_labels() -> None:
+    doc = rc_doc("web", 1)
+    doc["spec"]["selector"] = {"app": "other"}
+    [message] = errors(doc)
+    assert message.startswith("spec.selector: {'app': 'other'} does not match the template's labels")
+
+
+def test_empty_selector_and_labels_are_rejected() -> None:
+    doc = rc_doc("web", 1)
+    doc["spec"]["selector"] = {}
+    doc["spec"]["template"]["metadata"]["labels"] = {}
+    [message] = errors(doc)
+    assert "must not be empty" in message
+
+
+def test_at_least_one_container() -> None:
+    doc = rc_doc("web", 1)
+    doc["spec"]["template"]["spec"]["containers"] = []
+    [message] = errors(doc)
+    assert message.startswith("spec.template.spec.containers: List should have at least 1 item")
+
+
+@pytest.mark.parametrize("name", ["Web", "web_1", "9web", "web-", "x" * (MAX_CONTROLLER_NAME + 1), "we b"])
+def test_controller_names_must_fit_instance_names(name: str) -> None:
+    doc = rc_doc(name, 1, app="web")
+    [message] = errors(doc, name=name)
+    assert message.startswith("metadata: ReplicationController name")
+
+
+def test_longest_controller_name_makes_a_valid_pod_name() -> None:
+    name = "a" * MAX_CONTROLLER_NAME
+    assert errors(rc_doc(name, 1), name=name) == []
+    pod = generate_pod_name(name)
+    assert name_problem(pod, 40) is None and len(pod) == 40
+
+
+def test_name_must_match_document_id() -> None:
+    [message] = errors(rc_doc("web", 1), name="api")
+    assert message == "metadata.name: 'web' does not match the document id 'api'"
+
+
+@pytest.mark.parametrize("doc", ["text", 5, None, ["a"]])
+def test_document_that_is_not_a_map(doc: object) -> None:
+    assert errors(doc) == [f"(document): must be a map, not {type(doc).__name__}"]
+
+
+def test_hostile_label_values_are_rejected() -> None:
+    doc = rc_doc("web", 1)
+    doc["spec"]["template"]["metadata"]["labels"]["evil"] = "$(reboot)"
+    assert any("label value '$(reboot)'" in m for m in errors(doc))
+
+
+def test_real_kubernetes_manifest_is_accepted_unchanged() -> None:
+    parsed = parse_controller(fixture("rc-v1.yaml"), "default", "nginx", 100)
+    assert parsed.ok and parsed.unknown == [] and not parsed.legacy
+    assert parsed.obj is not None and parsed.obj.spec.replicas == 3
+
+
+def test_2014_shape_is_converted() -> None:
+    parsed = parse_controller(fixture("rc-2014.json"), "default", "nginx-controller", 100)
+    assert parsed.ok and parsed.legacy and parsed.obj is not None
+    spec = parsed.obj.spec
+    assert (spec.replicas, spec.selector) == (2, {"name": "nginx"})
+    assert spec.template.metadata.labels == {"name": "nginx"}
+    [container] = spec.template.spec.containers
+    assert (container.name, container.image) == ("container-0", "dockerfile/nginx")
+    assert container.ports[0].host_port == 8080
+
+
+def test_2014_replicas_in_set_is_accepted() -> None:
+    doc = fixture("rc-2014.json")
+    doc["desiredState"]["replicasInSet"] = doc["desiredState"].pop("replicaSelector")
+    parsed = parse_controller(doc, "default", "nginx-controller", 100)
+    assert parsed.obj is not None and parsed.obj.spec.selector == {"name": "nginx"}
+
+
+def test_2014_shape_with_metadata_written_by_the_functions_is_still_2014() -> None:
+    doc = fixture("rc-2014.json")
+    doc["metadata"] = {"uid": "u", "generation": 1, "resourceVersion": "3"}
+    parsed = parse_controller(doc, "default", "nginx-controller", 100)
+    assert parsed.ok and parsed.legacy
+    assert parsed.obj is not None and parsed.obj.metadata.uid == "u"
+
+
+def test_status_is_read_leniently() -> None:
+    assert parse_controller_status({"status": "garbage"}).replicas == 0
+    assert parse_controller_status({"status": {"replicas": "x"}}).replicas == 0
+    assert parse_controller_status({"status": {"replicas": 4}}).replicas == 4
+
+
+def test_pod_validation() -> None:
+    assert parse_pod(pod_doc("p", {"a": "b"}), "default", "p").ok
+    bad = pod_doc("p", {"a": "b"})
+    bad["spec"]["containers"] = [{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]
+    [message] = parse_pod(bad, "default", "p").errors
+    assert "duplicate container names ['a']" in message
+    nul = pod_doc("p", {"a": "b"})
+    nul["spec"]["containers"][0]["env"] = [{"name": "A", "value": "x\x00y"}]
+    assert any("must not contain NUL" in m for m in parse_pod(nul, "default", "p").errors)
+
+
+def test_hostile_strings_in_command_and_env_are_valid_data() -> None:
+    doc = pod_doc("p", {"a": "b"})
+    hostile = "'; rm -rf / #$(reboot)`id`\n- yaml: [injection]"
+    doc["spec"]["containers"][0].update(
+        command=[hostile], args=[hostile], env=[{"name": "X", "value": hostile}]
+    )
+    parsed = parse_pod(doc, "default", "p")
+    assert parsed.obj is not None
+    container = parsed.obj.spec.containers[0]
+    assert container.command == [hostile] and container.env[0].value == hostile

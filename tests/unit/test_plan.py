@@ -1,0 +1,167 @@
+"""The sync pass decision and its policies, as pure functions: one test per outcome."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from functions.config import Settings
+from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
+from functions.replication import controller_uid, owner_ref, plan_sync
+from functions.store import Create, Delete, Doc, RecordEvent, Update
+from tests.helpers import rc_doc
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CREATED = NOW - timedelta(days=1)
+PATH = "namespaces/default/replicationControllers/web"
+UID = controller_uid(PATH, CREATED)
+MINE = owner_ref("web", UID)
+SETTINGS = Settings(project="unit")
+
+
+def rc(replicas: int, **data: Any) -> Doc:
+    return Doc(PATH, {**rc_doc("web", replicas), **data}, NOW - timedelta(minutes=1), CREATED)
+
+
+def pod(name: str, *, owner: dict[str, Any] | None = MINE, labels: dict[str, str] | None = None, **fields: Any) -> PodInfo:
+    return PodInfo(
+        path=f"namespaces/default/pods/{name}",
+        name=name,
+        update_time=NOW,
+        labels={"app": "web"} if labels is None else labels,
+        owner_references=[owner] if owner else [],
+        **fields,
+    )
+
+
+def on(writes: list[Any], name: str) -> list[Any]:
+    return [w for w in writes if not isinstance(w, RecordEvent) and w.path.endswith(f"/{name}")]
+
+
+def kinds(writes: list[Any]) -> list[str]:
+    return [type(w).__name__ for w in writes]
+
+
+def test_too_few_creates_the_difference_with_owner_and_labels() -> None:
+    plan = plan_sync(rc(3), [pod("web-aaaaa")], SETTINGS, NOW)
+    creates = [w for w in plan.writes if isinstance(w, Create)]
+    assert len(creates) == 2 and len(plan.creating) == 2
+    for create in creates:
+        meta = create.data["metadata"]
+        assert meta["ownerReferences"] == [MINE] and meta["labels"] == {"app": "web"}
+        assert create.data["spec"]["containers"][0]["image"] == "nginx:1.27"
+        assert create.data["status"] == {"phase": "Pending"}
+    [update] = [w for w in plan.writes if isinstance(w, Update)]
+    assert update.path == PATH and update.if_updated_at == NOW - timedelta(minutes=1)
+    assert update.fields["status"]["replicas"] == 3
+    assert update.fields["metadata.resourceVersion"] == "1"
+    [event] = [w for w in plan.writes if isinstance(w, RecordEvent)]
+    assert event.reason == "SuccessfulCreate" and event.message.startswith("Created 2 pods: web-")
+
+
+def test_burst_cap_limits_one_pass_and_asks_for_another() -> None:
+    plan = plan_sync(rc(80), [], SETTINGS, NOW)
+    assert len(plan.creating) == SETTINGS.burst and plan.more
+
+
+def test_too_many_deletes_the_lowest_ranked_first() -> None:
+    ready = {"ready": True, "phase": "Running", "ready_since": NOW - timedelta(hours=1), "node_name": "vm"}
+    pods = [
+        pod("old-ready", created=NOW - timedelta(hours=2), **ready),
+        pod("pending", created=NOW - timedelta(hours=3)),
+        pod("new-ready", created=NOW - timedelta(minutes=5), **ready),
+    ]
+    plan = plan_sync(rc(1), pods, SETTINGS, NOW)
+    assert plan.deleting == ["pending", "new-ready"]
+    assert [w.path.rsplit("/", 1)[1] for w in plan.writes if isinstance(w, Delete)] == ["pending", "new-ready"]
+
+
+def test_pods_with_finalizers_are_marked() -> None:
+    plan = plan_sync(rc(0), [pod("held", finalizers=["firecontrol.io/instance"])], SETTINGS, NOW)
+    [mark] = [w for w in plan.writes if isinstance(w, Update) and w.path.endswith("/held")]
+    assert mark.fields == {"metadata.deletionTimestamp": NOW} and mark.if_updated_at == NOW
+
+
+def test_orphan_is_adopted_and_counted() -> None:
+    plan = plan_sync(rc(1), [pod("orphan", owner=None)], SETTINGS, NOW)
+    assert plan.adopting == ["orphan"] and plan.creating == []
+    [adopt] = [w for w in plan.writes if isinstance(w, Update) and w.path.endswith("/orphan")]
+    assert adopt.fields == {"metadata.ownerReferences": [MINE]}
+
+
+def test_orphan_adopted_and_deleted_in_one_write() -> None:
+    plan = plan_sync(rc(0), [pod("orphan", owner=None)], SETTINGS, NOW)
+    [write] = on(plan.writes, "orphan")
+    assert isinstance(write, Update)
+    assert write.fields["metadata.ownerReferences"] == [MINE] and "metadata.deletionTimestamp" in write.fields
+
+
+def test_pod_with_other_labels_is_released_and_replaced() -> None:
+    plan = plan_sync(rc(1), [pod("moved", labels={"app": "debug"})], SETTINGS, NOW)
+    assert plan.releasing == ["moved"] and len(plan.creating) == 1
+    [release] = on(plan.writes, "moved")
+    assert isinstance(release, Update) and release.fields == {"metadata.ownerReferences": []}
+
+
+def test_pod_of_another_controller_is_not_touched() -> None:
+    theirs = {**MINE, "uid": "someone-else"}
+    plan = plan_sync(rc(1), [pod("theirs", owner=theirs)], SETTINGS, NOW)
+    assert on(plan.writes, "theirs") == []
+    assert len(plan.creating) == 1
+
+
+def test_converged_controller_writes_nothing() -> None:
+    first = plan_sync(rc(1), [pod("web-aaaaa")], SETTINGS, NOW)
+    [update] = [w for w in first.writes if isinstance(w, Update)]
+    data = rc_doc("web", 1)
+    data["status"] = update.fields["status"]
+    data["metadata"].update(uid=UID, generation=1, resourceVersion="1")
+    again = plan_sync(Doc(PATH, data, NOW, CREATED), [pod("web-aaaaa")], SETTINGS, NOW)
+    assert again.writes == []
+
+
+def test_invalid_spec_writes_condition_and_event_only() -> None:
+    plan = plan_sync(rc(1, spec={"replicas": "many"}), [pod("web-aaaaa")], SETTINGS, NOW)
+    assert kinds(plan.writes) == ["Update", "RecordEvent"]
+    status = plan.writes[0].fields["status"]  # type: ignore[union-attr]
+    [condition] = status["conditions"]
+    assert condition["reason"] == "InvalidSpec" and condition["message"].startswith("spec")
+    assert status["replicas"] == 1  # still reports the pods it owns
+
+
+def test_status_counts_ready_and_available() -> None:
+    ready = {"ready": True, "phase": "Running"}
+    pods = [
+        pod("a", ready_since=NOW - timedelta(seconds=60), **ready),
+        pod("b", ready_since=NOW - timedelta(seconds=5), **ready),
+        pod("c"),
+    ]
+    plan = plan_sync(rc(3, spec={**rc_doc("web", 3)["spec"], "minReadySeconds": 30}), pods, SETTINGS, NOW)
+    status = plan.writes[0].fields["status"]  # type: ignore[union-attr]
+    assert (status["replicas"], status["readyReplicas"], status["availableReplicas"]) == (3, 2, 1)
+
+
+def test_filter_active_pods_excludes_finished_and_deleting() -> None:
+    pods = [
+        pod("pending"), pod("running", phase="Running"), pod("unknown", phase="Unknown"),
+        pod("failed", phase="Failed"), pod("done", phase="Succeeded"), pod("going", being_deleted=True),
+    ]
+    assert [p.name for p in filter_active_pods(pods)] == ["pending", "running", "unknown"]
+
+
+def test_deletion_rank_follows_kubernetes_active_pods_less() -> None:
+    t = NOW
+    pods = [
+        pod("ready-long", node_name="n", phase="Running", ready=True, ready_since=t - timedelta(hours=5), created=t - timedelta(hours=6)),
+        pod("ready-short", node_name="n", phase="Running", ready=True, ready_since=t - timedelta(minutes=1), created=t - timedelta(hours=6)),
+        pod("running-not-ready", node_name="n", phase="Running"),
+        pod("restarts", node_name="n", phase="Running", ready=True, ready_since=t - timedelta(hours=5), created=t - timedelta(hours=6), restarts=4),
+        pod("unknown", node_name="n", phase="Unknown"),
+        pod("pending-assigned", node_name="n"),
+        pod("unassigned-old", created=t - timedelta(hours=9)),
+        pod("unassigned-new", created=t - timedelta(hours=1)),
+    ]
+    assert [p.name for p in rank_for_deletion(pods)] == [
+        "unassigned-new", "unassigned-old", "pending-assigned", "unknown",
+        "running-not-ready", "ready-short", "restarts", "ready-long",
+    ]

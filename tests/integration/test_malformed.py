@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import re
@@ -75,10 +76,9 @@ PATH_FIRST = re.compile(r"^(\(document\)|[a-zA-Z]+(\.[a-zA-Z]+|\[\d+\])*): \S")
 def malformed(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     doc = copy.deepcopy(rc_doc("web", 2))
     for mutation in draw(st.lists(st.one_of(MUTATIONS), min_size=1, max_size=3)):
-        try:
+        # an earlier mutation may have removed or replaced the parent: still malformed
+        with contextlib.suppress(KeyError, TypeError):
             doc = mutation(doc)
-        except (KeyError, TypeError):
-            pass  # an earlier mutation removed or replaced the parent: still malformed
     bad_id = draw(st.booleans()) and draw(st.sampled_from(["Web", "web_1", "web.1", "x" * 40, "9web", "we b"]))
     name = bad_id or "web"
     if bad_id and isinstance(doc.get("metadata"), dict):

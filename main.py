@@ -55,3 +55,18 @@ def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     summary: dict[str, Any] = resync_all(rt)
     code = 500 if summary["errors"] else 200
     return json.dumps(summary), code, {"Content-Type": "application/json"}
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python main.py", description="firecontrol")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    up_parser = verbs.add_parser("up", help="run the local stack until Ctrl-C")
+    up_parser.add_argument("--demo", action="store_true", help="apply examples/ and show it converge")
+    arguments = parser.parse_args()
+    if arguments.verb == "up":
+        from emulator.local import up
+
+        sys.exit(up(demo=arguments.demo))

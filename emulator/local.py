@@ -1,0 +1,108 @@
+"""The local stack: Firestore emulator with triggers, the router, one server per function.
+
+``python main.py up`` runs it until Ctrl-C or SIGTERM, then stops every process it
+started. The endpoints are printed and written to ``.firecontrol/local.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulator.firestore import FirestoreEmulator
+from emulator.functions import ROOT, FunctionServer
+from emulator.router import TriggerRouter
+
+PROJECT = "firecontrol-local"
+STATE = ROOT / ".firecontrol"
+# The functions and their triggers, as the deployment defines them.
+FUNCTIONS: dict[str, str | None] = {
+    "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
+    "resync": None,  # HTTP, called by the scheduler
+}
+
+
+@contextmanager
+def local_stack(project: str = PROJECT, logs: Path = STATE / "logs") -> Iterator[dict[str, Any]]:
+    logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        router = TriggerRouter().start()
+        stack.callback(router.stop)
+        firestore = FirestoreEmulator(functions_emulator=router.address, log_path=logs / "firestore.log").start()
+        stack.callback(firestore.stop)
+        env = {"FIRESTORE_EMULATOR_HOST": firestore.host, "GOOGLE_CLOUD_PROJECT": project}
+        endpoints: dict[str, Any] = {"project": project, "firestore": firestore.host, "functions": {}}
+        for name, pattern in FUNCTIONS.items():
+            kind = "cloudevent" if pattern else "http"
+            server = FunctionServer(name, kind, env, log_path=logs / f"{name}.log").start()
+            stack.callback(server.stop)
+            endpoints["functions"][name] = server.url
+            if pattern:
+                router.route(project, name, server.url)
+                firestore.register_trigger(project, name, pattern)
+        STATE.mkdir(exist_ok=True)
+        (STATE / "local.json").write_text(json.dumps(endpoints, indent=2))
+        yield endpoints
+
+
+def apply_demo(project: str, firestore_host: str) -> None:
+    import os
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = firestore_host
+    from google.cloud import firestore
+
+    client = firestore.Client(project=project)
+    for doc in yaml.safe_load_all((ROOT / "examples" / "web-rc.yaml").read_text()):
+        client.document(f"namespaces/default/replicationControllers/{doc['metadata']['name']}").set(doc)
+
+
+def show(project: str, stop: threading.Event) -> None:
+    """A live table of controllers and pods until stopped."""
+    from google.cloud import firestore
+    from rich.live import Live
+    from rich.table import Table
+
+    client = firestore.Client(project=project)
+
+    def table() -> Table:
+        grid = Table(title=f"firecontrol local · project {project}")
+        for column in ("KIND", "NAME", "DESIRED", "CURRENT", "STATUS"):
+            grid.add_column(column)
+        for snap in client.collection_group("replicationControllers").stream():
+            data = snap.to_dict() or {}
+            spec, status = data.get("spec") or {}, data.get("status") or {}
+            failure = next((c.get("message") for c in status.get("conditions", []) if c.get("type") == "ReplicaFailure"), "")
+            grid.add_row("rc", snap.id, str(spec.get("replicas", "")), str(status.get("replicas", 0)), failure or "ok")
+        for snap in client.collection_group("pods").stream():
+            data = snap.to_dict() or {}
+            grid.add_row("pod", snap.id, "", "", str((data.get("status") or {}).get("phase", "")))
+        return grid
+
+    with Live(table(), refresh_per_second=2) as live:
+        while not stop.wait(0.5):
+            live.update(table())
+
+
+def up(demo: bool = False) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with local_stack() as endpoints:
+        print(json.dumps(endpoints, indent=2))
+        print(f"endpoints written to {STATE / 'local.json'}; Ctrl-C stops everything")
+        if demo:
+            apply_demo(endpoints["project"], endpoints["firestore"])
+            show(endpoints["project"], stop)
+        else:
+            while not stop.wait(1):
+                time.sleep(0)
+    print("stopped")
+    return 0

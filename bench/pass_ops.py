@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.firestore import FirestoreEmulator  # noqa: E402
+from emulator.firestore import FirestoreEmulator
 
 
 def main() -> None:

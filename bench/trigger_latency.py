@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.firestore import FirestoreEmulator  # noqa: E402
-from emulator.functions import FunctionServer  # noqa: E402
-from emulator.router import TriggerRouter  # noqa: E402
+from emulator.firestore import FirestoreEmulator
+from emulator.functions import FunctionServer
+from emulator.router import TriggerRouter
 
 N = 10
 PROJECT = "bench-latency"

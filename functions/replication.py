@@ -33,7 +33,9 @@ from functions.config import Settings
 from functions.logs import ref_fields
 from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
 from functions.store import (
+    COMMIT_BUDGET_BYTES,
     CONTROLLERS,
+    MAX_DOCUMENT_BYTES,
     PODS,
     Create,
     Delete,
@@ -44,6 +46,7 @@ from functions.store import (
     Update,
     Write,
     doc_path,
+    document_size,
 )
 
 log = logging.getLogger("firecontrol.replication")
@@ -212,6 +215,35 @@ def remove_pod(pod: PodInfo, now: datetime, owner_references: list[dict[str, Any
     return Update(pod.path, fields, if_updated_at=pod.update_time)
 
 
+def _invalid(
+    rc: Doc,
+    uid: str,
+    old: ReplicationControllerStatus,
+    generation: int,
+    digest: str,
+    owned: list[PodInfo],
+    errors: list[str],
+    now: datetime,
+) -> Plan:
+    """A controller we cannot act on: report why, count what it owns, touch no pod."""
+    message = "; ".join(errors)
+    active = filter_active_pods(owned)
+    status = old.model_copy(
+        update={
+            "replicas": len(active),
+            "ready_replicas": sum(p.ready for p in active),
+            "observed_generation": generation,
+            "spec_hash": digest,
+            "conditions": _condition_set(old.conditions, failure("InvalidSpec", message), now),
+        }
+    )
+    writes = _controller_writes(rc, uid, status, generation, pod_writes=False)
+    old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
+    if writes and (old_failure is None or (old_failure.reason, old_failure.message) != ("InvalidSpec", message)):
+        writes.append(event_for(rc.namespace, rc.name, uid, "InvalidSpec", message, "Warning"))
+    return Plan(writes=writes, errors=errors)
+
+
 def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetime) -> Plan:
     """Decide one pass: which pods to create, delete, adopt and release, and the status."""
     namespace, name = rc.namespace, rc.name
@@ -223,22 +255,7 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
     owned = [p for p in pods if (p.controller_ref() or {}).get("uid") == uid]
 
     if parsed.obj is None or parsed.errors:
-        message = "; ".join(parsed.errors)
-        active = filter_active_pods(owned)
-        status = old.model_copy(
-            update={
-                "replicas": len(active),
-                "ready_replicas": sum(p.ready for p in active),
-                "observed_generation": generation,
-                "spec_hash": digest,
-                "conditions": _condition_set(old.conditions, failure("InvalidSpec", message), now),
-            }
-        )
-        writes = _controller_writes(rc, uid, status, generation, pod_writes=False)
-        old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
-        if writes and (old_failure is None or (old_failure.reason, old_failure.message) != ("InvalidSpec", message)):
-            writes.append(event_for(namespace, name, uid, "InvalidSpec", message, "Warning"))
-        return Plan(writes=writes, errors=parsed.errors)
+        return _invalid(rc, uid, old, generation, digest, owned, parsed.errors, now)
 
     spec = parsed.obj.spec
     adopt: list[PodInfo] = []
@@ -262,7 +279,16 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
     creates: list[Create] = []
     removing: list[PodInfo] = []
     if diff < 0:
-        creates = [new_pod(parsed.obj, namespace, ref, now) for _ in range(min(-diff, settings.burst))]
+        first = new_pod(parsed.obj, namespace, ref, now)
+        size = document_size(first.path, first.data)
+        if size > MAX_DOCUMENT_BYTES:
+            message = (
+                f"spec.template: a pod made from it would take {size} bytes, over Firestore's "
+                f"{MAX_DOCUMENT_BYTES}-byte document limit"
+            )
+            return _invalid(rc, uid, old, generation, digest, owned, [message], now)
+        batch = min(-diff, settings.burst, max(1, COMMIT_BUDGET_BYTES // size))
+        creates = [first] + [new_pod(parsed.obj, namespace, ref, now) for _ in range(batch - 1)]
     elif diff > 0:
         removing = rank_for_deletion(active)[: min(diff, settings.burst)]
 
@@ -318,7 +344,7 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         releasing=[p.name for p in release],
         want=spec.replicas,
         active=len(active),
-        more=abs(diff) > settings.burst,
+        more=abs(diff) > len(creates) + len(removing),
     )
 
 

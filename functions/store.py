@@ -27,6 +27,31 @@ EVENTS = "events"
 EVENT_TTL = timedelta(hours=1)  # Kubernetes' default event TTL; Firestore TTL reads expireAt
 
 
+# Firestore's document limit, and what one commit may carry: the API takes 10 MiB per
+# request, the emulator's gRPC server 4 MiB; stay well under both.
+MAX_DOCUMENT_BYTES = 1_048_576
+COMMIT_BUDGET_BYTES = 3 * 1_048_576
+
+
+def stored_size(value: Any) -> int:
+    """Bytes a value takes in Firestore, by its documented storage-size rules."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass")) + 1
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(stored_size(str(k)) + stored_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(stored_size(v) for v in value)
+    if value is None or isinstance(value, bool):
+        return 1
+    return 8  # numbers, timestamps
+
+
+def document_size(path: str, data: dict[str, Any]) -> int:
+    return sum(stored_size(part) for part in path.split("/")) + 16 + 32 + stored_size(data)
+
+
 class StaleWrite(Exception):
     """A precondition failed: the documents changed since they were read."""
 

@@ -165,3 +165,22 @@ def test_deletion_rank_follows_kubernetes_active_pods_less() -> None:
         "unassigned-new", "unassigned-old", "pending-assigned", "unknown",
         "running-not-ready", "ready-short", "restarts", "ready-long",
     ]
+
+
+def _heavy_rc(replicas: int, env_vars: int) -> Doc:
+    data = rc_doc("web", replicas)
+    data["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": f"V{i}", "value": "x" * 30_000} for i in range(env_vars)
+    ]
+    return Doc(PATH, data, NOW, CREATED)
+
+
+def test_large_pods_are_created_within_the_commit_budget() -> None:
+    plan = plan_sync(_heavy_rc(40, 10), [], SETTINGS, NOW)  # ~300 kB a pod
+    assert 1 <= len(plan.creating) <= 3 * 1_048_576 // 300_000 and plan.more
+
+
+def test_template_too_large_for_a_pod_document_is_invalid() -> None:
+    plan = plan_sync(_heavy_rc(1, 40), [], SETTINGS, NOW)  # ~1.2 MB a pod
+    assert plan.creating == [] and len(plan.errors) == 1
+    assert plan.errors[0].startswith("spec.template: a pod made from it would take")

@@ -46,6 +46,18 @@ def sync_controller(event: CloudEvent) -> None:
         guarded("sync_controller", fields, lambda: on_controller_change(change, rt))
 
 
+@functions_framework.cloud_event
+def sync_service(event: CloudEvent) -> None:
+    """Firestore trigger on ``namespaces/{ns}/services/{name}``."""
+    rt = _rt()
+    from functions.handlers import decode_event, guarded, on_service_change
+
+    change = decode_event(event, event.data)
+    if change is not None:
+        fields = {"object": f"Service/{change.namespace}/{change.name}", "change": change.kind}
+        guarded("sync_service", fields, lambda: on_service_change(change, rt))
+
+
 @functions_framework.http
 def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     """HTTP, called by Cloud Scheduler: one pass over every controller, a JSON summary back."""

@@ -13,16 +13,18 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from functions.events import DocumentChange, EventError, decode
+from functions.cloudprovider.errors import TemporaryError
+from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.replication import Contention, cascade_delete, controller_uid, sync_controller
 from functions.runtime import Runtime
-from functions.store import CONTROLLERS
+from functions.store import CONTROLLERS, SERVICES
 
 log = logging.getLogger("firecontrol.handlers")
 
 RETRYABLE: tuple[type[Exception], ...] = (
     Contention,
+    TemporaryError,
     gexc.ServiceUnavailable,
     gexc.DeadlineExceeded,
     gexc.InternalServerError,
@@ -58,6 +60,24 @@ def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "skipped"}
     result = sync_controller(rt.store, rt.settings, ns, name, rt.clock)
     return {"action": "synced", **vars(result)}
+
+
+def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
+    """Reconcile the service a change names; a service deleted outright still loses its load balancer."""
+    from functions.services import sync_service, teardown_deleted
+
+    ns, name = change.namespace, change.name
+    if change.collection != SERVICES:
+        log.warning("event for another collection ignored", extra={"path": change.path})
+        return {"action": "ignored"}
+    if change.kind == "deleted":
+        assert change.old is not None
+        removed = teardown_deleted(rt.provider, rt.settings, ns, name, change.old.data)
+        return {"action": "teardown" if removed else "nothing"}
+    if change.only_changed((*OWN_METADATA, "finalizers")):
+        return {"action": "skipped"}
+    result = sync_service(rt.store, rt.provider, rt.settings, ns, name, rt.clock)
+    return {"action": result.action, "ip": result.ip, "error": result.error}
 
 
 def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:

@@ -15,7 +15,6 @@ advances the generation exactly once, when a pass first sees it.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -27,10 +26,12 @@ from google.api_core import exceptions as gexc
 
 from functions.api.controller import ReplicationController, ReplicationControllerStatus, spec_hash
 from functions.api.meta import Condition, selector_matches
-from functions.api.names import generate_pod_name, short_hash
+from functions.api.names import generate_pod_name
 from functions.api.parse import parse_controller, parse_controller_status
 from functions.config import Settings
 from functions.logs import ref_fields
+from functions.objects import event_for as object_event
+from functions.objects import object_uid, set_condition
 from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
 from functions.store import (
     COMMIT_BUDGET_BYTES,
@@ -62,16 +63,7 @@ class Contention(Exception):
 
 
 def controller_uid(path: str, create_time: datetime) -> str:
-    """A controller's uid: the same for the document's whole life, new if it is recreated.
-
-    Derived from the path and the document's create time, so it survives a user
-    overwriting the document without ``metadata.uid`` and needs no extra write.
-    """
-    seconds = calendar.timegm(create_time.utctimetuple())
-    nanos = getattr(create_time, "nanosecond", None)
-    if nanos is None:
-        nanos = create_time.microsecond * 1000
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"firecontrol:{path}@{seconds}.{nanos:09d}"))
+    return object_uid(path, create_time)
 
 
 def owner_ref(name: str, uid: str) -> dict[str, Any]:
@@ -89,15 +81,7 @@ def owner_ref(name: str, uid: str) -> dict[str, Any]:
 def event_for(
     namespace: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal"
 ) -> RecordEvent:
-    """An event whose id repeats for the same object, reason and message, so it is counted."""
-    return RecordEvent(
-        namespace=namespace,
-        event_id=f"{name}.{short_hash(f'{uid}/{reason}/{message}', 12)}",
-        involved={"kind": KIND, "namespace": namespace, "name": name, "uid": uid, "apiVersion": "v1"},
-        reason=reason,
-        message=message,
-        type=type_,
-    )
+    return object_event(KIND, namespace, name, uid, reason, message, type_)
 
 
 @dataclass(frozen=True)
@@ -115,19 +99,8 @@ class Plan:
     more: bool = False  # the burst cap was reached: another pass is needed
 
 
-def _condition_set(
-    conditions: list[Condition], new: Condition | None, now: datetime
-) -> list[Condition]:
-    """Replace the ReplicaFailure condition, keeping its transition time if it persists."""
-    old = next((c for c in conditions if c.type == FAILURE), None)
-    rest = [c for c in conditions if c.type != FAILURE]
-    if new is None:
-        return rest
-    if old is not None and old.status == new.status:
-        new = new.model_copy(update={"last_transition_time": old.last_transition_time or now})
-    else:
-        new = new.model_copy(update={"last_transition_time": now})
-    return [*rest, new]
+def _condition_set(conditions: list[Condition], new: Condition | None, now: datetime) -> list[Condition]:
+    return set_condition(conditions, FAILURE, new, now)
 
 
 def failure(reason: str, message: str) -> Condition:

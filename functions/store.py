@@ -171,21 +171,26 @@ class Store:
         return docs
 
     def pods_matching_or_owned(
-        self, namespace: str, selector: Mapping[str, str], owner_ref: Mapping[str, Any]
+        self, namespace: str, selector: Mapping[str, str], owner_ref: Mapping[str, Any] | None
     ) -> list[Doc]:
         """Pods the equality selector matches, or that carry this exact owner reference.
 
         One query (an OR), so a pod that is both costs one read, and never a scan of
-        the namespace.
+        the namespace. An empty selector matches nothing.
         """
-        owned = FieldFilter("metadata.ownerReferences", "array_contains", dict(owner_ref))
-        condition: Any = owned
-        if selector:
-            labels: list[BaseFilter] = [
-                FieldFilter(FieldPath("metadata", "labels", key).to_api_repr(), "==", value)
-                for key, value in sorted(selector.items())
-            ]
-            condition = Or([owned, And(labels) if len(labels) > 1 else labels[0]])
+        filters: list[BaseFilter] = [
+            FieldFilter(FieldPath("metadata", "labels", key).to_api_repr(), "==", value)
+            for key, value in sorted(selector.items())
+        ]
+        matching: BaseFilter | None = None
+        if filters:
+            matching = And(filters) if len(filters) > 1 else filters[0]
+        owned = None
+        if owner_ref is not None:
+            owned = FieldFilter("metadata.ownerReferences", "array_contains", dict(owner_ref))
+        if matching is None and owned is None:
+            return []
+        condition = Or([owned, matching]) if owned and matching else (owned or matching)
         return self._run(self.client.collection(f"namespaces/{namespace}/{PODS}").where(filter=condition))
 
     def all_of_kind(self, collection: str) -> list[Doc]:

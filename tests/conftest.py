@@ -10,12 +10,15 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
+from emulator.compute import ComputeEmulator, Timing
 from emulator.firestore import FirestoreEmulator, free_port
 from emulator.router import TriggerRouter
+from functions.cloudprovider import CloudProvider, GceConfig
 from functions.config import Settings
 from functions.runtime import Runtime
 from functions.store import Store
@@ -61,3 +64,47 @@ def store(project: str) -> Store:
 @pytest.fixture
 def rt(settings: Settings, store: Store) -> Runtime:
     return Runtime(settings=settings, store=store, clock=lambda: datetime.now(UTC))
+
+
+# -- the Compute Engine emulator and the GCE provider, for controllers that use them --
+
+COMPUTE_TIMING = {"operation_delay": 0.01, "provisioning_delay": 0.03, "staging_delay": 0.03, "wait_timeout": 1.0}
+FAST_RETRIES = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.1)
+
+
+@pytest.fixture(scope="session")
+def _compute() -> Iterator[ComputeEmulator]:
+    emulator = ComputeEmulator(timing=Timing(**COMPUTE_TIMING)).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def compute(_compute: ComputeEmulator) -> ComputeEmulator:
+    """The Compute emulator, emptied, with no faults and fresh request counts."""
+    _compute.reset()
+    _compute.configure({**COMPUTE_TIMING, "seed": 0})
+    return _compute
+
+
+@pytest.fixture
+def cloud_settings(project: str, compute: ComputeEmulator) -> Settings:
+    return Settings(project=project, cluster="fc", compute_api_endpoint=compute.url)
+
+
+@pytest.fixture
+def cloud(cloud_settings: Settings) -> CloudProvider:
+    """The real GCE provider (google-cloud-compute) against the emulator, with fast retries."""
+    from functions.cloudprovider.gce import GceCloud
+
+    config = replace(
+        GceConfig.from_settings(cloud_settings),
+        retry_delays=FAST_RETRIES, operation_timeout=10.0, request_timeout=10.0,
+    )
+    return GceCloud(config)
+
+
+@pytest.fixture
+def crt(cloud_settings: Settings, store: Store, cloud: CloudProvider) -> Runtime:
+    """A runtime with a cloud provider."""
+    return Runtime(settings=cloud_settings, store=store, clock=lambda: datetime.now(UTC), cloud=cloud)

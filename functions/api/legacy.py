@@ -16,6 +16,10 @@ def is_legacy(doc: dict[str, Any]) -> bool:
     return "desiredState" in doc or ("id" in doc and "spec" not in doc)
 
 
+def is_legacy_service(doc: dict[str, Any]) -> bool:
+    return "spec" not in doc and any(k in doc for k in ("id", "port", "createExternalLoadBalancer"))
+
+
 def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
     """2014 top-level fields, merged over the ``metadata`` the functions write (uid, ...)."""
     raw = doc.pop("metadata", None)
@@ -99,3 +103,22 @@ def pod_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
     meta = _metadata(doc)
     spec = _pod_spec(doc.pop("desiredState", {}))
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, **doc}
+
+
+def service_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
+    """``port`` / ``containerPort`` / ``selector`` / ``createExternalLoadBalancer`` -> v1."""
+    doc = dict(doc)
+    for key in ("kind", "apiVersion", "currentState"):
+        doc.pop(key, None)
+    meta = _metadata(doc)
+    spec: dict[str, Any] = {}
+    if "port" in doc:
+        port: dict[str, Any] = {"port": doc.pop("port"), "protocol": doc.pop("protocol", "TCP")}
+        if "containerPort" in doc:
+            port["targetPort"] = doc.pop("containerPort")
+        spec["ports"] = [port]
+    if "selector" in doc:
+        spec["selector"] = doc.pop("selector")
+    if doc.pop("createExternalLoadBalancer", False) is True:
+        spec["type"] = "LoadBalancer"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec, **doc}

@@ -16,8 +16,15 @@ from pydantic import BaseModel, ValidationError
 from functions.api import legacy
 from functions.api.base import error_messages, unknown_fields
 from functions.api.controller import ReplicationController, ReplicationControllerStatus
-from functions.api.names import MAX_CONTROLLER_NAME, MAX_POD_NAME, name_problem, namespace_problem
+from functions.api.names import (
+    MAX_CONTROLLER_NAME,
+    MAX_POD_NAME,
+    MAX_SERVICE_NAME,
+    name_problem,
+    namespace_problem,
+)
 from functions.api.pod import Pod
+from functions.api.service import Service, ServiceStatus
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -45,7 +52,7 @@ def _parse(
 ) -> Parsed[T]:
     if not isinstance(doc, dict):
         return Parsed(None, [f"(document): must be a map, not {type(doc).__name__}"])
-    was_legacy = legacy.is_legacy(doc)
+    was_legacy = (legacy.is_legacy_service if kind == "Service" else legacy.is_legacy)(doc)
     doc = convert(doc) if was_legacy else dict(doc)
     errors: list[str] = []
     if doc.get("kind", kind) != kind:
@@ -104,3 +111,22 @@ def parse_controller_status(doc: Any) -> ReplicationControllerStatus:
         return ReplicationControllerStatus.model_validate(raw if isinstance(raw, dict) else {})
     except ValidationError:
         return ReplicationControllerStatus()
+
+
+def parse_service(doc: Any, namespace: str, name: str) -> Parsed[Service]:
+    """A Service; ``createExternalLoadBalancer: true`` (2014) is also read on a v1 spec."""
+    if isinstance(doc, dict):
+        doc = {k: v for k, v in doc.items() if k != "status"}
+        spec = doc.get("spec")
+        if isinstance(spec, dict) and spec.get("createExternalLoadBalancer") is True:
+            spec = {k: v for k, v in spec.items() if k != "createExternalLoadBalancer"}
+            doc["spec"] = {"type": "LoadBalancer", **spec}
+    return _parse(doc, Service, "Service", namespace, name, MAX_SERVICE_NAME, legacy.service_from_legacy)
+
+
+def parse_service_status(doc: Any) -> ServiceStatus:
+    raw = doc.get("status") if isinstance(doc, dict) else None
+    try:
+        return ServiceStatus.model_validate(raw if isinstance(raw, dict) else {})
+    except ValidationError:
+        return ServiceStatus()

@@ -1,0 +1,98 @@
+"""The Service (Kubernetes v1 subset): a selector, ports, and for ``type: LoadBalancer`` an
+external network load balancer."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
+
+from functions.api.base import Model
+from functions.api.meta import Condition, ObjectMeta, check_labels
+
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+
+
+class ServicePort(Model):
+    name: StrictStr | None = None
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    port: StrictInt = Field(ge=1, le=65535)
+    target_port: StrictInt | StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _same_port(self) -> ServicePort:
+        # A network load balancer forwards to the same port on the VM, where the
+        # pod's container listens: there is no kube-proxy to translate ports.
+        if self.target_port is not None and self.target_port != self.port:
+            raise ValueError(
+                f"targetPort: {self.target_port!r} differs from port {self.port}; the load "
+                "balancer forwards to the same port on the pod's VM, so they must be equal"
+            )
+        return self
+
+
+class LoadBalancerIngress(Model):
+    ip: StrictStr | None = None
+    hostname: StrictStr | None = None
+
+
+class LoadBalancerStatus(Model):
+    ingress: list[LoadBalancerIngress] = Field(default_factory=list)
+
+
+class ServiceStatus(Model):
+    load_balancer: LoadBalancerStatus = Field(default_factory=LoadBalancerStatus)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+class ServiceSpec(Model):
+    type: ServiceType = "ClusterIP"
+    selector: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    ports: list[ServicePort] = Field(default_factory=list)
+    load_balancer_ip: StrictStr | None = Field(default=None, alias="loadBalancerIP")
+
+    _check_selector = field_validator("selector")(check_labels)
+
+    @field_validator("load_balancer_ip")
+    @classmethod
+    def _ipv4(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.IPv4Address(value)
+            except ValueError:
+                raise ValueError(f"{value!r:.60} is not an IPv4 address") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> ServiceSpec:
+        numbers = [p.port for p in self.ports]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"ports: duplicate port numbers {sorted({n for n in numbers if numbers.count(n) > 1})}")
+        names = [p.name for p in self.ports]
+        if len(self.ports) > 1 and (None in names or len(set(names)) != len(names)):
+            raise ValueError("ports: with more than one port, every port needs a unique name")
+        if self.type == "LoadBalancer":
+            if not self.ports:
+                raise ValueError("ports: a LoadBalancer service needs at least one port")
+            if not self.selector:
+                raise ValueError("selector: a LoadBalancer service needs a selector to find its pods")
+            if len({p.protocol for p in self.ports}) > 1:
+                raise ValueError("ports: one load balancer serves one protocol; use TCP or UDP for all ports")
+        return self
+
+
+class Service(Model):
+    api_version: StrictStr = "v1"
+    kind: Literal["Service"] = "Service"
+    metadata: ObjectMeta
+    spec: ServiceSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    @property
+    def wants_load_balancer(self) -> bool:
+        return self.spec.type == "LoadBalancer"

@@ -1,0 +1,263 @@
+"""The service controller: a Service of ``type: LoadBalancer`` gets a network load balancer.
+
+Nothing in the cloud is forgotten (Kubernetes #2984, #4689, #53451): the finalizer
+is on the document *before* the first cloud resource is made, and comes off only
+after the load balancer is gone, so a deleted or changed service always leads back
+here. ``decide`` is the pure decision; ``sync_service`` is the I/O around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from functions.api.meta import Condition, selector_matches
+from functions.api.names import short_hash
+from functions.api.parse import parse_service, parse_service_status
+from functions.api.service import LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus
+from functions.cloudprovider import PermanentError, TCPLoadBalancer, TemporaryError
+from functions.config import Settings
+from functions.logs import ref_fields
+from functions.objects import event_for, object_uid, set_condition
+from functions.pod_policy import PodInfo
+from functions.store import (
+    SERVICES,
+    Delete,
+    Doc,
+    RecordEvent,
+    StaleWrite,
+    Store,
+    Update,
+    Write,
+    doc_path,
+)
+
+log = logging.getLogger("firecontrol.services")
+
+KIND = "Service"
+FINALIZER = "firecontrol.io/load-balancer"
+READY = "LoadBalancerReady"
+MAX_ATTEMPTS = 8
+
+Action = Literal["invalid", "ensure", "teardown", "nothing"]
+
+
+def load_balancer_name(namespace: str, name: str) -> str:
+    """The provider prefixes the cluster; the namespace's hash keeps namespaces apart."""
+    return f"{short_hash(namespace)}-{name}"
+
+
+def _finalizers(doc: Doc) -> list[str]:
+    meta = doc.data.get("metadata")
+    raw = meta.get("finalizers") if isinstance(meta, dict) else None
+    return [f for f in raw if isinstance(f, str)] if isinstance(raw, list) else []
+
+
+def _being_deleted(doc: Doc) -> bool:
+    meta = doc.data.get("metadata")
+    return isinstance(meta, dict) and meta.get("deletionTimestamp") is not None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    service: Service | None = None
+    add_finalizer: bool = False
+    remove_document: bool = False  # after a teardown: the service was being deleted
+    errors: list[str] = field(default_factory=list)
+
+
+def decide(doc: Doc) -> Decision:
+    """What a pass must do for a service document, from the document alone."""
+    parsed = parse_service(doc.data, doc.namespace, doc.name)
+    deleting = _being_deleted(doc)
+    holds = FINALIZER in _finalizers(doc) or bool(parse_service_status(doc.data).load_balancer.ingress)
+    if deleting:
+        others = [f for f in _finalizers(doc) if f != FINALIZER]
+        return Decision("teardown", parsed.obj, remove_document=not others)
+    if parsed.obj is None or parsed.errors:
+        return Decision("invalid", errors=parsed.errors)
+    if parsed.obj.wants_load_balancer:
+        return Decision("ensure", parsed.obj, add_finalizer=FINALIZER not in _finalizers(doc))
+    if holds:
+        return Decision("teardown", parsed.obj)
+    return Decision("nothing", parsed.obj)
+
+
+def hosts_for(service: Service, pods: list[PodInfo]) -> list[str]:
+    """The VMs of the Running pods the selector matches, sorted, each once."""
+    return sorted(
+        {
+            p.node_name
+            for p in pods
+            if p.node_name and p.phase == "Running" and not p.being_deleted
+            and selector_matches(service.spec.selector, p.labels)
+        }
+    )
+
+
+def ready_status(old: ServiceStatus, ip: str, now: datetime) -> ServiceStatus:
+    condition = Condition(type=READY, status="True", reason="EnsuredLoadBalancer", message=f"ingress {ip}")
+    return old.model_copy(
+        update={
+            "load_balancer": LoadBalancerStatus(ingress=[LoadBalancerIngress(ip=ip)]),
+            "conditions": set_condition(old.conditions, READY, condition, now),
+        }
+    )
+
+
+def failed_status(old: ServiceStatus, reason: str, message: str, now: datetime) -> ServiceStatus:
+    condition = Condition(type=READY, status="False", reason=reason, message=message[:1000])
+    return old.model_copy(update={"conditions": set_condition(old.conditions, READY, condition, now)})
+
+
+def torn_down_status(old: ServiceStatus, now: datetime) -> ServiceStatus:
+    return old.model_copy(
+        update={"load_balancer": LoadBalancerStatus(), "conditions": set_condition(old.conditions, READY, None, now)}
+    )
+
+
+@dataclass
+class ServiceResult:
+    action: Action = "nothing"
+    ip: str | None = None
+    error: str | None = None
+
+
+Clock = Callable[[], datetime]
+
+
+class _Retry(Exception):
+    """A guarded write was stale: read again and decide again."""
+
+
+class ServiceSync:
+    """One service's pass: the I/O around ``decide``."""
+
+    def __init__(self, store: Store, lb: TCPLoadBalancer, settings: Settings, clock: Clock) -> None:
+        self.store, self.lb, self.settings, self.clock = store, lb, settings, clock
+
+    def run(self, namespace: str, name: str) -> ServiceResult:
+        path = doc_path(namespace, SERVICES, name)
+        for _attempt in range(MAX_ATTEMPTS):
+            doc = self.store.get(path)
+            if doc is None:
+                return ServiceResult()
+            try:
+                return self._pass(doc)
+            except _Retry:
+                continue
+        raise TemporaryError(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
+
+    def _commit(self, writes: list[Write]) -> None:
+        try:
+            self.store.commit(writes, self.clock())
+        except StaleWrite:
+            raise _Retry() from None
+
+    def _event(self, doc: Doc, reason: str, message: str, type_: str = "Normal") -> RecordEvent:
+        uid = object_uid(doc.path, doc.create_time)
+        return event_for(KIND, doc.namespace, doc.name, uid, reason, message, type_)
+
+    def _status_write(self, doc: Doc, status: ServiceStatus, extra: dict[str, Any] | None = None) -> list[Write]:
+        fields = dict(extra or {})
+        if status.to_doc() != doc.data.get("status"):
+            fields["status"] = status.to_doc()
+        return [Update(doc.path, fields, if_updated_at=doc.update_time)] if fields else []
+
+    def _pass(self, doc: Doc) -> ServiceResult:
+        decision = decide(doc)
+        old = parse_service_status(doc.data)
+        now = self.clock()
+        if decision.action == "invalid":
+            message = "; ".join(decision.errors)
+            writes = self._status_write(doc, failed_status(old, "InvalidSpec", message, now))
+            if writes:
+                self._commit([*writes, self._event(doc, "InvalidSpec", message, "Warning")])
+            return ServiceResult("invalid", error=message)
+        if decision.action == "ensure":
+            return self._ensure(doc, decision, old, now)
+        if decision.action == "teardown":
+            return self._teardown(doc, decision, old, now)
+        return ServiceResult()
+
+    def _ensure(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
+        service = decision.service
+        assert service is not None
+        if decision.add_finalizer:
+            # Before any cloud resource exists, so no delete can miss it.
+            self._commit([Update(doc.path, {"metadata.finalizers": [*_finalizers(doc), FINALIZER]}, doc.update_time)])
+            raise _Retry()
+        pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
+        hosts = hosts_for(service, pods)
+        name = load_balancer_name(doc.namespace, doc.name)
+        ports = [p.port for p in service.spec.ports]
+        protocol = service.spec.ports[0].protocol
+        try:
+            ip = self.lb.ensure_load_balancer(
+                name, self.settings.region, ports, hosts,
+                protocol=protocol, load_balancer_ip=service.spec.load_balancer_ip,
+            )
+        except PermanentError as error:
+            return self._failed(doc, old, "SyncLoadBalancerFailed", str(error), now)
+        except TemporaryError as error:
+            self._failed(doc, old, "SyncLoadBalancerFailed", f"will retry: {error}", now)
+            raise
+        status = ready_status(old, ip, now)
+        writes = self._status_write(doc, status)
+        if writes:
+            previous = [i.ip for i in old.load_balancer.ingress]
+            if previous != [ip]:
+                writes.append(self._event(doc, "EnsuredLoadBalancer", f"load balancer {name} at {ip}"))
+            self._commit(writes)
+        log.info("load balancer ensured", extra=ref_fields(KIND, doc.namespace, doc.name, ip=ip, hosts=len(hosts), ports=ports))
+        return ServiceResult("ensure", ip=ip)
+
+    def _failed(self, doc: Doc, old: ServiceStatus, reason: str, message: str, now: datetime) -> ServiceResult:
+        log.warning("load balancer failed", extra=ref_fields(KIND, doc.namespace, doc.name, error=message))
+        writes = self._status_write(doc, failed_status(old, reason, message, now))
+        if writes:
+            self._commit([*writes, self._event(doc, reason, message, "Warning")])
+        return ServiceResult("ensure", error=message)
+
+    def _teardown(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
+        name = load_balancer_name(doc.namespace, doc.name)
+        had = FINALIZER in _finalizers(doc) or bool(old.load_balancer.ingress)
+        if had:
+            try:
+                self.lb.ensure_load_balancer_deleted(name, self.settings.region)
+            except PermanentError as error:
+                return self._failed(doc, old, "DeleteLoadBalancerFailed", str(error), now)
+            except TemporaryError as error:
+                self._failed(doc, old, "DeleteLoadBalancerFailed", f"will retry: {error}", now)
+                raise
+        writes: list[Write]
+        if decision.remove_document:
+            writes = [Delete(doc.path, if_updated_at=doc.update_time)]
+        else:
+            finalizers = [f for f in _finalizers(doc) if f != FINALIZER]
+            writes = self._status_write(doc, torn_down_status(old, now), {"metadata.finalizers": finalizers})
+        if had:
+            writes.append(self._event(doc, "DeletedLoadBalancer", f"load balancer {name} deleted"))
+        self._commit(writes)
+        log.info("load balancer deleted", extra=ref_fields(KIND, doc.namespace, doc.name, document_removed=decision.remove_document))
+        return ServiceResult("teardown")
+
+
+def sync_service(store: Store, lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, clock: Clock) -> ServiceResult:
+    return ServiceSync(store, lb, settings, clock).run(namespace, name)
+
+
+def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, old: dict[str, Any]) -> bool:
+    """A service document deleted outright (no two-phase delete): still delete its load balancer."""
+    meta = old.get("metadata")
+    finalizers = meta.get("finalizers") if isinstance(meta, dict) else None
+    status = parse_service_status(old)
+    if not (isinstance(finalizers, list) and FINALIZER in finalizers) and not status.load_balancer.ingress:
+        return False
+    lb.ensure_load_balancer_deleted(load_balancer_name(namespace, name), settings.region)
+    log.info("deleted service's load balancer deleted", extra=ref_fields(KIND, namespace, name))
+    return True

@@ -1,0 +1,142 @@
+"""A flaky Compute API and passes killed midway: the service still converges, nothing duplicated or leaked."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from emulator.compute import ComputeEmulator
+from functions.cloudprovider import CloudProvider, TemporaryError
+from functions.runtime import Runtime
+from functions.services import ServiceResult, sync_service
+from tests.conftest import FAST_RETRIES
+from tests.integration.test_services import (
+    data,
+    ingress,
+    lb_names,
+    resources,
+    running_pod,
+    svc_doc,
+    write_svc,
+)
+
+FAST_RETRIES_PLUS = [*FAST_RETRIES, 0.0]  # every retry of one call, and the call itself
+KINDS = ["addresses", "firewalls", "forwardingRules", "httpHealthChecks", "targetPools"]
+
+
+def converge(rt: Runtime, attempts: int = 60) -> tuple[ServiceResult, int]:
+    """Run passes as the platform would retry them: a TemporaryError means 'again'."""
+    for attempt in range(1, attempts + 1):
+        try:
+            result = sync_service(rt.store, rt.provider, rt.settings, "default", "front", rt.clock)
+        except TemporaryError:
+            continue
+        if result.error is None:
+            return result, attempt
+    raise AssertionError(f"no convergence in {attempts} passes")
+
+
+def test_thirty_percent_of_compute_calls_failing(crt: Runtime, compute: ComputeEmulator) -> None:
+    compute.inject(status=503, rate=0.15)
+    compute.inject(status=429, rate=0.15)
+    compute.inject(status=503, rate=0.05, after=True, method="POST")  # applied, but the answer is lost
+    path = write_svc(crt, svc_doc(ports=[80, 443]))
+    for name in ("web-aaaaa", "web-bbbbb"):
+        running_pod(crt, compute, name)
+    result, _ = converge(crt)
+    assert result.ip and ingress(crt, path) == [result.ip]
+    failed = sum(rule.fired for rule in compute.faults.rules)
+    assert failed > 0
+    compute.faults.clear()
+    names = lb_names(compute)
+    assert sorted(names) == KINDS and all(len(v) == 1 for v in names.values())  # no duplicates
+    [pool] = resources(compute)["targetPools"]
+    assert len(pool["instances"]) == 2
+
+    compute.inject(status=503, rate=0.15)
+    compute.inject(status=429, rate=0.15)
+    crt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+    converge(crt)
+    compute.faults.clear()
+    assert lb_names(compute) == {}
+    assert not crt.store.client.document(path).get().exists
+
+
+class CrashAfter:
+    """The real provider, but the invocation dies right after one call succeeded."""
+
+    def __init__(self, real: CloudProvider, method: str) -> None:
+        self.real, self.method = real, method
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.real, name)
+        if name != self.method:
+            return call
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            call(*args, **kwargs)
+            raise TemporaryError(f"killed after {name}")
+
+        return crashing
+
+
+def test_killed_after_the_load_balancer_was_made(crt: Runtime, compute: ComputeEmulator) -> None:
+    path = write_svc(crt, svc_doc())
+    crashing = replace(crt, cloud=CrashAfter(crt.provider, "ensure_load_balancer"))  # type: ignore[arg-type]
+    try:
+        sync_service(crashing.store, crashing.provider, crashing.settings, "default", "front", crashing.clock)
+    except TemporaryError:
+        pass
+    assert ingress(crt, path) == [] and len(lb_names(compute)) == 5
+    ip = resources(compute)["forwardingRules"][0]["IPAddress"]
+    result, _ = converge(crt)
+    assert result.ip == ip and ingress(crt, path) == [ip]
+    assert all(len(v) == 1 for v in lb_names(compute).values())
+
+
+def test_killed_after_the_load_balancer_was_deleted(crt: Runtime, compute: ComputeEmulator) -> None:
+    path = write_svc(crt, svc_doc())
+    converge(crt)
+    crt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+    crashing = replace(crt, cloud=CrashAfter(crt.provider, "ensure_load_balancer_deleted"))  # type: ignore[arg-type]
+    try:
+        sync_service(crashing.store, crashing.provider, crashing.settings, "default", "front", crashing.clock)
+    except TemporaryError:
+        pass
+    assert lb_names(compute) == {} and data(crt, path)["metadata"]["finalizers"]  # still held
+    converge(crt)
+    assert not crt.store.client.document(path).get().exists
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("step", ["addresses", "firewalls", "httpHealthChecks", "targetPools", "forwardingRules"])
+def test_killed_at_each_step_of_creation(crt: Runtime, compute: ComputeEmulator, step: str, after: bool) -> None:
+    """The pass dies at one insert (before it is applied, or after with the answer lost), then re-runs."""
+    path = write_svc(crt, svc_doc())
+    compute.inject(method="POST", path=f"/{step}$", status=500, count=1, after=after)
+    with pytest.raises(TemporaryError):
+        # the provider retries 5xx itself; make this one stick by failing every retry
+        compute.inject(method="POST", path=f"/{step}$", status=500, count=len(FAST_RETRIES_PLUS))
+        sync_service(crt.store, crt.provider, crt.settings, "default", "front", crt.clock)
+    compute.faults.clear()
+    result, _ = converge(crt)
+    assert result.ip and ingress(crt, path) == [result.ip]
+    assert sorted(lb_names(compute)) == KINDS and all(len(v) == 1 for v in lb_names(compute).values())
+
+
+@pytest.mark.parametrize("step", ["forwardingRules", "targetPools", "httpHealthChecks", "firewalls", "addresses"])
+def test_killed_at_each_step_of_deletion(crt: Runtime, compute: ComputeEmulator, step: str) -> None:
+    path = write_svc(crt, svc_doc())
+    converge(crt)
+    crt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+    compute.inject(method="DELETE", path=f"/{step}/", status=500, count=1 + len(FAST_RETRIES_PLUS))
+    with pytest.raises(TemporaryError):
+        sync_service(crt.store, crt.provider, crt.settings, "default", "front", crt.clock)
+    assert data(crt, path)["metadata"]["finalizers"]  # the finalizer still holds the document
+    compute.faults.clear()
+    converge(crt)
+    assert lb_names(compute) == {}
+    assert not crt.store.client.document(path).get().exists

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from emulator.compute import ComputeEmulator
 from emulator.firestore import FirestoreEmulator
 from emulator.functions import ROOT, FunctionServer
 from emulator.router import TriggerRouter
@@ -26,6 +27,7 @@ STATE = ROOT / ".firecontrol"
 # The functions and their triggers, as the deployment defines them.
 FUNCTIONS: dict[str, str | None] = {
     "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
+    "sync_service": "namespaces/{namespace}/services/{name}",
     "resync": None,  # HTTP, called by the scheduler
 }
 
@@ -38,8 +40,16 @@ def local_stack(project: str = PROJECT, logs: Path = STATE / "logs") -> Iterator
         stack.callback(router.stop)
         firestore = FirestoreEmulator(functions_emulator=router.address, log_path=logs / "firestore.log").start()
         stack.callback(firestore.stop)
-        env = {"FIRESTORE_EMULATOR_HOST": firestore.host, "GOOGLE_CLOUD_PROJECT": project}
-        endpoints: dict[str, Any] = {"project": project, "firestore": firestore.host, "functions": {}}
+        compute = ComputeEmulator().start()
+        stack.callback(compute.stop)
+        env = {
+            "FIRESTORE_EMULATOR_HOST": firestore.host,
+            "GOOGLE_CLOUD_PROJECT": project,
+            "COMPUTE_API_ENDPOINT": compute.url,
+        }
+        endpoints: dict[str, Any] = {
+            "project": project, "firestore": firestore.host, "compute": compute.url, "functions": {},
+        }
         for name, pattern in FUNCTIONS.items():
             kind = "cloudevent" if pattern else "http"
             server = FunctionServer(name, kind, env, log_path=logs / f"{name}.log").start()
@@ -60,8 +70,11 @@ def apply_demo(project: str, firestore_host: str) -> None:
     from google.cloud import firestore
 
     client = firestore.Client(project=project)
-    for doc in yaml.safe_load_all((ROOT / "examples" / "web-rc.yaml").read_text()):
-        client.document(f"namespaces/default/replicationControllers/{doc['metadata']['name']}").set(doc)
+    collections = {"ReplicationController": "replicationControllers", "Service": "services"}
+    for manifest in sorted((ROOT / "examples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(manifest.read_text()):
+            collection = collections[doc["kind"]]
+            client.document(f"namespaces/default/{collection}/{doc['metadata']['name']}").set(doc)
 
 
 def show(project: str, stop: threading.Event) -> None:
@@ -81,6 +94,14 @@ def show(project: str, stop: threading.Event) -> None:
             spec, status = data.get("spec") or {}, data.get("status") or {}
             failure = next((c.get("message") for c in status.get("conditions", []) if c.get("type") == "ReplicaFailure"), "")
             grid.add_row("rc", snap.id, str(spec.get("replicas", "")), str(status.get("replicas", 0)), failure or "ok")
+        for snap in client.collection_group("services").stream():
+            data = snap.to_dict() or {}
+            status = data.get("status") or {}
+            ips = [i.get("ip") for i in (status.get("loadBalancer") or {}).get("ingress", [])]
+            ready: dict[str, Any] = next(
+                (c for c in status.get("conditions", []) if c.get("type") == "LoadBalancerReady"), {}
+            )
+            grid.add_row("svc", snap.id, "", ", ".join(ips) or "<pending>", str(ready.get("message") or ""))
         for snap in client.collection_group("pods").stream():
             data = snap.to_dict() or {}
             grid.add_row("pod", snap.id, "", "", str((data.get("status") or {}).get("phase", "")))

@@ -233,3 +233,31 @@ def test_malformed_service_name(crt: Runtime, compute: ComputeEmulator, name: st
     write_svc(crt, doc)
     assert sync(crt, name).action == "invalid"
     assert sum(compute.requests().values()) == 0
+
+
+def test_resync_repairs_hosts_and_a_load_balancer_deleted_behind_our_back(crt: Runtime, compute: ComputeEmulator) -> None:
+    from functions.resync import resync_all
+
+    path = write_svc(crt, svc_doc())
+    write_svc(crt, {"metadata": {"name": "internal"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    ip = sync(crt).ip
+    vm = running_pod(crt, compute, "web-aaaaa")  # no event reached the service
+    summary = resync_all(crt)
+    assert summary["services"] == 1 and summary["errors"] == []  # the ClusterIP service is not touched
+    assert pool_hosts(compute) == [vm]
+
+    [rule] = resources(compute)["forwardingRules"]
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import compute_v1
+
+    rules = compute_v1.ForwardingRulesClient(
+        credentials=AnonymousCredentials(), client_options={"api_endpoint": compute.url}, transport="rest"
+    )
+    rules.delete_unary(project=crt.settings.project, region="us-central1", forwarding_rule=rule["name"])
+    import time
+
+    while resources(compute)["forwardingRules"]:
+        time.sleep(0.01)
+    resync_all(crt)
+    [repaired] = resources(compute)["forwardingRules"]
+    assert repaired["IPAddress"] == ip and ingress(crt, path) == [ip]

@@ -1,0 +1,13 @@
+"""A stateful Compute Engine API emulator that the real ``google-cloud-compute`` client can drive.
+
+It serves the subset firecontrol uses (instances, target pools, forwarding rules,
+addresses, firewalls, HTTP health checks and their operations) at ``/compute/v1``,
+and an admin surface at ``/emulator`` for faults, delays, state dumps and request
+counts. See ``server.ComputeEmulator``.
+"""
+
+from .faults import FaultRule
+from .model import Timing
+from .server import ComputeEmulator
+
+__all__ = ["ComputeEmulator", "FaultRule", "Timing"]

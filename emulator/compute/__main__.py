@@ -1,0 +1,33 @@
+"""``python -m emulator.compute --port 8089``: serve the Compute Engine emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .model import Timing
+from .server import ComputeEmulator
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m emulator.compute", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("COMPUTE_EMULATOR_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("COMPUTE_EMULATOR_PORT", "8089")))
+    parser.add_argument("--operation-delay", type=float, default=Timing.operation_delay)
+    parser.add_argument("--provisioning-delay", type=float, default=Timing.provisioning_delay)
+    parser.add_argument("--staging-delay", type=float, default=Timing.staging_delay)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault-injection RNG")
+    args = parser.parse_args(argv)
+    timing = Timing(args.operation_delay, args.provisioning_delay, args.staging_delay)
+    emulator = ComputeEmulator(args.host, args.port, timing=timing, seed=args.seed)
+    print(f"Compute Engine emulator on {emulator.url} (COMPUTE_API_ENDPOINT={emulator.url})", flush=True)
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.server.server_close()
+
+
+if __name__ == "__main__":
+    main()

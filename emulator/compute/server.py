@@ -1,0 +1,235 @@
+"""The HTTP front of the emulator: the Compute v1 REST routes and the ``/emulator`` admin routes.
+
+``ComputeEmulator(port=0).start()`` serves in a background thread (tests, benchmarks);
+``python -m emulator.compute --port N`` serves in the foreground.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import ApiError, not_found
+from .faults import FaultRule, Faults
+from .model import KINDS, Key, Timing
+from .state import ComputeState
+
+Json = dict[str, Any]
+
+_API = re.compile(
+    r"^/compute/v1/projects/(?P<project>[^/]+)/"
+    r"(?:(?P<scope>(?:zones|regions)/[^/]+|global)/(?P<collection>[A-Za-z]+)"
+    r"(?:/(?P<name>[^/]+)(?:/(?P<action>[A-Za-z]+))?)?"
+    r"|aggregated/(?P<aggregated>[A-Za-z]+))$"
+)
+_ADMIN_INSTANCE = re.compile(r"^/emulator/projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)(?P<stop>/stop)?$")
+_OPERATIONS = {"zones": "zoneOperations", "regions": "regionOperations", "global": "globalOperations"}
+
+
+def api_method(method: str, match: re.Match[str] | None) -> str:
+    """The Compute API method a request calls, e.g. ``targetPools.addInstance``: the counter key."""
+    if match is None:
+        return f"unknown.{method}"
+    if match["aggregated"]:
+        return f"{match['aggregated']}.aggregatedList"
+    collection = match["collection"]
+    if collection == "operations":
+        collection = _OPERATIONS[match["scope"].split("/")[0]]
+    if match["action"]:
+        return f"{collection}.{match['action']}"
+    verb = {"GET": "get" if match["name"] else "list", "POST": "insert", "DELETE": "delete", "PATCH": "patch"}
+    return f"{collection}.{verb.get(method, method.lower())}"
+
+
+class ComputeEmulator:
+    """A stateful Compute Engine API on ``url``; bind port 0 for a free port."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timing: Timing | None = None, seed: int | None = 0) -> None:
+        self.state = ComputeState(timing or Timing())
+        self.faults = Faults(seed)
+        self.server = ThreadingHTTPServer((host, port), _handler(self))
+        self.server.daemon_threads = True
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.state.base_url = self.url
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> ComputeEmulator:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="compute-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- the admin surface, also callable in-process ---------------------------
+
+    def inject(self, **rule: Any) -> FaultRule:
+        fault = FaultRule.from_json(rule)
+        self.faults.add(fault)
+        return fault
+
+    def requests(self) -> dict[str, int]:
+        return dict(self.faults.requests)
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.faults.clear()
+        self.faults.reset_counts()
+
+    def configure(self, data: Json) -> Json:
+        for name in asdict(self.state.timing):
+            if name in data:
+                setattr(self.state.timing, name, float(data[name]))
+        if "seed" in data:
+            self.faults.seed(data["seed"])
+        return asdict(self.state.timing)
+
+    # -- request handling --------------------------------------------------------
+
+    def handle_api(self, method: str, path: str, query: dict[str, str], body: Json) -> Json:
+        match = _API.match(path)
+        if match is None:
+            raise not_found(path.removeprefix("/compute/v1/"))
+        state = self.state
+        project = match["project"]
+        if match["aggregated"]:
+            if method != "GET" or match["aggregated"] not in KINDS:
+                raise not_found(path)
+            return state.aggregated_list(project, match["aggregated"], query)
+        scope, collection, name, action = match["scope"], match["collection"], match["name"], match["action"]
+        if collection == "operations" and name:
+            return self._operation(Key(project, scope, "operations", name), method, action)
+        kind = KINDS.get(collection)
+        if kind is None or kind.scope != scope.split("/")[0]:
+            raise not_found(path.removeprefix("/compute/v1/"))
+        key = Key(project, scope, collection, name or "")
+        if name is None:
+            if method == "GET":
+                return state.list_scope(project, scope, collection, query)
+            if method == "POST":
+                return state.insert(project, scope, collection, body)
+        elif action is None:
+            if method == "GET":
+                return state.get(key)
+            if method == "DELETE":
+                return state.delete(key)
+            if method == "PATCH" and collection in ("firewalls", "httpHealthChecks"):
+                return state.action(key, "patch", body)
+        elif method == "POST":
+            return state.action(key, action, body)
+        raise ApiError(405, f"Method {method} is not allowed on {path}", "methodNotAllowed")
+
+    def _operation(self, key: Key, method: str, action: str | None) -> Json:
+        op = self.state.operation(key)
+        if method == "POST" and action == "wait":
+            deadline = time.monotonic() + self.state.timing.wait_timeout
+            while not op.done and time.monotonic() < deadline:
+                time.sleep(max(0.0, min(op.done_at, deadline) - time.monotonic()) + 0.001)
+                op = self.state.operation(key)
+        elif method != "GET" or action is not None:
+            raise ApiError(405, f"Method {method} is not allowed on operations", "methodNotAllowed")
+        with self.state.lock:
+            return self.state.render_operation(op)
+
+    def handle_admin(self, method: str, path: str, body: Json) -> tuple[int, Any]:
+        if path == "/emulator/state" and method == "GET":
+            return 200, self.state.dump()
+        if path == "/emulator/reset" and method == "POST":
+            self.reset()
+            return 200, {}
+        if path == "/emulator/faults":
+            if method == "POST":
+                return 200, self.inject(**body).to_json()
+            if method == "DELETE":
+                self.faults.clear()
+                return 200, {}
+            return 200, {"faults": [r.to_json() for r in self.faults.rules]}
+        if path == "/emulator/requests":
+            if method == "DELETE":
+                self.faults.reset_counts()
+                return 200, {}
+            return 200, {"requests": self.requests(), "injected": dict(self.faults.injected), "total": sum(self.faults.requests.values())}
+        if path == "/emulator/config":
+            return 200, self.configure(body if method == "POST" else {})
+        if path == "/emulator/instances" and method == "POST":
+            created = self.state.seed_instances(body["project"], body["zone"], list(body["names"]), dict(body.get("labels", {})))
+            return 200, {"created": created}
+        match = _ADMIN_INSTANCE.match(path)
+        if match:
+            key = Key(match["project"], f"zones/{match['zone']}", "instances", match["name"])
+            if method == "POST" and match["stop"]:
+                return 200, self.state.stop_instance(key)
+            if method == "DELETE" and not match["stop"]:
+                self.state.remove_now(key)
+                return 200, {}
+        return 404, {"error": {"code": 404, "message": f"no admin route {method} {path}"}}
+
+
+def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _reply(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            query = dict(parse_qsl(url.query))
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except json.JSONDecodeError:
+                self._reply(400, ApiError(400, "Parse Error", "parseError").body())
+                return
+            if url.path.startswith("/emulator/"):
+                try:
+                    self._reply(*emulator.handle_admin(self.command, url.path, body))
+                except ApiError as e:
+                    self._reply(e.code, e.body())
+                except (KeyError, TypeError, ValueError) as e:
+                    self._reply(400, {"error": {"code": 400, "message": f"bad admin request: {e!r}"}})
+                return
+            decision = emulator.faults.decide(self.command, url.path, api_method(self.command, _API.match(url.path)))
+            if decision.latency:
+                time.sleep(decision.latency)
+            if decision.before is not None:
+                self._reply(decision.before.code, decision.before.body())
+                return
+            try:
+                result = emulator.handle_api(self.command, url.path, query, body)
+            except ApiError as e:
+                self._reply(e.code, e.body())
+                return
+            if decision.after is not None:
+                self._reply(decision.after.code, decision.after.body())
+                return
+            self._reply(200, result)
+
+        do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
+
+    return Handler

@@ -1,0 +1,42 @@
+"""The cloud provider interface (Kubernetes' 2014 ``cloudprovider``), its registry and errors.
+
+Importing this package is cheap: the Compute client is imported only when
+``build_provider("gce", settings)`` builds the GCE provider.
+"""
+
+from .config import GceConfig, ProviderSettings
+from .errors import (
+    AlreadyExistsError,
+    CloudError,
+    InvalidRequestError,
+    NotFoundError,
+    PermanentError,
+    QuotaError,
+    ResourceInUseError,
+    TemporaryError,
+    UnknownProviderError,
+)
+from .interface import CloudProvider, InstanceInfo, Instances, TCPLoadBalancer, Zone, Zones
+from .registry import PROVIDERS, build_provider
+
+__all__ = [
+    "PROVIDERS",
+    "AlreadyExistsError",
+    "CloudError",
+    "CloudProvider",
+    "GceConfig",
+    "InstanceInfo",
+    "Instances",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermanentError",
+    "ProviderSettings",
+    "QuotaError",
+    "ResourceInUseError",
+    "TCPLoadBalancer",
+    "TemporaryError",
+    "UnknownProviderError",
+    "Zone",
+    "Zones",
+    "build_provider",
+]

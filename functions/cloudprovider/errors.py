@@ -1,0 +1,60 @@
+"""The cloud provider's own error tree: vendor errors are translated into it once, at the boundary.
+
+::
+
+    CloudError
+    ├── NotFoundError             404: the resource is not there
+    ├── AlreadyExistsError        409: someone (maybe our own earlier pass) created it
+    ├── TemporaryError            429, 5xx, timeouts, operation deadlines, after our retries:
+    │   │                         re-raise so the platform retries the invocation
+    │   └── ResourceInUseError    400 resourceInUseByAnotherResource: still referenced
+    └── PermanentError            the same request will fail the same way: report, don't raise
+        ├── InvalidRequestError   400: bad name, port, IP, protocol (also raised before any call)
+        ├── QuotaError            403 quotaExceeded: needs more quota or fewer resources
+        └── UnknownProviderError  ``build_provider`` asked for a provider we do not have
+
+Nothing outside ``functions.cloudprovider`` sees a ``google.api_core`` exception.
+"""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base of every error the cloud provider raises."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class NotFoundError(CloudError):
+    pass
+
+
+class AlreadyExistsError(CloudError):
+    pass
+
+
+class TemporaryError(CloudError):
+    """Worth retrying later, as it is."""
+
+
+class ResourceInUseError(TemporaryError):
+    pass
+
+
+class PermanentError(CloudError):
+    """Retrying unchanged will not help; report it on the object."""
+
+
+class InvalidRequestError(PermanentError):
+    pass
+
+
+class QuotaError(PermanentError):
+    pass
+
+
+class UnknownProviderError(PermanentError):
+    pass

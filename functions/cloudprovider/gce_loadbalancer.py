@@ -1,0 +1,357 @@
+"""External TCP/UDP load balancers on GCE, the way cloud-provider-gcp builds them.
+
+Create order: address (unless the caller owns the IP), firewall, HTTP health check,
+target pool, forwarding rule LAST, so a forwarding rule never points at half a load
+balancer. Delete order is the reverse, forwarding rule FIRST, tolerating 404. Each
+step reads, compares and creates or repairs (409 on create is success), so a pass
+killed between any two steps and run again converges with no duplicates and nothing
+leaked. Hosts change by the difference, in chunks of at most 1,000 instances.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.cloud import compute_v1
+
+from . import hosts as hostdiff
+from . import names
+from .config import GceConfig
+from .errors import AlreadyExistsError, InvalidRequestError, NotFoundError, TemporaryError
+from .gce_api import ComputeApi
+from .gce_healthchecks import HttpHealthCheck
+
+log = logging.getLogger("firecontrol.cloudprovider")
+PROTOCOLS = ("TCP", "UDP")
+HEALTH_CHECK_PATH = "/"
+Hook = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    """A validated request; building one makes no call, so bad input creates nothing."""
+
+    name: str  # the caller's load balancer name
+    resource: str  # the name of every cloud resource it owns
+    region: str
+    ports: tuple[int, ...]
+    protocol: str
+    user_ip: str | None
+
+    @classmethod
+    def build(cls, cluster: str, name: str, region: str, ports: Sequence[int], protocol: str,
+              load_balancer_ip: str | None) -> LoadBalancerSpec:
+        resource = names.resource_name(cluster, name)
+        if not ports or any(not isinstance(p, int) or not 1 <= p <= 65535 for p in ports):
+            raise InvalidRequestError(f"load balancer {name!r}: ports must be 1-65535, got {list(ports)}")
+        if protocol.upper() not in PROTOCOLS:
+            raise InvalidRequestError(f"load balancer {name!r}: protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        if load_balancer_ip is not None:
+            try:
+                ipaddress.IPv4Address(load_balancer_ip)
+            except ValueError:
+                raise InvalidRequestError(f"load balancer {name!r}: {load_balancer_ip!r} is not an IPv4 address") from None
+        return cls(name, resource, region, tuple(sorted(set(ports))), protocol.upper(), load_balancer_ip)
+
+    @property
+    def port_range(self) -> str:
+        return f"{self.ports[0]}-{self.ports[-1]}"
+
+
+def _same(link_a: str, link_b: str) -> bool:
+    """Two resource URLs name the same resource (hosts and API versions may differ)."""
+    def path(link: str) -> str:
+        return link[link.find("projects/"):]
+
+    return path(link_a) == path(link_b)
+
+
+class GceLoadBalancers:
+    """``TCPLoadBalancer`` on Compute Engine. ``on_step`` is called after each step (tests)."""
+
+    def __init__(self, api: ComputeApi, config: GceConfig, on_step: Hook | None = None) -> None:
+        self.api = api
+        self.config = config
+        self.on_step = on_step or (lambda step: None)
+
+    # -- generic steps ------------------------------------------------------------
+
+    def _link(self, scope: str, collection: str, name: str) -> str:
+        return f"{self.api.host}/compute/v1/projects/{self.config.project}/{scope}/{collection}/{name}"
+
+    def _get(self, what: str, method: Callable[..., Any], **kwargs: Any) -> Any | None:
+        try:
+            return self.api.call(what, method, project=self.config.project, **kwargs)
+        except NotFoundError:
+            return None
+
+    def _insert(self, what: str, method: Callable[..., Any], **kwargs: Any) -> bool:
+        """Insert and wait: True if we created it now, False if it existed (409: an earlier pass)."""
+        try:
+            self.api.mutate(what, method, project=self.config.project, **kwargs)
+        except AlreadyExistsError:
+            log.info("already exists", extra={"call": what})
+            return False
+        return True
+
+    def _read_existing(self, what: str, read: Callable[[], Any | None]) -> Any:
+        """Read back what a 409 said exists, waiting out an insert that is still running."""
+        for delay in (0.0, *self.config.retry_delays):
+            if delay:
+                self.api.sleep(delay)
+            found = read()
+            if found is not None:
+                return found
+        raise TemporaryError(f"{what}: it exists (409) but cannot be read yet")
+
+    def _delete(self, what: str, method: Callable[..., Any], **kwargs: Any) -> bool:
+        try:
+            self.api.mutate(what, method, project=self.config.project, **kwargs)
+        except NotFoundError:
+            return False
+        return True
+
+    # -- reading ------------------------------------------------------------------
+
+    def get_load_balancer(self, name: str, region: str) -> str | None:
+        rule = self._get_rule(names.resource_name(self.config.cluster, name), region)
+        return str(rule.I_p_address) if rule is not None else None
+
+    def _get_rule(self, resource: str, region: str) -> compute_v1.ForwardingRule | None:
+        return self._get(f"get forwarding rule {resource}", self.api.forwarding_rules.get,
+                         region=region, forwarding_rule=resource)
+
+    # -- ensure ---------------------------------------------------------------------
+
+    def ensure_load_balancer(self, name: str, region: str, ports: Sequence[int], hosts: Sequence[str], *,
+                             protocol: str = "TCP", load_balancer_ip: str | None = None) -> str:
+        spec = LoadBalancerSpec.build(self.config.cluster, name, region, ports, protocol, load_balancer_ip)
+        try:
+            ip = self._ensure_address(spec)
+            self.on_step("address")
+            self._ensure_firewall(spec)
+            self.on_step("firewall")
+            check = self._ensure_health_check(spec)
+            self.on_step("health-check")
+            pool = self._ensure_target_pool(spec, check, hosts)
+            self.on_step("target-pool")
+            self._ensure_forwarding_rule(spec, ip, pool)
+            self.on_step("forwarding-rule")
+            if spec.user_ip is not None:
+                # An address we reserved before the caller chose its own IP is ours to release.
+                self._release_own_address(spec)
+        except NotFoundError as e:
+            # Something we just made or read vanished under us: the next pass recreates it.
+            raise TemporaryError(f"load balancer {name!r}: {e}", status=404) from e
+        log.info("load balancer ensured", extra={"loadBalancer": name, "ip": ip, "ports": list(spec.ports)})
+        return ip
+
+    def _ensure_address(self, spec: LoadBalancerSpec) -> str:
+        if spec.user_ip is not None:
+            return spec.user_ip
+
+        def read() -> compute_v1.Address | None:
+            return self._get(f"get address {spec.resource}", self.api.addresses.get,
+                             region=spec.region, address=spec.resource)
+
+        address = read()
+        if address is None:
+            log.info("reserving address", extra={"loadBalancer": spec.name, "resource": spec.resource})
+            body = compute_v1.Address(name=spec.resource, description=names.description(self.config.cluster, spec.name),
+                                      labels=names.labels(self.config.cluster), address_type="EXTERNAL")
+            what = f"insert address {spec.resource}"
+            self._insert(what, self.api.addresses.insert_unary, region=spec.region, address_resource=body)
+            address = self._read_existing(what, read)  # the IP is known only once it is reserved
+        return str(address.address)
+
+    def _release_own_address(self, spec: LoadBalancerSpec) -> None:
+        if self._delete(f"delete address {spec.resource}", self.api.addresses.delete_unary,
+                        region=spec.region, address=spec.resource):
+            log.info("released our address: the caller chose its own IP", extra={"loadBalancer": spec.name})
+
+    def _ensure_firewall(self, spec: LoadBalancerSpec) -> None:
+        def read() -> compute_v1.Firewall | None:
+            return self._get(f"get firewall {spec.resource}", self.api.firewalls.get, firewall=spec.resource)
+
+        want = compute_v1.Firewall(
+            name=spec.resource,
+            description=names.description(self.config.cluster, spec.name),
+            network=f"global/networks/{self.config.network}",
+            allowed=[compute_v1.Allowed(I_p_protocol=spec.protocol.lower(), ports=[str(p) for p in spec.ports])],
+            source_ranges=["0.0.0.0/0"],
+            target_tags=[self.config.cluster],  # every VM of this cluster carries the cluster tag
+        )
+        have = read()
+        if have is None:
+            log.info("creating firewall", extra={"loadBalancer": spec.name, "ports": list(spec.ports)})
+            what = f"insert firewall {spec.resource}"
+            if self._insert(what, self.api.firewalls.insert_unary, firewall_resource=want):
+                return
+            have = self._read_existing(what, read)
+
+        def shape(fw: compute_v1.Firewall) -> tuple[Any, ...]:
+            allowed = sorted((a.I_p_protocol.lower(), tuple(sorted(a.ports))) for a in fw.allowed)
+            return allowed, sorted(fw.source_ranges), sorted(fw.target_tags)
+
+        if shape(have) != shape(want):
+            log.info("updating firewall", extra={"loadBalancer": spec.name, "ports": list(spec.ports)})
+            patch = compute_v1.Firewall(allowed=want.allowed, source_ranges=want.source_ranges, target_tags=want.target_tags)
+            self.api.mutate(f"patch firewall {spec.resource}", self.api.firewalls.patch_unary,
+                            project=self.config.project, firewall=spec.resource, firewall_resource=patch)
+
+    def _ensure_health_check(self, spec: LoadBalancerSpec) -> str:
+        def read() -> HttpHealthCheck | None:
+            return self._get(f"get health check {spec.resource}", self.api.health_checks.get,
+                             http_health_check=spec.resource)
+
+        want = {"port": spec.ports[0], "requestPath": HEALTH_CHECK_PATH}
+        check = read()
+        if check is None:
+            log.info("creating health check", extra={"loadBalancer": spec.name, "port": spec.ports[0]})
+            body = {"name": spec.resource, "description": names.description(self.config.cluster, spec.name), **want}
+            what = f"insert health check {spec.resource}"
+            if not self._insert(what, self.api.health_checks.insert_unary, http_health_check_resource=body):
+                check = self._read_existing(what, read)
+        if check is not None and (check.port, check.request_path) != (want["port"], want["requestPath"]):
+            log.info("updating health check", extra={"loadBalancer": spec.name, "port": spec.ports[0]})
+            self.api.mutate(f"patch health check {spec.resource}", self.api.health_checks.patch_unary,
+                            project=self.config.project, http_health_check=spec.resource, http_health_check_resource=want)
+        return self._link("global", "httpHealthChecks", spec.resource)
+
+    def _ensure_target_pool(self, spec: LoadBalancerSpec, check: str, hosts: Sequence[str]) -> str:
+        def read() -> compute_v1.TargetPool | None:
+            return self._get(f"get target pool {spec.resource}", self.api.target_pools.get,
+                             region=spec.region, target_pool=spec.resource)
+
+        desired = hostdiff.diff_hosts([], hosts, self.config.zone).add
+        pool = read()
+        if pool is not None:
+            current: Sequence[str] = pool.instances
+        else:
+            created, missing = self._create_pool(spec, check, desired[: hostdiff.MAX_AT_CREATE])
+            if created is None:
+                created = self._read_existing(f"insert target pool {spec.resource}", read).instances
+            current = created
+            desired = tuple(h for h in desired if h not in missing)
+        self._update_members(spec.name, spec.resource, spec.region, current, desired)
+        return self._link(f"regions/{spec.region}", "targetPools", spec.resource)
+
+    def _create_pool(self, spec: LoadBalancerSpec, check: str, first: Sequence[str]) -> tuple[Sequence[str] | None, set[str]]:
+        """Insert the pool with its first instances; its members (None after a 409) and the missing hosts."""
+        def insert(refs: Sequence[str]) -> bool:
+            log.info("creating target pool", extra={"loadBalancer": spec.name, "instances": len(refs)})
+            body = compute_v1.TargetPool(
+                name=spec.resource, description=names.description(self.config.cluster, spec.name),
+                health_checks=[check], instances=[self._instance_link(r) for r in refs], session_affinity="NONE",
+            )
+            return self._insert(f"insert target pool {spec.resource}", self.api.target_pools.insert_unary,
+                                region=spec.region, target_pool_resource=body)
+
+        try:
+            return (first if insert(first) else None), set()
+        except NotFoundError:
+            existing = self._existing(first)  # an instance went away; skip it, not an error
+            return (existing if insert(existing) else None), set(first) - set(existing)
+
+    def _ensure_forwarding_rule(self, spec: LoadBalancerSpec, ip: str, pool: str) -> None:
+        rule = self._get_rule(spec.resource, spec.region)
+        if rule is not None:
+            if (rule.I_p_address == ip and rule.port_range == spec.port_range
+                    and rule.I_p_protocol == spec.protocol and _same(rule.target, pool)):
+                return
+            # A forwarding rule cannot change ports in place; the reserved IP survives.
+            log.info("recreating forwarding rule: it changed",
+                     extra={"loadBalancer": spec.name, "ip": ip, "portRange": spec.port_range,
+                            "was": f"{rule.I_p_address} {rule.I_p_protocol} {rule.port_range}"})
+            self._delete(f"delete forwarding rule {spec.resource}", self.api.forwarding_rules.delete_unary,
+                         region=spec.region, forwarding_rule=spec.resource)
+        else:
+            log.info("creating forwarding rule", extra={"loadBalancer": spec.name, "ip": ip, "portRange": spec.port_range})
+        body = compute_v1.ForwardingRule(
+            name=spec.resource, description=names.description(self.config.cluster, spec.name),
+            I_p_address=ip, I_p_protocol=spec.protocol, port_range=spec.port_range, target=pool,
+            load_balancing_scheme="EXTERNAL", labels=names.labels(self.config.cluster),
+        )
+        what = f"insert forwarding rule {spec.resource}"
+        if not self._insert(what, self.api.forwarding_rules.insert_unary, region=spec.region, forwarding_rule_resource=body):
+            # Raced with another pass; the next pass repairs it if it differs.
+            self._read_existing(what, lambda: self._get_rule(spec.resource, spec.region))
+
+    # -- hosts ------------------------------------------------------------------------
+
+    def update_hosts(self, name: str, region: str, hosts: Sequence[str]) -> None:
+        resource = names.resource_name(self.config.cluster, name)
+        pool = self._get(f"get target pool {resource}", self.api.target_pools.get, region=region, target_pool=resource)
+        if pool is None:
+            raise NotFoundError(f"load balancer {name!r} has no target pool {resource} in {region}", status=404)
+        self._update_members(name, resource, region, pool.instances, hosts)
+
+    def _instance_link(self, ref: str) -> str:
+        zone, name = ref.split("/")[1], ref.split("/")[3]
+        return self._link(f"zones/{zone}", "instances", name)
+
+    def _update_members(self, name: str, resource: str, region: str, current: Sequence[str], hosts: Sequence[str]) -> None:
+        change = hostdiff.diff_hosts(current, hosts, self.config.zone)
+        if change.empty:
+            return
+        log.info("updating load balancer hosts", extra={"loadBalancer": name, "adding": len(change.add), "removing": len(change.remove)})
+        for chunk in hostdiff.chunks(change.add):
+            self._add_instances(resource, region, chunk)
+        for chunk in hostdiff.chunks(change.remove):
+            refs = [compute_v1.InstanceReference(instance=self._instance_link(r)) for r in chunk]
+            self.api.mutate(f"remove {len(chunk)} instances from {resource}", self.api.target_pools.remove_instance_unary,
+                            project=self.config.project, region=region, target_pool=resource,
+                            target_pools_remove_instance_request_resource=compute_v1.TargetPoolsRemoveInstanceRequest(instances=refs))
+
+    def _add_instances(self, resource: str, region: str, chunk: Sequence[str]) -> None:
+        def add(refs: Sequence[str]) -> None:
+            request = compute_v1.TargetPoolsAddInstanceRequest(
+                instances=[compute_v1.InstanceReference(instance=self._instance_link(r)) for r in refs])
+            self.api.mutate(f"add {len(refs)} instances to {resource}", self.api.target_pools.add_instance_unary,
+                            project=self.config.project, region=region, target_pool=resource,
+                            target_pools_add_instance_request_resource=request)
+
+        try:
+            add(chunk)
+        except NotFoundError:
+            existing = self._existing(chunk)  # an instance went away; skip it, not an error
+            if existing:
+                add(existing)
+
+    def _existing(self, refs: Sequence[str]) -> tuple[str, ...]:
+        """The instances among ``refs`` that exist, by listing their zones (one call per 500)."""
+        if not refs:
+            return ()
+        found: set[str] = set()
+        for zone in sorted({ref.split("/")[1] for ref in refs}):
+            request = compute_v1.ListInstancesRequest(project=self.config.project, zone=zone, max_results=500)
+            pager = self.api.call(f"list instances in {zone}", self.api.instances.list, request=request)
+            found.update(f"zones/{zone}/instances/{i.name}" for i in pager)
+        kept = tuple(ref for ref in refs if ref in found)
+        if len(kept) < len(refs):
+            log.info("skipping instances that no longer exist",
+                     extra={"skipped": sorted(set(refs) - found)[:20], "count": len(refs) - len(kept)})
+        return kept
+
+    # -- delete -----------------------------------------------------------------------
+
+    def ensure_load_balancer_deleted(self, name: str, region: str) -> None:
+        resource = names.resource_name(self.config.cluster, name)
+        steps: list[tuple[str, Callable[..., Any], dict[str, str]]] = [
+            ("forwarding rule", self.api.forwarding_rules.delete_unary, {"region": region, "forwarding_rule": resource}),
+            ("target pool", self.api.target_pools.delete_unary, {"region": region, "target_pool": resource}),
+            ("health check", self.api.health_checks.delete_unary, {"http_health_check": resource}),
+            ("firewall", self.api.firewalls.delete_unary, {"firewall": resource}),
+            # Only an address we reserved carries our name: a caller's own IP is never released.
+            ("address", self.api.addresses.delete_unary, {"region": region, "address": resource}),
+        ]
+        deleted = []
+        for kind, method, kwargs in steps:
+            if self._delete(f"delete {kind} {resource}", method, **kwargs):
+                deleted.append(kind)
+            self.on_step(f"{kind.replace(' ', '-')}-deleted")
+        log.info("load balancer deleted", extra={"loadBalancer": name, "deleted": deleted})

@@ -1,0 +1,77 @@
+"""What the controllers need from a cloud, as small Protocols (Kubernetes' 2014 ``cloud.go``).
+
+Controllers depend on these, never on a vendor client; ``gce`` implements them and
+tests can pass any object with the same methods. Every method is idempotent.
+Instance creation for pods will be added to ``Instances`` as ``ensure_instance`` /
+``ensure_instance_deleted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Zone:
+    zone: str
+    region: str
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    name: str
+    zone: str
+    status: str  # PROVISIONING, STAGING, RUNNING, STOPPING, TERMINATED, ...
+    internal_ip: str | None = None
+    external_ip: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class TCPLoadBalancer(Protocol):
+    def get_load_balancer(self, name: str, region: str) -> str | None:
+        """The ingress IP of the load balancer ``name``, or None if it does not exist."""
+        ...
+
+    def ensure_load_balancer(
+        self,
+        name: str,
+        region: str,
+        ports: Sequence[int],
+        hosts: Sequence[str],
+        *,
+        protocol: str = "TCP",
+        load_balancer_ip: str | None = None,
+    ) -> str:
+        """Create or repair the load balancer so it matches; return its ingress IP."""
+        ...
+
+    def update_hosts(self, name: str, region: str, hosts: Sequence[str]) -> None:
+        """Make the instances behind ``name`` exactly ``hosts`` (missing instances are skipped)."""
+        ...
+
+    def ensure_load_balancer_deleted(self, name: str, region: str) -> None:
+        """Delete everything ``name`` owns; quiet when nothing is there."""
+        ...
+
+
+class Instances(Protocol):
+    def get_instance(self, name: str) -> InstanceInfo:
+        """Status and addresses of one instance in our zone; NotFoundError if it is gone."""
+        ...
+
+    def list_instances(self) -> list[InstanceInfo]:
+        """Instances labelled as managed by this cluster, in our zone."""
+        ...
+
+
+class Zones(Protocol):
+    def get_zone(self) -> Zone: ...
+
+
+class CloudProvider(TCPLoadBalancer, Instances, Zones, Protocol):
+    """A cloud with all three capabilities; ``name`` is its registry name."""
+
+    @property
+    def name(self) -> str: ...

@@ -47,6 +47,18 @@ def sync_controller(event: CloudEvent) -> None:
 
 
 @functions_framework.cloud_event
+def sync_pod(event: CloudEvent) -> None:
+    """Firestore trigger on ``namespaces/{ns}/pods/{name}``."""
+    rt = _rt()
+    from functions.handlers import decode_event, guarded, on_pod_change
+
+    change = decode_event(event, event.data)
+    if change is not None:
+        fields = {"object": f"Pod/{change.namespace}/{change.name}", "change": change.kind}
+        guarded("sync_pod", fields, lambda: on_pod_change(change, rt))
+
+
+@functions_framework.cloud_event
 def sync_service(event: CloudEvent) -> None:
     """Firestore trigger on ``namespaces/{ns}/services/{name}``."""
     rt = _rt()

@@ -29,7 +29,7 @@ def main() -> None:
         from functions.replication import sync_controller
         from functions.store import Store
 
-        settings = Settings(project="bench-ops")
+        settings = Settings(project="bench-ops", slow_start=False)  # pods only, no VMs
         store = Store.for_project(settings.project)
         path = "namespaces/default/replicationControllers/web"
 

@@ -56,7 +56,9 @@ def main(runs: int) -> None:
     router = TriggerRouter().start()
     firestore_emulator = FirestoreEmulator(functions_emulator=router.address).start()
     os.environ["FIRESTORE_EMULATOR_HOST"] = firestore_emulator.host
-    env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host, "GOOGLE_CLOUD_PROJECT": PROJECT}
+    # pod documents only (no pod runtime): slow start, which waits for VMs, is off
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host, "GOOGLE_CLOUD_PROJECT": PROJECT,
+           "FIRECONTROL_SLOW_START": "false"}
     server = FunctionServer("sync_controller", "cloudevent", env, log_path=logs / "fn.log").start()
     try:
         from google.cloud import firestore

@@ -31,6 +31,17 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
 @dataclass(frozen=True)
 class Settings:
     project: str = "firecontrol-local"
@@ -43,6 +54,11 @@ class Settings:
     # Pods created (or deleted) by one sync pass at most; Firestore allows 500 writes
     # per commit and a pass also writes the controller and its events.
     burst: int = DEFAULT_BURST
+    # Kubernetes' slowStartBatch: at most 1, 2, 4, ... pods waiting for a VM at once.
+    slow_start: bool = True
+    machine_type: str = "e2-small"
+    # How long a pod pass waits for its new VM to be RUNNING before leaving it to resync.
+    pod_start_timeout: float = 90.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,4 +73,7 @@ class Settings:
             compute_api_endpoint=env.get("COMPUTE_API_ENDPOINT") or None,
             max_replicas=_int(env, "FIRECONTROL_MAX_REPLICAS", DEFAULT_MAX_REPLICAS, 0, 10_000),
             burst=_int(env, "FIRECONTROL_BURST", DEFAULT_BURST, 1, 400),
+            slow_start=_bool(env, "FIRECONTROL_SLOW_START", True),
+            machine_type=env.get("FIRECONTROL_MACHINE_TYPE") or cls.machine_type,
+            pod_start_timeout=float(_int(env, "FIRECONTROL_POD_START_TIMEOUT", 90, 0, 3600)),
         )

@@ -63,18 +63,20 @@ class DocumentChange:
     def name(self) -> str:
         return self.parts[3]
 
-    def only_changed(self, ignored_metadata: Iterable[str] = OWN_METADATA) -> bool:
-        """True when nothing but ``status`` and the given metadata fields changed."""
+    def only_changed(self, ignored_metadata: Iterable[str] = OWN_METADATA, ignored_spec: Iterable[str] = ()) -> bool:
+        """True when nothing but ``status`` and the given metadata and spec fields changed."""
         if self.old is None or self.new is None:
             return False
-        return _without(self.old.data, ignored_metadata) == _without(self.new.data, ignored_metadata)
+        meta, spec = tuple(ignored_metadata), tuple(ignored_spec)
+        return _without(self.old.data, meta, spec) == _without(self.new.data, meta, spec)
 
 
-def _without(data: dict[str, Any], ignored_metadata: Iterable[str]) -> dict[str, Any]:
+def _without(data: dict[str, Any], ignored_metadata: tuple[str, ...], ignored_spec: tuple[str, ...]) -> dict[str, Any]:
     rest = {k: v for k, v in data.items() if k != "status"}
-    meta = rest.get("metadata")
-    if isinstance(meta, dict):
-        rest["metadata"] = {k: v for k, v in meta.items() if k not in set(ignored_metadata)}
+    for part, ignored in (("metadata", ignored_metadata), ("spec", ignored_spec)):
+        value = rest.get(part)
+        if isinstance(value, dict) and ignored:
+            rest[part] = {k: v for k, v in value.items() if k not in ignored}
     return rest
 
 

@@ -18,7 +18,7 @@ from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.replication import Contention, cascade_delete, controller_uid, sync_controller
 from functions.runtime import Runtime
-from functions.store import CONTROLLERS, SERVICES
+from functions.store import CONTROLLERS, PODS, SERVICES
 
 log = logging.getLogger("firecontrol.handlers")
 
@@ -78,6 +78,56 @@ def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "skipped"}
     result = sync_service(rt.store, rt.provider, rt.settings, ns, name, rt.clock)
     return {"action": result.action, "ip": result.ip, "error": result.error}
+
+
+def _phase_and_readiness(data: dict[str, Any]) -> tuple[Any, ...]:
+    from functions.pod_policy import as_dict, as_list
+
+    status = as_dict(data.get("status"))
+    ready = [c.get("status") for c in map(as_dict, as_list(status.get("conditions"))) if c.get("type") == "Ready"]
+    scheduled = [c.get("status") for c in map(as_dict, as_list(status.get("conditions"))) if c.get("type") == "PodScheduled"]
+    return status.get("phase"), ready, scheduled, as_dict(data.get("spec")).get("nodeName")
+
+
+def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
+    """Run the pod; a change of its phase or readiness goes on to its owner and its services.
+
+    Our own status writes come back here as events: they are not reconciled again,
+    only passed on when the phase, readiness or VM changed, so nothing loops.
+    """
+    from functions.pods import sync_pod
+
+    if change.collection != PODS:
+        log.warning("event for another collection ignored", extra={"path": change.path})
+        return {"action": "ignored"}
+    if change.kind == "deleted":
+        assert change.old is not None
+        return {"action": "passed-on", **pass_on(change.namespace, change.old.data, rt)}
+    if change.only_changed((*OWN_METADATA, "finalizers"), ignored_spec=("nodeName",)):
+        assert change.old is not None and change.new is not None
+        if _phase_and_readiness(change.old.data) == _phase_and_readiness(change.new.data):
+            return {"action": "skipped"}
+        return {"action": "passed-on", **pass_on(change.namespace, change.new.data, rt)}
+    result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
+    return {"action": result.action, "phase": result.phase, "error": result.error}
+
+
+def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    """Sync the pod's controller and the load-balanced services that select it."""
+    from functions.pod_policy import as_dict, as_list
+    from functions.services import services_selecting, sync_service
+
+    meta = as_dict(pod.get("metadata"))
+    labels = {k: v for k, v in as_dict(meta.get("labels")).items() if isinstance(v, str)}
+    owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
+    synced: dict[str, Any] = {"controller": None, "services": []}
+    if owner.get("kind") == "ReplicationController" and isinstance(owner.get("name"), str):
+        sync_controller(rt.store, rt.settings, namespace, owner["name"], rt.clock)
+        synced["controller"] = owner["name"]
+    for name in services_selecting(rt.store, namespace, labels):
+        sync_service(rt.store, rt.provider, rt.settings, namespace, name, rt.clock)
+        synced["services"].append(name)
+    return synced
 
 
 def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:

@@ -16,11 +16,11 @@ from functions.store import Doc
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
@@ -43,26 +43,28 @@ class PodInfo:
     restarts: int = 0
     created: datetime | None = None
     node_name: str | None = None
+    # Why the pod's VM could not be made (PodScheduled False), if it could not.
+    unschedulable: str | None = None
 
     @classmethod
     def from_doc(cls, doc: Doc) -> PodInfo:
-        meta = _dict(doc.data.get("metadata"))
-        spec = _dict(doc.data.get("spec"))
-        status = _dict(doc.data.get("status"))
-        ready = next(
-            (c for c in map(_dict, _list(status.get("conditions"))) if c.get("type") == "Ready"), {}
-        )
+        meta = as_dict(doc.data.get("metadata"))
+        spec = as_dict(doc.data.get("spec"))
+        status = as_dict(doc.data.get("status"))
+        conditions = [c for c in map(as_dict, as_list(status.get("conditions")))]
+        ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+        scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), {})
         restarts = [
-            s.get("restartCount") for s in map(_dict, _list(status.get("containerStatuses")))
+            s.get("restartCount") for s in map(as_dict, as_list(status.get("containerStatuses")))
         ]
         phase = status.get("phase")
         return cls(
             path=doc.path,
             name=doc.name,
             update_time=doc.update_time,
-            labels={k: v for k, v in _dict(meta.get("labels")).items() if isinstance(v, str)},
-            owner_references=[r for r in _list(meta.get("ownerReferences")) if isinstance(r, dict)],
-            finalizers=[f for f in _list(meta.get("finalizers")) if isinstance(f, str)],
+            labels={k: v for k, v in as_dict(meta.get("labels")).items() if isinstance(v, str)},
+            owner_references=[r for r in as_list(meta.get("ownerReferences")) if isinstance(r, dict)],
+            finalizers=[f for f in as_list(meta.get("finalizers")) if isinstance(f, str)],
             being_deleted=meta.get("deletionTimestamp") is not None,
             phase=phase if isinstance(phase, str) else "Pending",
             ready=ready.get("status") == "True",
@@ -70,6 +72,7 @@ class PodInfo:
             restarts=max((r for r in restarts if isinstance(r, int)), default=0),
             created=_time(meta.get("creationTimestamp")) or doc.create_time,
             node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else None,
+            unschedulable=str(scheduled.get("message") or "VM not created") if scheduled.get("status") == "False" else None,
         )
 
     def controller_ref(self) -> dict[str, Any] | None:

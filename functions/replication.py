@@ -24,7 +24,12 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from functions.api.controller import ReplicationController, ReplicationControllerStatus, spec_hash
+from functions.api.controller import (
+    ReplicationController,
+    ReplicationControllerStatus,
+    SlowStart,
+    spec_hash,
+)
 from functions.api.meta import Condition, selector_matches
 from functions.api.names import generate_pod_name
 from functions.api.parse import parse_controller, parse_controller_status
@@ -249,6 +254,9 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
 
     active = filter_active_pods(mine + adopt)
     diff = len(active) - spec.replicas
+    awaiting = [p for p in active if p.node_name is None]
+    failing = [p for p in awaiting if p.unschedulable]
+    slow_start: SlowStart | None = None
     creates: list[Create] = []
     removing: list[PodInfo] = []
     if diff < 0:
@@ -261,9 +269,16 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
             )
             return _invalid(rc, uid, old, generation, digest, owned, [message], now)
         batch = min(-diff, settings.burst, max(1, COMMIT_BUDGET_BYTES // size))
-        creates = [first] + [new_pod(parsed.obj, namespace, ref, now) for _ in range(batch - 1)]
+        if settings.slow_start:
+            slow_start = next_window(old.slow_start, active, awaiting, bool(failing), settings.burst)
+            batch = min(batch, max(0, slow_start.window - len(awaiting)))
+        if batch:
+            creates = [first] + [new_pod(parsed.obj, namespace, ref, now) for _ in range(batch - 1)]
+        if slow_start is not None:
+            slow_start.awaiting = sorted([p.name for p in awaiting] + [c.path.rsplit("/", 1)[1] for c in creates])
     elif diff > 0:
         removing = rank_for_deletion(active)[: min(diff, settings.burst)]
+    removing += old_failed_pods(mine)
 
     pod_writes: list[Write] = [*creates]
     removing_paths = {p.path for p in removing}
@@ -280,6 +295,8 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         pod_writes.append(Update(pod.path, {"metadata.ownerReferences": refs}, pod.update_time))
 
     remaining = [p for p in active if p.path not in removing_paths]
+    if settings.slow_start and diff < 0 and not creates and awaiting:
+        log.info("slow start: waiting for VMs", extra=ref_fields(KIND, namespace, name, awaiting=len(awaiting), failing=len(failing)))
     template_labels = spec.template.metadata.labels
     min_ready = timedelta(seconds=spec.min_ready_seconds)
     status = old.model_copy(
@@ -294,7 +311,8 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
             ),
             "observed_generation": generation,
             "spec_hash": digest,
-            "conditions": _condition_set(old.conditions, None, now),
+            "conditions": _condition_set(old.conditions, vm_failure(failing), now),
+            "slow_start": slow_start,
         }
     )
     events: list[Write] = []
@@ -317,8 +335,38 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         releasing=[p.name for p in release],
         want=spec.replicas,
         active=len(active),
-        more=abs(diff) > len(creates) + len(removing),
+        more=bool(creates or removing) and abs(diff) > len(creates) + len(removing),
     )
+
+
+FAILED_HISTORY = 3  # Failed pods a controller keeps for inspection; older ones are deleted
+
+
+def old_failed_pods(pods: Sequence[PodInfo]) -> list[PodInfo]:
+    """Failed pods beyond the newest few: their VMs are gone, their documents go too."""
+    failed = [p for p in pods if p.phase == "Failed" and not p.being_deleted]
+    failed.sort(key=lambda p: p.created.timestamp() if p.created else 0.0, reverse=True)
+    return failed[FAILED_HISTORY:]
+
+
+def next_window(
+    previous: SlowStart | None, active: Sequence[PodInfo], awaiting: Sequence[PodInfo], failing: bool, cap: int
+) -> SlowStart:
+    """Grow the window by every pod that got its VM since the last pass (doubling per
+    round, as slowStartBatch does); back to one as soon as a VM cannot be made."""
+    if failing or previous is None:
+        return SlowStart(window=1)
+    placed = {p.name for p in active if p.node_name is not None}
+    succeeded = sum(name in placed for name in previous.awaiting)
+    return SlowStart(window=min(cap, max(1, previous.window + succeeded)))
+
+
+def vm_failure(failing: Sequence[PodInfo]) -> Condition | None:
+    if not failing:
+        return None
+    first = failing[0]
+    message = f"{len(failing)} pod(s) cannot get a VM; {first.name}: {first.unschedulable}"
+    return failure("FailedCreate", message[:1000])
 
 
 def _pods_message(verb: str, names: list[str]) -> str:

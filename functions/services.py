@@ -247,6 +247,18 @@ class ServiceSync:
         return ServiceResult("teardown")
 
 
+def services_selecting(store: Store, namespace: str, labels: dict[str, str]) -> list[str]:
+    """Names of the services in a namespace with a load balancer whose selector matches these labels."""
+    found = []
+    for doc in store.in_namespace(namespace, SERVICES):
+        decision = decide(doc)
+        service = decision.service
+        load_balanced = decision.action in ("ensure", "teardown") or FINALIZER in _finalizers(doc)
+        if service is not None and load_balanced and selector_matches(service.spec.selector, labels):
+            found.append(doc.name)
+    return found
+
+
 def sync_service(store: Store, lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, clock: Clock) -> ServiceResult:
     return ServiceSync(store, lb, settings, clock).run(namespace, name)
 

@@ -193,6 +193,10 @@ class Store:
         condition = Or([owned, matching]) if owned and matching else (owned or matching)
         return self._run(self.client.collection(f"namespaces/{namespace}/{PODS}").where(filter=condition))
 
+    def in_namespace(self, namespace: str, collection: str) -> list[Doc]:
+        """Every document of one kind in one namespace."""
+        return self._run(self.client.collection(f"namespaces/{namespace}/{collection}"))
+
     def all_of_kind(self, collection: str) -> list[Doc]:
         """Every document of one kind in every namespace (a collection-group query)."""
         return self._run(self.client.collection_group(collection))

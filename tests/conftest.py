@@ -53,7 +53,9 @@ def project(firestore_emulator: FirestoreEmulator) -> str:
 
 @pytest.fixture
 def settings(project: str) -> Settings:
-    return Settings(project=project)
+    """Settings for the replication manager alone: no pod runtime gives these pods VMs,
+    so slow start (which waits for VMs) is off; the pod runtime's tests turn it on."""
+    return Settings(project=project, slow_start=False)
 
 
 @pytest.fixture
@@ -89,7 +91,7 @@ def compute(_compute: ComputeEmulator) -> ComputeEmulator:
 
 @pytest.fixture
 def cloud_settings(project: str, compute: ComputeEmulator) -> Settings:
-    return Settings(project=project, cluster="fc", compute_api_endpoint=compute.url)
+    return Settings(project=project, cluster="fc", compute_api_endpoint=compute.url, pod_start_timeout=5.0)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -75,9 +76,20 @@ def prepare(state: ComputeState, key: Key, body: Json) -> Json:
     return prepare_kind[key.collection](state, key, body)
 
 
+_MACHINE_TYPE = re.compile(
+    r"^(f1-micro|g1-small|e2-(micro|small|medium)|(e2|n1|n2|n2d|c2|c2d|c3|t2d)-(standard|highmem|highcpu)-\d{1,3})$"
+)
+
+
 def _prepare_instance(state: ComputeState, key: Key, body: Json) -> Json:
     zone = key.scope.split("/")[1]
     body.setdefault("machineType", f"zones/{zone}/machineTypes/e2-small")
+    machine_type = str(body["machineType"]).rsplit("/", 1)[-1]
+    if not _MACHINE_TYPE.match(machine_type):
+        raise invalid(
+            f"Invalid value for field 'resource.machineType': '{body['machineType']}'. "
+            f"Machine type with name '{machine_type}' does not exist in zone '{zone}'."
+        )
     body["machineType"] = state.link(state.resolve(body["machineType"], key.project, "machineTypes", key.scope))
     nics = body.get("networkInterfaces") or [{}]
     for i, nic in enumerate(nics):

@@ -50,6 +50,13 @@ class ReplicationControllerSpec(Model):
         return self
 
 
+class SlowStart(Model):
+    """Kubernetes' slowStartBatch, across passes: how many pods may wait for a VM at once."""
+
+    window: int = 1
+    awaiting: list[str] = Field(default_factory=list)
+
+
 class ReplicationControllerStatus(Model):
     replicas: int = 0
     fully_labeled_replicas: int = 0
@@ -59,6 +66,7 @@ class ReplicationControllerStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     # The hash of the spec that ``metadata.generation`` was last advanced for.
     spec_hash: str | None = None
+    slow_start: SlowStart | None = None
 
 
 class ReplicationController(Model):

@@ -16,7 +16,15 @@ from .errors import (
     TemporaryError,
     UnknownProviderError,
 )
-from .interface import CloudProvider, InstanceInfo, Instances, TCPLoadBalancer, Zone, Zones
+from .interface import (
+    CloudProvider,
+    InstanceInfo,
+    Instances,
+    InstanceSpec,
+    TCPLoadBalancer,
+    Zone,
+    Zones,
+)
 from .registry import PROVIDERS, build_provider
 
 __all__ = [
@@ -26,6 +34,7 @@ __all__ = [
     "CloudProvider",
     "GceConfig",
     "InstanceInfo",
+    "InstanceSpec",
     "Instances",
     "InvalidRequestError",
     "NotFoundError",

@@ -2,8 +2,7 @@
 
 ``GceCloud`` is the ``CloudProvider`` the registry builds; the load balancer logic is
 in ``gce_loadbalancer``, the vendor boundary (retries, operations, errors) in
-``gce_api``. Pod VMs (``ensure_instance`` / ``ensure_instance_deleted``) will be added
-here next to ``get_instance``, using the same ``ComputeApi``.
+``gce_api``; pod VMs are below.
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ from google.cloud import compute_v1
 
 from . import names
 from .config import GceConfig
+from .errors import NotFoundError
 from .gce_api import ComputeApi
 from .gce_loadbalancer import GceLoadBalancers, Hook
-from .interface import InstanceInfo, Zone
+from .interface import InstanceInfo, InstanceSpec, Zone
 
 
 def _info(instance: compute_v1.Instance) -> InstanceInfo:
@@ -50,9 +50,57 @@ class GceCloud(GceLoadBalancers):
         return _info(instance)
 
     def list_instances(self) -> list[InstanceInfo]:
-        request = compute_v1.ListInstancesRequest(
-            project=self.config.project, zone=self.config.zone, max_results=500,
+        """One aggregatedList (paged by 500) of this cluster's VMs in every zone."""
+        request = compute_v1.AggregatedListInstancesRequest(
+            project=self.config.project, max_results=500,
             filter=f'labels.{names.CLUSTER_LABEL} = "{self.config.cluster}"',
         )
-        pager = self.api.call(f"list instances in {self.config.zone}", self.api.instances.list, request=request)
-        return [_info(i) for i in pager]
+        pager = self.api.call("list instances", self.api.instances.aggregated_list, request=request)
+        found: list[InstanceInfo] = []
+        for _zone, scoped in pager:
+            found += [_info(i) for i in scoped.instances]
+        return found
+
+    def ensure_instance(self, spec: InstanceSpec) -> InstanceInfo:
+        zone = self.config.zone
+        preemptible = spec.preemptible
+        instance = compute_v1.Instance(
+            name=spec.name,
+            machine_type=f"zones/{zone}/machineTypes/{spec.machine_type}",
+            labels={**spec.labels, **names.labels(self.config.cluster)},
+            tags=compute_v1.Tags(items=[self.config.cluster, *spec.tags]),
+            metadata=compute_v1.Metadata(
+                items=[compute_v1.Items(key=k, value=v) for k, v in sorted(spec.metadata.items())]
+            ),
+            disks=[compute_v1.AttachedDisk(
+                boot=True, auto_delete=True,
+                initialize_params=compute_v1.AttachedDiskInitializeParams(source_image=spec.image),
+            )],
+            network_interfaces=[compute_v1.NetworkInterface(
+                network=f"global/networks/{self.config.network}",
+                access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")],
+            )],
+            scheduling=compute_v1.Scheduling(
+                preemptible=preemptible,
+                automatic_restart=not preemptible,
+                on_host_maintenance="TERMINATE" if preemptible else "MIGRATE",
+            ),
+        )
+        created = self._insert(f"insert instance {spec.name}", self.api.instances.insert_unary,
+                               zone=zone, instance_resource=instance)
+        if not created:
+            existing: InstanceInfo = self._read_existing(
+                f"instance {spec.name}", lambda: self._instance_or_none(spec.name)
+            )
+            return existing
+        return self.get_instance(spec.name)
+
+    def _instance_or_none(self, name: str) -> InstanceInfo | None:
+        try:
+            return self.get_instance(name)
+        except NotFoundError:
+            return None
+
+    def ensure_instance_deleted(self, name: str) -> None:
+        self._delete(f"delete instance {name}", self.api.instances.delete_unary,
+                     zone=self.config.zone, instance=name)

@@ -2,8 +2,6 @@
 
 Controllers depend on these, never on a vendor client; ``gce`` implements them and
 tests can pass any object with the same methods. Every method is idempotent.
-Instance creation for pods will be added to ``Instances`` as ``ensure_instance`` /
-``ensure_instance_deleted``.
 """
 
 from __future__ import annotations
@@ -27,6 +25,19 @@ class InstanceInfo:
     internal_ip: str | None = None
     external_ip: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """A VM to create; everything a user wrote travels in ``metadata`` as plain values."""
+
+    name: str
+    machine_type: str
+    image: str
+    metadata: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    preemptible: bool = False
+    tags: tuple[str, ...] = ()
 
 
 class TCPLoadBalancer(Protocol):
@@ -62,7 +73,15 @@ class Instances(Protocol):
         ...
 
     def list_instances(self) -> list[InstanceInfo]:
-        """Instances labelled as managed by this cluster, in our zone."""
+        """Instances labelled as managed by this cluster, in every zone (one paginated aggregatedList)."""
+        ...
+
+    def ensure_instance(self, spec: InstanceSpec) -> InstanceInfo:
+        """Create the VM unless it exists (409 is success); return it as it is now."""
+        ...
+
+    def ensure_instance_deleted(self, name: str) -> None:
+        """Delete the VM and wait; quiet when it is not there."""
         ...
 
 

@@ -16,7 +16,7 @@ CREATED = NOW - timedelta(days=1)
 PATH = "namespaces/default/replicationControllers/web"
 UID = controller_uid(PATH, CREATED)
 MINE = owner_ref("web", UID)
-SETTINGS = Settings(project="unit")
+SETTINGS = Settings(project="unit", slow_start=False)
 
 
 def rc(replicas: int, **data: Any) -> Doc:

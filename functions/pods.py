@@ -1,0 +1,253 @@
+"""The pod runtime: each pod is one Compute Engine VM running its containers.
+
+A pass reads the pod and acts once, in an order that leaks nothing: the finalizer is
+on the document before the VM is made, and comes off only after the VM is gone.
+A VM that cannot be made (quota, bad machine type) is a condition and an event on
+the pod, retried with backoff by resync, never in a tight loop. ``pod_status`` is the
+pure mapping from a VM to the pod's status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from functions.api.meta import Condition
+from functions.api.parse import parse_pod
+from functions.api.pod import PodStatus
+from functions.cloudprovider import (
+    CloudProvider,
+    InstanceInfo,
+    NotFoundError,
+    PermanentError,
+    TemporaryError,
+)
+from functions.config import Settings
+from functions.logs import ref_fields
+from functions.objects import event_for, object_uid, set_condition
+from functions.store import PODS, Delete, Doc, StaleWrite, Store, Update, Write, doc_path
+from functions.vm_spec import instance_name, instance_spec
+
+log = logging.getLogger("firecontrol.pods")
+
+KIND = "Pod"
+FINALIZER = "firecontrol.io/instance"
+MAX_ATTEMPTS = 8
+# Delays between attempts to create a VM that failed for good: data, as kopf has it.
+CREATE_BACKOFF = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
+RUNNING_POLL = 0.5
+STOPPED = {"STOPPING", "STOPPED", "SUSPENDING", "SUSPENDED", "TERMINATED"}
+
+Action = Literal["nothing", "waiting", "created", "observed", "deleted", "failed", "invalid"]
+
+
+@dataclass
+class PodResult:
+    action: Action = "nothing"
+    phase: str | None = None
+    error: str | None = None
+
+
+def backoff(attempts: int) -> float:
+    return CREATE_BACKOFF[min(max(attempts, 1), len(CREATE_BACKOFF)) - 1]
+
+
+def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodStatus:
+    """The pod's status for its VM as seen now (None: the VM is gone)."""
+    if info is None or info.status in STOPPED:
+        reason = "InstanceGone" if info is None else "InstanceStopped"
+        message = "the pod's VM no longer exists" if info is None else f"the pod's VM is {info.status}"
+        ready = Condition(type="Ready", status="False", reason=reason, message=message)
+        return old.model_copy(
+            update={
+                "phase": "Failed", "reason": reason, "message": message,
+                "conditions": set_condition(old.conditions, "Ready", ready, now),
+            }
+        )
+    running = info.status == "RUNNING"
+    scheduled = Condition(type="PodScheduled", status="True", reason="InstanceCreated", message=f"VM {info.name}")
+    ready = Condition(type="Ready", status="True" if running else "False", reason=f"Instance{info.status.title()}")
+    conditions = set_condition(set_condition(old.conditions, "PodScheduled", scheduled, now), "Ready", ready, now)
+    return old.model_copy(
+        update={
+            "phase": "Running" if running else "Pending",
+            "conditions": conditions,
+            "host_ip": info.internal_ip,
+            "pod_ip": info.internal_ip,
+            "start_time": old.start_time or (now if running else None),
+            "reason": None,
+            "message": None,
+        }
+    )
+
+
+def _finalizers(doc: Doc) -> list[str]:
+    meta = doc.data.get("metadata")
+    raw = meta.get("finalizers") if isinstance(meta, dict) else None
+    return [f for f in raw if isinstance(f, str)] if isinstance(raw, list) else []
+
+
+def _old_status(doc: Doc) -> tuple[PodStatus, dict[str, Any]]:
+    raw = doc.data.get("status")
+    raw = raw if isinstance(raw, dict) else {}
+    try:
+        return PodStatus.model_validate(raw), raw
+    except ValueError:
+        return PodStatus(), raw
+
+
+class _Retry(Exception):
+    """A guarded write was stale: read and decide again."""
+
+
+Clock = Callable[[], datetime]
+
+
+class PodSync:
+    def __init__(self, store: Store, cloud: CloudProvider, settings: Settings, clock: Clock,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.store, self.cloud, self.settings, self.clock, self.sleep = store, cloud, settings, clock, sleep
+
+    def run(self, namespace: str, name: str) -> PodResult:
+        path = doc_path(namespace, PODS, name)
+        for _attempt in range(MAX_ATTEMPTS):
+            doc = self.store.get(path)
+            if doc is None:
+                return PodResult()
+            try:
+                return self._pass(doc)
+            except _Retry:
+                continue
+        raise TemporaryError(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
+
+    def _commit(self, writes: list[Write]) -> None:
+        try:
+            self.store.commit(writes, self.clock())
+        except StaleWrite:
+            raise _Retry() from None
+
+    def _event(self, doc: Doc, reason: str, message: str, type_: str = "Normal") -> Write:
+        uid = object_uid(doc.path, doc.create_time)
+        meta = doc.data.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("uid"), str):
+            uid = meta["uid"]
+        return event_for(KIND, doc.namespace, doc.name, uid, reason, message, type_)
+
+    def _vm(self, doc: Doc) -> str:
+        return instance_name(self.settings.cluster, doc.namespace, doc.name)
+
+    def _pass(self, doc: Doc) -> PodResult:
+        meta = doc.data.get("metadata")
+        finalizers = _finalizers(doc)
+        if isinstance(meta, dict) and meta.get("deletionTimestamp") is not None:
+            return self._delete(doc, finalizers)
+        old, raw = _old_status(doc)
+        if old.phase in ("Failed", "Succeeded"):
+            if FINALIZER in finalizers:  # the VM of a finished pod is not needed any more
+                return self._release_vm(doc, finalizers, old.phase)
+            return PodResult("nothing", old.phase)
+        parsed = parse_pod(doc.data, doc.namespace, doc.name)
+        now = self.clock()
+        if parsed.obj is None:
+            message = "; ".join(parsed.errors)
+            failed = Condition(type="PodScheduled", status="False", reason="InvalidSpec", message=message[:1000])
+            status = old.model_copy(update={
+                "phase": "Failed", "reason": "InvalidSpec", "message": message[:1000],
+                "conditions": set_condition(old.conditions, "PodScheduled", failed, now),
+            })
+            self._commit([Update(doc.path, {"status": status.to_doc()}, doc.update_time),
+                          self._event(doc, "InvalidSpec", message, "Warning")])
+            return PodResult("invalid", "Failed", message)
+        if FINALIZER not in finalizers:
+            # Before the VM exists, so no delete can miss it.
+            self._commit([Update(doc.path, {"metadata.finalizers": [*finalizers, FINALIZER]}, doc.update_time)])
+            raise _Retry()
+        node = parsed.obj.spec.node_name
+        if node is None:
+            return self._create(doc, parsed.obj, old, raw, now)
+        try:
+            info: InstanceInfo | None = self.cloud.get_instance(node)
+        except NotFoundError:
+            info = None
+        return self._observe(doc, old, info, {})
+
+    def _create(self, doc: Doc, pod: Any, old: PodStatus, raw: dict[str, Any], now: datetime) -> PodResult:
+        attempts = int(raw.get("createAttempts") or 0) if isinstance(raw.get("createAttempts"), int) else 0
+        next_time = raw.get("nextAttemptTime")
+        if isinstance(next_time, datetime) and next_time > now:
+            return PodResult("waiting", old.phase)
+        spec = instance_spec(pod, self.settings.cluster, self.settings.machine_type)
+        try:
+            info: InstanceInfo | None = self.cloud.ensure_instance(spec)
+        except PermanentError as error:
+            attempts += 1
+            message = f"VM {spec.name} could not be created (attempt {attempts}): {error}"[:1000]
+            failed = Condition(type="PodScheduled", status="False", reason="FailedCreate", message=message)
+            status = old.model_copy(update={"conditions": set_condition(old.conditions, "PodScheduled", failed, now)})
+            fields = {
+                "status": {**status.to_doc(), "createAttempts": attempts,
+                           "nextAttemptTime": now + timedelta(seconds=backoff(attempts))},
+            }
+            self._commit([Update(doc.path, fields, doc.update_time), self._event(doc, "FailedCreate", message, "Warning")])
+            log.warning("VM not created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, attempts=attempts, error=str(error)))
+            return PodResult("failed", old.phase, message)
+        deadline = time.monotonic() + self.settings.pod_start_timeout
+        while info is not None and info.status not in ("RUNNING", *STOPPED) and time.monotonic() < deadline:
+            self.sleep(RUNNING_POLL)
+            try:
+                info = self.cloud.get_instance(spec.name)
+            except NotFoundError:
+                info = None
+        log.info("VM created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, status=info.status if info else None))
+        result = self._observe(doc, old, info, {"spec.nodeName": spec.name}, created=True)
+        return result
+
+    def _observe(self, doc: Doc, old: PodStatus, info: InstanceInfo | None, extra: dict[str, Any],
+                 created: bool = False) -> PodResult:
+        now = self.clock()
+        status = pod_status(old, info, now)
+        status_doc = status.to_doc()
+        fields = dict(extra)
+        if status_doc != doc.data.get("status"):
+            fields["status"] = status_doc
+        writes: list[Write] = []
+        if fields:
+            writes.append(Update(doc.path, fields, doc.update_time))
+        if created:
+            writes.append(self._event(doc, "Scheduled", f"VM {extra['spec.nodeName']} created"))
+        if status.phase == "Failed" and old.phase != "Failed":
+            writes.append(self._event(doc, status.reason or "Failed", status.message or "", "Warning"))
+        if writes:
+            self._commit(writes)
+        return PodResult("created" if created else "observed", status.phase)
+
+    def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
+        self.cloud.ensure_instance_deleted(self._vm(doc))
+        rest = [f for f in finalizers if f != FINALIZER]
+        self._commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time)])
+        return PodResult("deleted", phase)
+
+    def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
+        """Two-phase delete: the VM first, then the finalizer, then the document."""
+        if FINALIZER in finalizers:
+            self.cloud.ensure_instance_deleted(self._vm(doc))
+        rest = [f for f in finalizers if f != FINALIZER]
+        writes: list[Write] = []
+        if rest:  # another finalizer's owner still has work to do
+            if rest != finalizers:
+                writes.append(Update(doc.path, {"metadata.finalizers": rest}, doc.update_time))
+        else:
+            writes.append(Delete(doc.path, if_updated_at=doc.update_time))
+        if writes:
+            self._commit(writes)
+        log.info("pod deleted", extra=ref_fields(KIND, doc.namespace, doc.name, vm=self._vm(doc)))
+        return PodResult("deleted")
+
+
+def sync_pod(store: Store, cloud: CloudProvider, settings: Settings, namespace: str, name: str,
+             clock: Clock, sleep: Callable[[float], None] = time.sleep) -> PodResult:
+    return PodSync(store, cloud, settings, clock, sleep).run(namespace, name)

@@ -403,29 +403,54 @@ class SyncResult:
         self.released += len(plan.releasing)
 
 
-def read_pods(store: Store, rc: Doc, settings: Settings) -> list[PodInfo]:
-    """The pods a pass must see: those the selector matches and those the controller owns."""
+def read_pods(store: Store, rc: Doc, settings: Settings, namespace_pods: list[Doc] | None = None) -> list[PodInfo]:
+    """The pods a pass must see: those the selector matches and those the controller owns.
+
+    ``namespace_pods``, every pod of the namespace read earlier (resync reads them all
+    once), is filtered in memory instead of queried again; reading it a moment early is
+    safe, since any pass that changed pods since also changed the controller, and the
+    guarded commit then fails and re-reads.
+    """
     parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
     selector = parsed.obj.spec.selector if parsed.obj is not None else {}
-    ref = owner_ref(rc.name, controller_uid(rc.path, rc.create_time))
-    docs = store.pods_matching_or_owned(rc.namespace, selector, ref)
-    return [PodInfo.from_doc(doc) for doc in docs]
+    uid = controller_uid(rc.path, rc.create_time)
+    if namespace_pods is None:
+        docs = store.pods_matching_or_owned(rc.namespace, selector, owner_ref(rc.name, uid))
+        return [PodInfo.from_doc(doc) for doc in docs]
+    infos = [PodInfo.from_doc(doc) for doc in namespace_pods]
+    return [
+        p for p in infos
+        if selector_matches(selector, p.labels) or (p.controller_ref() or {}).get("uid") == uid
+    ]
 
 
 Clock = Callable[[], datetime]
 
 
-def sync_controller(store: Store, settings: Settings, namespace: str, name: str, clock: Clock) -> SyncResult:
-    """Converge one controller: read, plan, commit; again while a commit was stale or capped."""
+def sync_controller(
+    store: Store, settings: Settings, namespace: str, name: str, clock: Clock,
+    prefetched: tuple[Doc, list[Doc]] | None = None,
+) -> SyncResult:
+    """Converge one controller: read, plan, commit; again while a commit was stale or capped.
+
+    ``prefetched`` (the controller and its namespace's pods, as resync read them) stands
+    in for the first read only.
+    """
     path = doc_path(namespace, CONTROLLERS, name)
     result = SyncResult()
     stale = 0
     while stale < MAX_ATTEMPTS:
-        rc = store.get(path)
+        if prefetched is not None:
+            rc: Doc | None = prefetched[0]
+            pods = read_pods(store, prefetched[0], settings, prefetched[1])
+            prefetched = None
+        else:
+            rc = store.get(path)
+            pods = read_pods(store, rc, settings) if rc is not None else []
         if rc is None:
             return result
         now = clock()
-        plan = plan_sync(rc, read_pods(store, rc, settings), settings, now)
+        plan = plan_sync(rc, pods, settings, now)
         result.invalid = bool(plan.errors)
         if not plan.writes:
             return result

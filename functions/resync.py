@@ -1,96 +1,184 @@
 """The periodic sweep (Cloud Scheduler, every minute): repair what events missed.
 
-Every controller of every namespace gets a sync pass, pods whose controlling owner
-no longer exists (its delete event was lost) are deleted, as Kubernetes' garbage
-collector does, and every load-balanced service is re-synced. One object failing
-does not stop the others. The Compute client is built only if a service needs it.
+In this order, each step reading what the one before may have changed:
+1. the cluster's VMs, one paginated aggregatedList, read *before* the pods, so a VM
+   made after the read of its pod cannot look ownerless;
+2. every pod, every controller and every service, one collection-group read each;
+3. pods whose controlling owner is gone are deleted (Kubernetes' garbage collector);
+4. VMs no pod holds are deleted; pods whose VM died, vanished, or is not made yet
+   get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it);
+5. every controller gets a sync pass (with the pods already read: no more reads when
+   nothing changed), every load-balanced service is re-synced, and load balancers no
+   service holds are deleted.
+One object failing does not stop the others. Only resources named and labelled for
+this cluster are ever deleted.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
+from functions.cloudprovider import InstanceInfo
 from functions.handlers import RETRYABLE
 from functions.pod_policy import PodInfo
+from functions.pods import FINALIZER as VM_FINALIZER
+from functions.pods import STOPPED, sync_pod
 from functions.replication import KIND, controller_uid, remove_pod, sync_controller
 from functions.runtime import Runtime
-from functions.store import CONTROLLERS, PODS, SERVICES, StaleWrite
+from functions.services import FINALIZER as LB_FINALIZER
+from functions.services import load_balancer_name, sync_service
+from functions.store import CONTROLLERS, PODS, SERVICES, Doc, StaleWrite
+from functions.vm_spec import instance_name
 
 log = logging.getLogger("firecontrol.resync")
 
 
-def resync_all(rt: Runtime) -> dict[str, Any]:
-    started = time.monotonic()
-    ops_before = rt.store.ops.snapshot()
-    summary: dict[str, Any] = {
-        "controllers": 0, "created": 0, "deleted": 0, "invalid": 0,
-        "orphansDeleted": 0, "services": 0, "errors": [],
-    }
-    controllers = rt.store.all_of_kind(CONTROLLERS)
-    live: set[tuple[str, str, str]] = set()
-    for doc in controllers:
-        live.add((doc.namespace, doc.name, controller_uid(doc.path, doc.create_time)))
-        summary["controllers"] += 1
+class Sweep:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.errors: list[str] = []
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def attempt(self, what: str, call: Any) -> tuple[bool, Any]:
+        """(True, result), or (False, None) with the error noted: the sweep goes on."""
         try:
-            result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock)
+            return True, call()
         except RETRYABLE as error:
-            summary["errors"].append(f"{KIND} {doc.namespace}/{doc.name}: {error}")
-            continue
-        summary["created"] += result.created
-        summary["deleted"] += result.deleted
-        summary["invalid"] += int(result.invalid)
-    summary["orphansDeleted"] = _collect_orphans(rt, live, summary["errors"])
-    summary["services"] = _sync_services(rt, summary["errors"])
-    ops_after = rt.store.ops.snapshot()
-    summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
-    summary["seconds"] = round(time.monotonic() - started, 3)
-    log.info("resync done", extra={"summary": {k: v for k, v in summary.items() if k != "errors"}})
-    return summary
+            self.errors.append(f"{what}: {error}")
+            return False, None
 
+    def run(self) -> dict[str, Any]:
+        rt = self.rt
+        started = time.monotonic()
+        ops_before = rt.store.ops.snapshot()
+        _, vms = self.attempt("list instances", rt.provider.list_instances)
+        pods = rt.store.all_of_kind(PODS)
+        controllers = rt.store.all_of_kind(CONTROLLERS)
+        services = rt.store.all_of_kind(SERVICES)
+        live = {(d.namespace, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
+        collected = self.collect_orphan_pods(pods, live)
+        if vms is not None:
+            self.reconcile_vms(vms, [p for p in pods if p.path not in collected])
+        by_namespace: dict[str, list[Doc]] = defaultdict(list)
+        for pod in pods:
+            by_namespace[pod.namespace].append(pod)
+        for doc in controllers:
+            _, result = self.attempt(
+                f"{KIND} {doc.namespace}/{doc.name}",
+                lambda doc=doc: sync_controller(
+                    rt.store, rt.settings, doc.namespace, doc.name, rt.clock, (doc, by_namespace[doc.namespace])
+                ),
+            )
+            self.counts["controllers"] += 1
+            if result is not None:
+                self.counts["created"] += result.created
+                self.counts["deleted"] += result.deleted
+                self.counts["invalid"] += int(result.invalid)
+        self.sync_services(services)
+        summary: dict[str, Any] = {
+            key: self.counts[key]
+            for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
+                        "vmsDeleted", "services", "loadBalancersDeleted")
+        }
+        ops_after = rt.store.ops.snapshot()
+        summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
+        summary["errors"] = self.errors
+        summary["seconds"] = round(time.monotonic() - started, 3)
+        log.info("resync done", extra={"summary": {k: v for k, v in summary.items() if k != "errors"}})
+        return summary
 
-def _sync_services(rt: Runtime, errors: list[str]) -> int:
-    """Re-sync every service that has, or wants, a load balancer: hosts may have moved."""
-    from functions.services import FINALIZER, sync_service
-
-    synced = 0
-    for doc in rt.store.all_of_kind(SERVICES):
-        spec, meta = doc.data.get("spec"), doc.data.get("metadata")
-        wants = isinstance(spec, dict) and (
-            spec.get("type") == "LoadBalancer" or spec.get("createExternalLoadBalancer") is True
-        )
-        wants = wants or doc.data.get("createExternalLoadBalancer") is True
-        holds = isinstance(meta, dict) and FINALIZER in (meta.get("finalizers") or [])
-        if not (wants or holds):
-            continue
-        try:
-            sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock)
-        except RETRYABLE as error:
-            errors.append(f"Service {doc.namespace}/{doc.name}: {error}")
-            continue
-        synced += 1
-    return synced
-
-
-def _collect_orphans(rt: Runtime, live: set[tuple[str, str, str]], errors: list[str]) -> int:
-    """Delete pods whose controller reference names a controller that is gone."""
-    deleted = 0
-    for doc in rt.store.all_of_kind(PODS):
-        pod = PodInfo.from_doc(doc)
-        ref = pod.controller_ref()
-        if ref is None or ref.get("kind") != KIND or pod.being_deleted:
-            continue
-        if (doc.namespace, ref.get("name"), ref.get("uid")) in live:
-            continue
+    def reconcile_vms(self, vms: list[InstanceInfo], pods: list[Doc]) -> None:
+        rt = self.rt
+        by_name = {vm.name: vm for vm in vms}
+        holders: dict[str, Doc] = {}
+        for doc in pods:
+            if VM_FINALIZER in PodInfo.from_doc(doc).finalizers:
+                holders[instance_name(rt.settings.cluster, doc.namespace, doc.name)] = doc
+        for name in sorted(set(by_name) - set(holders)):
+            if self.attempt(f"VM {name}", lambda name=name: rt.provider.ensure_instance_deleted(name))[0]:
+                self.counts["vmsDeleted"] += 1
+                log.info("VM no pod holds deleted", extra={"vm": name})
         now = rt.clock()
-        try:
-            rt.store.commit([remove_pod(pod, now)], now)
-        except StaleWrite:
-            continue  # changed since read: the next tick looks again
-        except RETRYABLE as error:
-            errors.append(f"Pod {doc.namespace}/{doc.name}: {error}")
-            continue
-        deleted += 1
-        log.info("orphan pod deleted", extra={"object": f"Pod/{doc.namespace}/{doc.name}", "owner": ref.get("name")})
-    return deleted
+        for doc in pods:
+            vm = by_name.get(instance_name(rt.settings.cluster, doc.namespace, doc.name))
+            if needs_pass(doc, vm, now):
+                self.counts["pods"] += 1
+                self.attempt(
+                    f"Pod {doc.namespace}/{doc.name}",
+                    lambda doc=doc: sync_pod(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock),
+                )
+
+    def collect_orphan_pods(self, pods: list[Doc], live: set[tuple[str, str, str]]) -> set[str]:
+        """Delete (or mark) pods whose controller is gone; the paths it did."""
+        collected: set[str] = set()
+        for doc in pods:
+            pod = PodInfo.from_doc(doc)
+            ref = pod.controller_ref()
+            if ref is None or ref.get("kind") != KIND or pod.being_deleted:
+                continue
+            if (doc.namespace, ref.get("name"), ref.get("uid")) in live:
+                continue
+            now = self.rt.clock()
+            try:
+                self.rt.store.commit([remove_pod(pod, now)], now)
+            except StaleWrite:
+                continue  # changed since read: the next tick looks again
+            except RETRYABLE as error:
+                self.errors.append(f"Pod {doc.namespace}/{doc.name}: {error}")
+                continue
+            self.counts["orphansDeleted"] += 1
+            collected.add(doc.path)
+            log.info("orphan pod deleted", extra={"object": f"Pod/{doc.namespace}/{doc.name}", "owner": ref.get("name")})
+        return collected
+
+    def sync_services(self, services: list[Doc]) -> None:
+        rt = self.rt
+        held: set[str] = set()
+        for doc in services:
+            spec, meta, status = (doc.data.get(k) for k in ("spec", "metadata", "status"))
+            wants = (isinstance(spec, dict) and (spec.get("type") == "LoadBalancer"
+                                                 or spec.get("createExternalLoadBalancer") is True)) \
+                or doc.data.get("createExternalLoadBalancer") is True
+            holds = isinstance(meta, dict) and LB_FINALIZER in (meta.get("finalizers") or [])
+            has_ip = isinstance(status, dict) and bool((status.get("loadBalancer") or {}).get("ingress"))
+            if not (wants or holds or has_ip):
+                continue
+            held.add(load_balancer_name(doc.namespace, doc.name))
+            if self.attempt(
+                f"Service {doc.namespace}/{doc.name}",
+                lambda doc=doc: sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock),
+            )[0]:
+                self.counts["services"] += 1
+        _, existing = self.attempt("list load balancers", lambda: rt.provider.list_load_balancers(rt.settings.region))
+        for name in sorted((existing or set()) - held):
+            if self.attempt(
+                f"load balancer {name}",
+                lambda name=name: rt.provider.ensure_load_balancer_deleted(name, rt.settings.region),
+            )[0]:
+                self.counts["loadBalancersDeleted"] += 1
+                log.info("load balancer no service holds deleted", extra={"loadBalancer": name})
+
+
+def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
+    """Does this pod's document disagree with its VM (or wait for one) so a pass must run?"""
+    pod = PodInfo.from_doc(doc)
+    status = doc.data.get("status") if isinstance(doc.data.get("status"), dict) else {}
+    holds = VM_FINALIZER in pod.finalizers
+    if pod.being_deleted:
+        return True
+    if pod.phase in ("Failed", "Succeeded"):
+        return holds  # its VM is to be released
+    if pod.node_name is None:
+        retry_at = status.get("nextAttemptTime") if isinstance(status, dict) else None
+        return not isinstance(retry_at, datetime) or retry_at <= now
+    if vm is None or vm.status in STOPPED:
+        return True
+    return (vm.status == "RUNNING") != (pod.phase == "Running")
+
+
+def resync_all(rt: Runtime) -> dict[str, Any]:
+    return Sweep(rt).run()

@@ -62,6 +62,18 @@ class HttpHealthChecksClient:
                     retry: Any = None, timeout: float | None = None) -> compute_v1.Operation:
         return self._operation(self._send("PATCH", self._url(project, http_health_check), timeout, http_health_check_resource))
 
+    def list_descriptions(self, *, project: str, retry: Any = None, timeout: float | None = None) -> list[tuple[str, str]]:
+        """(name, description) of every health check, all pages."""
+        found: list[tuple[str, str]] = []
+        token = ""
+        while True:
+            url = self._url(project) + (f"?pageToken={token}" if token else "")
+            page = self._send("GET", url, timeout)
+            found += [(item["name"], item.get("description", "")) for item in page.get("items", [])]
+            token = page.get("nextPageToken", "")
+            if not token:
+                return found
+
     def delete_unary(self, *, project: str, http_health_check: str, retry: Any = None,
                      timeout: float | None = None) -> compute_v1.Operation:
         return self._operation(self._send("DELETE", self._url(project, http_health_check), timeout))

@@ -337,6 +337,29 @@ class GceLoadBalancers:
                      extra={"skipped": sorted(set(refs) - found)[:20], "count": len(refs) - len(kept)})
         return kept
 
+    # -- garbage collection -------------------------------------------------------------
+
+    def list_load_balancers(self, region: str) -> set[str]:
+        """Names of the load balancers this cluster owns any resource of (found by description)."""
+        project = self.config.project
+        described: list[tuple[str, str]] = []
+        listings: tuple[tuple[str, Callable[..., Any], dict[str, str]], ...] = (
+            ("list forwarding rules", self.api.forwarding_rules.list, {"region": region}),
+            ("list target pools", self.api.target_pools.list, {"region": region}),
+            ("list addresses", self.api.addresses.list, {"region": region}),
+            ("list firewalls", self.api.firewalls.list, {}),
+        )
+        for what, method, kwargs in listings:
+            pager = self.api.call(what, method, project=project, **kwargs)
+            described += [(item.name, item.description) for item in pager]
+        described += self.api.call("list health checks", self.api.health_checks.list_descriptions, project=project)
+        owned = set()
+        for name, text in described:
+            owner = names.owner(text, self.config.cluster)
+            if owner is not None and name.startswith(names.prefix(self.config.cluster)):
+                owned.add(owner)
+        return owned
+
     # -- delete -----------------------------------------------------------------------
 
     def ensure_load_balancer_deleted(self, name: str, region: str) -> None:

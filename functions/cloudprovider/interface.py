@@ -66,6 +66,10 @@ class TCPLoadBalancer(Protocol):
         """Delete everything ``name`` owns; quiet when nothing is there."""
         ...
 
+    def list_load_balancers(self, region: str) -> set[str]:
+        """Names of every load balancer this cluster has any resource of (for garbage collection)."""
+        ...
+
 
 class Instances(Protocol):
     def get_instance(self, name: str) -> InstanceInfo:

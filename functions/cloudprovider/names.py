@@ -51,3 +51,15 @@ def description(cluster: str, lb_name: str) -> str:
 def labels(cluster: str) -> dict[str, str]:
     """Labels for the kinds that take them (addresses, forwarding rules, instances)."""
     return {CLUSTER_LABEL: cluster}
+
+
+def owner(text: str, cluster: str) -> str | None:
+    """The load balancer a resource's description names, if this cluster made it."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("firecontrol.cluster") != cluster:
+        return None
+    name = data.get("firecontrol.loadBalancer")
+    return name if isinstance(name, str) else None

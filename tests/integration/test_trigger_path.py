@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.compute import ComputeEmulator
 from emulator.firestore import FirestoreEmulator
 from emulator.functions import FunctionServer
 from emulator.router import TriggerRouter
@@ -19,10 +20,13 @@ PATTERN = "namespaces/{namespace}/replicationControllers/{name}"
 
 
 @pytest.fixture
-def servers(firestore_emulator: FirestoreEmulator, project: str, tmp_path: Path) -> Iterator[dict[str, FunctionServer]]:
+def servers(
+    firestore_emulator: FirestoreEmulator, compute: ComputeEmulator, project: str, tmp_path: Path
+) -> Iterator[dict[str, FunctionServer]]:
     # the replication manager alone: no pod runtime gives pods VMs, so no slow start
     env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host, "GOOGLE_CLOUD_PROJECT": project,
-           "FIRECONTROL_SLOW_START": "false"}
+           "FIRECONTROL_SLOW_START": "false", "COMPUTE_API_ENDPOINT": compute.url,
+           "FIRECONTROL_POD_START_TIMEOUT": "5"}
     started = {
         name: FunctionServer(name, kind, env, log_path=tmp_path / f"{name}.log").start()
         for name, kind in (("sync_controller", "cloudevent"), ("resync", "http"))

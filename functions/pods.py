@@ -39,7 +39,7 @@ FINALIZER = "firecontrol.io/instance"
 MAX_ATTEMPTS = 8
 # Delays between attempts to create a VM that failed for good: data, as kopf has it.
 CREATE_BACKOFF = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
-RUNNING_POLL = 0.5
+RUNNING_POLL = (0.05, 2.0)  # first and longest wait between looks at a booting VM
 STOPPED = {"STOPPING", "STOPPED", "SUSPENDING", "SUSPENDED", "TERMINATED"}
 
 Action = Literal["nothing", "waiting", "created", "observed", "deleted", "failed", "invalid"]
@@ -196,8 +196,10 @@ class PodSync:
             log.warning("VM not created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, attempts=attempts, error=str(error)))
             return PodResult("failed", old.phase, message)
         deadline = time.monotonic() + self.settings.pod_start_timeout
+        delay = RUNNING_POLL[0]
         while info is not None and info.status not in ("RUNNING", *STOPPED) and time.monotonic() < deadline:
-            self.sleep(RUNNING_POLL)
+            self.sleep(delay)
+            delay = min(delay * 2, RUNNING_POLL[1])
             try:
                 info = self.cloud.get_instance(spec.name)
             except NotFoundError:
@@ -212,6 +214,10 @@ class PodSync:
         status = pod_status(old, info, now)
         status_doc = status.to_doc()
         fields = dict(extra)
+        if status.phase == "Failed" and FINALIZER in _finalizers(doc):
+            # A dead VM is not coming back: release what is left of it now, keep the pod's record.
+            self.cloud.ensure_instance_deleted(self._vm(doc))
+            fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
         if status_doc != doc.data.get("status"):
             fields["status"] = status_doc
         writes: list[Write] = []

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from emulator.compute import ComputeEmulator, Timing
 from emulator.firestore import FirestoreEmulator, free_port
-from emulator.router import TriggerRouter
+from emulator.router import Delivery, TriggerRouter
 from functions.cloudprovider import CloudProvider, GceConfig
 from functions.config import Settings
 from functions.runtime import Runtime
@@ -110,3 +112,45 @@ def cloud(cloud_settings: Settings) -> CloudProvider:
 def crt(cloud_settings: Settings, store: Store, cloud: CloudProvider) -> Runtime:
     """A runtime with a cloud provider."""
     return Runtime(settings=cloud_settings, store=store, clock=lambda: datetime.now(UTC), cloud=cloud)
+
+
+TRIGGERS = {
+    "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
+    "sync_pod": "namespaces/{namespace}/pods/{name}",
+    "sync_service": "namespaces/{namespace}/services/{name}",
+}
+
+
+@pytest.fixture
+def cluster(
+    crt: Runtime, router: TriggerRouter, firestore_emulator: FirestoreEmulator, project: str
+) -> Iterator[Runtime]:
+    """The whole control plane in-process: the emulator's real trigger deliveries call the
+    handlers, retried a few times on a temporary error as Eventarc would."""
+    from functions.handlers import (
+        RETRYABLE,
+        decode_event,
+        on_controller_change,
+        on_pod_change,
+        on_service_change,
+    )
+
+    handlers = {"sync_controller": on_controller_change, "sync_pod": on_pod_change, "sync_service": on_service_change}
+    for trigger, pattern in TRIGGERS.items():
+        def deliver(delivery: Delivery, handler: Any = handlers[trigger]) -> None:
+            change = decode_event({"subject": delivery.headers.get("ce-subject")}, delivery.body)
+            for attempt in range(5):
+                try:
+                    if change is not None:
+                        handler(change, crt)
+                    return
+                except RETRYABLE:
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.05 * 2**attempt)
+
+        router.route(project, trigger, deliver)
+        firestore_emulator.register_trigger(project, trigger, pattern)
+    yield crt
+    for trigger in TRIGGERS:
+        router.route(project, trigger, lambda delivery: None)

@@ -1,0 +1,118 @@
+"""Pods as Compute Engine VMs, end to end through real Firestore triggers and the Compute emulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from emulator.compute import ComputeEmulator
+from functions.pods import FINALIZER
+from functions.resync import resync_all
+from functions.runtime import Runtime
+from functions.store import CONTROLLERS, SERVICES, doc_path
+from functions.vm_spec import instance_name
+from tests.helpers import pods, rc_doc, wait_for, write_rc
+
+ZONE = "us-central1-a"
+
+
+def vms(compute: ComputeEmulator, status: str | None = None) -> list[str]:
+    items = compute.state.dump()["resources"]["instances"]
+    return sorted(i["name"] for i in items if status is None or i["status"] == status)
+
+
+def running_pods(rt: Runtime) -> list[str]:
+    return sorted(p.name for p in pods(rt.store) if p.phase == "Running" and not p.being_deleted)
+
+
+def converged(rt: Runtime, compute: ComputeEmulator, n: int) -> bool:
+    """n pods Running, each on its own RUNNING VM; no other live pod, no other VM."""
+    names = running_pods(rt)
+    live = [p for p in pods(rt.store) if p.phase != "Failed"]
+    expected = sorted(instance_name(rt.settings.cluster, "default", p) for p in names)
+    return len(names) == n == len(live) and vms(compute, "RUNNING") == expected == vms(compute)
+
+
+def scale(rt: Runtime, replicas: int) -> None:
+    rt.store.client.document(doc_path("default", CONTROLLERS, "web")).update({"spec.replicas": replicas})
+
+
+def pool(compute: ComputeEmulator) -> list[str]:
+    pools = compute.state.dump()["resources"]["targetPools"]
+    return sorted(link.rsplit("/", 1)[1] for p in pools for link in p.get("instances", []))
+
+
+def test_controller_of_three_scales_and_deletes(cluster: Runtime, compute: ComputeEmulator) -> None:
+    path = write_rc(cluster.store, rc_doc("web", 3))
+    wait_for(lambda: converged(cluster, compute, 3), timeout=30)
+    for pod in pods(cluster.store):
+        assert pod.finalizers == [FINALIZER] and pod.ready and pod.node_name
+    scale(cluster, 5)
+    wait_for(lambda: converged(cluster, compute, 5), timeout=30)
+    scale(cluster, 1)
+    wait_for(lambda: converged(cluster, compute, 1), timeout=30)
+    cluster.store.client.document(path).delete()
+    wait_for(lambda: vms(compute) == [] and pods(cluster.store) == [], timeout=30)
+
+
+def test_vm_lost_behind_our_back_is_replaced_and_pool_follows(cluster: Runtime, compute: ComputeEmulator) -> None:
+    write_rc(cluster.store, rc_doc("web", 3))
+    svc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    cluster.store.client.document(doc_path("default", SERVICES, "front")).set(svc)
+    wait_for(lambda: converged(cluster, compute, 3), timeout=30)
+    wait_for(lambda: pool(compute) == vms(compute, "RUNNING"), timeout=30)
+
+    gone, stopped = vms(compute)[:2]
+    project = cluster.settings.project
+    from emulator.compute.state import Key
+
+    compute.state.remove_now(Key(project, f"zones/{ZONE}", "instances", gone))
+    compute.state.stop_instance(Key(project, f"zones/{ZONE}", "instances", stopped))
+    summary = resync_all(cluster)
+    assert summary["errors"] == [] and summary["pods"] >= 2
+    wait_for(lambda: converged(cluster, compute, 3) and gone not in vms(compute) and stopped not in vms(compute), timeout=30)
+    failed = [p for p in pods(cluster.store) if p.phase == "Failed"]
+    assert len(failed) == 2  # kept as a record (the newest few), their VMs released
+    assert all(p.finalizers == [] for p in failed)
+    wait_for(lambda: pool(compute) == vms(compute, "RUNNING"), timeout=30)
+
+    for replicas in (5, 2):
+        scale(cluster, replicas)
+        wait_for(lambda replicas=replicas: converged(cluster, compute, replicas), timeout=30)
+        wait_for(lambda: pool(compute) == vms(compute, "RUNNING"), timeout=30)
+
+
+def test_quota_errors_are_bounded_by_slow_start(cluster: Runtime, compute: ComputeEmulator) -> None:
+    compute.inject(method="POST", path="/instances$", status=403, reason="quotaExceeded")
+    path = write_rc(cluster.store, rc_doc("web", 10))
+
+    def reported() -> Any:
+        status = (cluster.store.client.document(path).get().to_dict() or {}).get("status", {})
+        return next((c for c in status.get("conditions", []) if c["reason"] == "FailedCreate"), None)
+
+    condition = wait_for(reported, timeout=30)
+    assert "cannot get a VM" in condition["message"] and "Quota" in condition["message"]
+    import time
+
+    time.sleep(1.0)  # let any further events play out
+    assert len(pods(cluster.store)) == 1  # slow start: one pod waits for a VM, not ten
+    assert compute.requests().get("instances.insert", 0) == 1
+
+    later = _later(cluster, seconds=15)  # past the first backoff delay
+    resync_all(later)
+    assert compute.requests().get("instances.insert", 0) == 2 and len(pods(cluster.store)) == 1
+    resync_all(cluster)  # not yet time again: no attempt
+    assert compute.requests().get("instances.insert", 0) == 2
+
+    compute.faults.clear()
+    resync_all(_later(cluster, seconds=60))
+    wait_for(lambda: converged(cluster, compute, 10), timeout=60)
+    assert reported() is None
+    assert compute.requests()["instances.insert"] == 12  # 2 refused, then one per pod
+
+
+def _later(rt: Runtime, seconds: float) -> Runtime:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    return replace(rt, clock=lambda: datetime.now(UTC) + timedelta(seconds=seconds))

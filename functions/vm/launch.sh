@@ -1,4 +1,6 @@
 #!/bin/bash
+# Variables here are assigned by get and count, through printf -v:
+# shellcheck disable=SC2154
 # firecontrol pod launcher: start this VM's containers from its instance metadata.
 #
 # This file is the same on every VM and contains no user input. Every value a user
@@ -11,11 +13,12 @@ METADATA=${FIRECONTROL_METADATA_URL:-http://metadata.google.internal/computeMeta
 DOCKER=${FIRECONTROL_DOCKER:-docker}
 
 # get KEY VAR: the attribute's exact value into VAR; fail if it cannot be read.
+# (The local's odd name keeps it from shadowing the caller's VAR.)
 get() {
-  local value
-  value=$(curl --silent --fail --show-error -H 'Metadata-Flavor: Google' "$METADATA/$1" && printf x) \
+  local __fc_got
+  __fc_got=$(curl --silent --fail --show-error -H 'Metadata-Flavor: Google' "$METADATA/$1" && printf x) \
     || { echo "firecontrol: cannot read metadata attribute $1" >&2; exit 1; }
-  printf -v "$2" '%s' "${value%x}"
+  printf -v "$2" '%s' "${__fc_got%x}"
 }
 
 # count KEY VAR: a count the functions wrote; a digit string or nothing.

@@ -1,0 +1,195 @@
+"""Crashes between the steps of a pod's life, and hostile strings on their way to the VM."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.compute import ComputeEmulator
+from functions.cloudprovider import CloudProvider, TemporaryError
+from functions.pods import FINALIZER, sync_pod
+from functions.resync import resync_all
+from functions.runtime import Runtime
+from functions.store import PODS, doc_path
+from functions.vm_spec import instance_name
+from tests.helpers import pod_doc, pods
+
+LAUNCHER = Path(__file__).resolve().parents[2] / "functions" / "vm" / "launch.sh"
+
+
+class CrashAfter:
+    """The real provider, but the pass dies right after one call succeeded."""
+
+    def __init__(self, real: CloudProvider, method: str) -> None:
+        self.real, self.method = real, method
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.real, name)
+        if name != self.method:
+            return call
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            call(*args, **kwargs)
+            raise TemporaryError(f"killed after {name}")
+
+        return crashing
+
+
+class CrashBefore(CrashAfter):
+    def __getattr__(self, name: str) -> Any:
+        if name == self.method:
+            def crashing(*args: Any, **kwargs: Any) -> Any:
+                raise TemporaryError(f"killed before {name}")
+            return crashing
+        return getattr(self.real, name)
+
+
+def vms(compute: ComputeEmulator) -> list[str]:
+    return sorted(i["name"] for i in compute.state.dump()["resources"]["instances"])
+
+
+def make_pod(rt: Runtime, name: str = "solo") -> str:
+    path = doc_path("default", PODS, name)
+    rt.store.client.document(path).set(pod_doc(name, {"app": "solo"}))
+    return path
+
+
+def run(rt: Runtime, name: str = "solo") -> Any:
+    return sync_pod(rt.store, rt.provider, rt.settings, "default", name, rt.clock)
+
+
+@pytest.mark.parametrize("crash", ["before-insert", "after-insert"])
+def test_crash_during_creation_then_resync(crt: Runtime, compute: ComputeEmulator, crash: str) -> None:
+    make_pod(crt)
+    wrapper = CrashBefore if crash == "before-insert" else CrashAfter
+    broken = replace(crt, cloud=wrapper(crt.provider, "ensure_instance"))  # type: ignore[arg-type]
+    with pytest.raises(TemporaryError, match="killed"):
+        run(broken)
+    [pod] = pods(crt.store)
+    assert pod.finalizers == [FINALIZER] and pod.node_name is None  # the finalizer came first
+    resync_all(crt)
+    [pod] = pods(crt.store)
+    vm = instance_name(crt.settings.cluster, "default", "solo")
+    assert pod.node_name == vm and pod.phase == "Running"
+    assert vms(compute) == [vm]  # one VM: nothing leaked, nothing missing
+
+
+def test_crash_during_deletion_then_resync(crt: Runtime, compute: ComputeEmulator) -> None:
+    path = make_pod(crt)
+    run(crt)
+    assert len(vms(compute)) == 1
+    crt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+    broken = replace(crt, cloud=CrashAfter(crt.provider, "ensure_instance_deleted"))  # type: ignore[arg-type]
+    with pytest.raises(TemporaryError, match="killed"):
+        run(broken)
+    assert vms(compute) == [] and pods(crt.store)[0].finalizers == [FINALIZER]
+    resync_all(crt)
+    assert pods(crt.store) == [] and vms(compute) == []
+
+
+def test_vm_of_a_vanished_pod_is_collected(crt: Runtime, compute: ComputeEmulator) -> None:
+    path = make_pod(crt)
+    run(crt)
+    crt.store.client.document(path).delete()  # deleted outright: the finalizer is bypassed
+    compute.state.seed_instances(crt.settings.project, "us-central1-a", ["not-ours"], {})
+    summary = resync_all(crt)
+    assert summary["vmsDeleted"] == 1
+    assert vms(compute) == ["not-ours"]  # never anything this cluster did not create
+
+
+HOSTILE = [
+    "$(touch {canary})",
+    "`touch {canary}`",
+    "; touch {canary} #",
+    "'\"\\ && touch {canary} | cat",
+    "line one\nline two\n\n",
+    "--privileged",
+    "${{HOME}} * ? [a] ~",
+    "ünïcödé ☃ \t tab",
+    "- yaml: [injection]\n  key: {{value}}",
+]
+
+
+@pytest.fixture
+def metadata_server(compute: ComputeEmulator) -> Iterator[dict[str, Any]]:
+    """Serves one VM's metadata attributes from the Compute emulator, as the metadata server does."""
+    state: dict[str, Any] = {"items": {}}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            key = self.path.rsplit("/", 1)[1]
+            if self.headers.get("Metadata-Flavor") != "Google" or key not in state["items"]:
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = state["items"][key].encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/computeMetadata/v1/instance/attributes"
+    yield state
+    server.shutdown()
+
+
+def test_hostile_strings_reach_the_vm_verbatim_and_inert(
+    crt: Runtime, compute: ComputeEmulator, metadata_server: dict[str, Any], tmp_path: Path
+) -> None:
+    canary = tmp_path / "pwned"
+    words = [w.format(canary=canary) for w in HOSTILE]
+    doc = pod_doc("evil", {"app": "evil"})
+    doc["spec"]["containers"] = [{
+        "name": "app", "image": words[0],
+        "command": words[1:4], "args": words[4:],
+        "env": [{"name": f"V{i}", "value": w} for i, w in enumerate(words)],
+    }]
+    crt.store.client.document(doc_path("default", PODS, "evil")).set(doc)
+    sync_pod(crt.store, crt.provider, crt.settings, "default", "evil", crt.clock)
+
+    [vm] = compute.state.dump()["resources"]["instances"]
+    items = {i["key"]: i["value"] for i in vm["metadata"]["items"]}
+    assert items["fc-c0-image"] == words[0]
+    assert [items[f"fc-c0-command{j}"] for j in range(3)] == words[1:4]
+    assert [items[f"fc-c0-arg{j}"] for j in range(len(words) - 4)] == words[4:]
+    assert [items[f"fc-c0-env{j}-value"] for j in range(len(words))] == words
+    assert all(w not in items["user-data"] for w in words)  # the cloud-config carries no user input
+
+    # Run the real launcher against those values with a docker stand-in that records argv.
+    metadata_server["items"] = items
+    record = tmp_path / "argv"
+    docker = tmp_path / "docker"
+    docker.write_text(f'#!/bin/bash\n[ "$1" = rm ] && exit 0\nprintf "%s\\0" "$@" > {record}\n')
+    docker.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "FIRECONTROL_METADATA_URL": metadata_server["url"], "FIRECONTROL_DOCKER": str(docker)}
+    done = subprocess.run(["bash", str(LAUNCHER)], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    argv = record.read_bytes().split(b"\0")[:-1]
+    expected = ["run", "--detach", "--network=host", "--name", "app", "--restart", "always"]
+    expected += [a for i, w in enumerate(words) for a in ("--env", f"V{i}={w}")]
+    expected += ["--entrypoint", words[1], "--", words[0], *words[2:4], *words[4:]]
+    assert [a.decode() for a in argv] == expected
+    assert not canary.exists()
+    assert json.dumps(expected)  # every element survived as one argument
+
+
+def test_launcher_passes_shellcheck() -> None:
+    import shutil
+
+    shellcheck = shutil.which("shellcheck") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "shellcheck")
+    done = subprocess.run([shellcheck, str(LAUNCHER)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout

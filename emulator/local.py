@@ -21,19 +21,25 @@ from emulator.compute import ComputeEmulator
 from emulator.firestore import FirestoreEmulator
 from emulator.functions import ROOT, FunctionServer
 from emulator.router import TriggerRouter
+from emulator.scheduler import SchedulerEmulator
+from functions.scheduling import build_client, ensure_resync_job
 
 PROJECT = "firecontrol-local"
+REGION = "us-central1"
 STATE = ROOT / ".firecontrol"
-# The functions and their triggers, as the deployment defines them.
-FUNCTIONS: dict[str, str | None] = {
-    "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
-    "sync_service": "namespaces/{namespace}/services/{name}",
-    "resync": None,  # HTTP, called by the scheduler
-}
+DEFINITION = ROOT / "infra" / "functions.yaml"
+
+
+def functions() -> list[dict[str, Any]]:
+    """The functions and their triggers, from the one definition the deployment uses too."""
+    loaded: list[dict[str, Any]] = yaml.safe_load(DEFINITION.read_text())["functions"]
+    return loaded
 
 
 @contextmanager
-def local_stack(project: str = PROJECT, logs: Path = STATE / "logs") -> Iterator[dict[str, Any]]:
+def local_stack(
+    project: str = PROJECT, logs: Path = STATE / "logs", scheduler_time_scale: float = 1.0
+) -> Iterator[dict[str, Any]]:
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         router = TriggerRouter().start()
@@ -50,14 +56,26 @@ def local_stack(project: str = PROJECT, logs: Path = STATE / "logs") -> Iterator
         endpoints: dict[str, Any] = {
             "project": project, "firestore": firestore.host, "compute": compute.url, "functions": {},
         }
-        for name, pattern in FUNCTIONS.items():
-            kind = "cloudevent" if pattern else "http"
+        scheduler = SchedulerEmulator(time_scale=scheduler_time_scale).start()
+        stack.callback(scheduler.stop)
+        endpoints["scheduler"] = scheduler.url
+        for function in functions():
+            name, trigger = function["name"], function["trigger"]
+            kind = "cloudevent" if trigger["type"] == "firestore" else "http"
             server = FunctionServer(name, kind, env, log_path=logs / f"{name}.log").start()
             stack.callback(server.stop)
             endpoints["functions"][name] = server.url
-            if pattern:
+            if trigger["type"] == "firestore":
                 router.route(project, name, server.url)
-                firestore.register_trigger(project, name, pattern)
+                firestore.register_trigger(project, name, trigger["document"])
+            if function.get("schedule"):
+                # The same code and client that create the job on Google Cloud.
+                ensure_resync_job(
+                    build_client(scheduler.url), project=project, region=REGION,
+                    job_id=f"firecontrol-{name.replace('_', '-')}", uri=server.url,
+                    schedule=function["schedule"],
+                    service_account_email=f"firecontrol-scheduler@{project}.iam.gserviceaccount.com",
+                )
         STATE.mkdir(exist_ok=True)
         (STATE / "local.json").write_text(json.dumps(endpoints, indent=2))
         yield endpoints

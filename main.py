@@ -1,4 +1,4 @@
-"""Cloud Functions entry points (and, later, the CLI when run as a script).
+"""Cloud Functions entry points, and the CLI when run as a script (``python main.py VERB``).
 
 Each function is its own Cloud Run service and a cold start pays for every import
 here, so this module imports only functions-framework at the top; each entry point
@@ -81,16 +81,23 @@ def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     return json.dumps(summary), code, {"Content-Type": "application/json"}
 
 
-if __name__ == "__main__":
-    import argparse
-    import sys
+def _command_line(argv: list[str]) -> int:
+    """``python main.py up [--demo]`` runs the local stack; every other verb is the CLI."""
+    if argv[:1] == ["up"]:
+        import argparse
 
-    parser = argparse.ArgumentParser(prog="python main.py", description="firecontrol")
-    verbs = parser.add_subparsers(dest="verb", required=True)
-    up_parser = verbs.add_parser("up", help="run the local stack until Ctrl-C")
-    up_parser.add_argument("--demo", action="store_true", help="apply examples/ and show it converge")
-    arguments = parser.parse_args()
-    if arguments.verb == "up":
+        parser = argparse.ArgumentParser(prog="python main.py up", description="run the local stack until Ctrl-C")
+        parser.add_argument("--demo", action="store_true", help="apply examples/ and show it converge")
+        arguments = parser.parse_args(argv[1:])
         from emulator.local import up
 
-        sys.exit(up(demo=arguments.demo))
+        return up(demo=arguments.demo)
+    from functions.cli import main
+
+    return main(argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_command_line(sys.argv[1:]))

@@ -7,6 +7,7 @@ started. The endpoints are printed and written to ``.firecontrol/local.json``.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -26,7 +27,10 @@ from functions.scheduling import build_client, ensure_resync_job
 
 PROJECT = "firecontrol-local"
 REGION = "us-central1"
-STATE = ROOT / ".firecontrol"
+# Where the endpoints are written (and the CLI reads them); logs go beside it.
+STATE_FILE = Path(os.environ.get("FIRECONTROL_LOCAL_STATE") or ROOT / ".firecontrol" / "local.json")
+# How fast the Scheduler emulator's clock runs: 30 fires a every-minute job every 2 s.
+SCHEDULER_TIME_SCALE = float(os.environ.get("FIRECONTROL_SCHEDULER_TIME_SCALE") or 1.0)
 DEFINITION = ROOT / "infra" / "functions.yaml"
 
 
@@ -38,7 +42,7 @@ def functions() -> list[dict[str, Any]]:
 
 @contextmanager
 def local_stack(
-    project: str = PROJECT, logs: Path = STATE / "logs", scheduler_time_scale: float = 1.0
+    project: str = PROJECT, logs: Path = STATE_FILE.parent / "logs", scheduler_time_scale: float = SCHEDULER_TIME_SCALE
 ) -> Iterator[dict[str, Any]]:
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -76,14 +80,15 @@ def local_stack(
                     schedule=function["schedule"],
                     service_account_email=f"firecontrol-scheduler@{project}.iam.gserviceaccount.com",
                 )
-        STATE.mkdir(exist_ok=True)
-        (STATE / "local.json").write_text(json.dumps(endpoints, indent=2))
-        yield endpoints
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        STATE_FILE.write_text(json.dumps(endpoints, indent=2))
+        try:
+            yield endpoints
+        finally:
+            STATE_FILE.unlink(missing_ok=True)
 
 
 def apply_demo(project: str, firestore_host: str) -> None:
-    import os
-
     os.environ["FIRESTORE_EMULATOR_HOST"] = firestore_host
     from google.cloud import firestore
 
@@ -136,7 +141,7 @@ def up(demo: bool = False) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with local_stack() as endpoints:
         print(json.dumps(endpoints, indent=2))
-        print(f"endpoints written to {STATE / 'local.json'}; Ctrl-C stops everything")
+        print(f"endpoints written to {STATE_FILE}; Ctrl-C stops everything", flush=True)
         if demo:
             apply_demo(endpoints["project"], endpoints["firestore"])
             show(endpoints["project"], stop)

@@ -1,0 +1,207 @@
+"""The command line: options (each also read from the environment), dispatch, exit codes.
+
+Verbs raise ``CliError``; only ``main`` prints errors and turns them into exit codes,
+and Google's errors are translated here, at the boundary, into one line each.
+Heavy imports (Firestore, rich, YAML) happen inside the verbs that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from functions.cli.errors import FAILED, INTERRUPTED, USAGE, CliError
+from functions.cli.output import Output
+
+DEFAULT_WAIT_TIMEOUT = 120.0
+
+EPILOG = """\
+target:
+  With --project (or GOOGLE_CLOUD_PROJECT) the CLI uses that project's Firestore with
+  application default credentials (or the emulator in FIRESTORE_EMULATOR_HOST).
+  Otherwise it uses the local stack ('./dev up') through .firecontrol/local.json
+  (FIRECONTROL_LOCAL_STATE to point elsewhere).
+
+exit codes:
+  0    success
+  1    the request failed: invalid manifests (nothing written), not found,
+       a --wait that timed out, Firestore or resync errors
+  2    usage error: unknown verb, kind or option
+  130  interrupted (Ctrl-C)
+
+environment:
+  GOOGLE_CLOUD_PROJECT      default for --project
+  FIRECONTROL_NAMESPACE     default for -n/--namespace (else 'default')
+  FIRECONTROL_TIMEOUT       default for --timeout
+  FIRECONTROL_RESYNC_URL    default for resync --url
+  FIRECONTROL_MAX_REPLICAS  the cap apply and scale validate against (default 100)
+"""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _timeout(default: float | None) -> float | None:
+    raw = _env("FIRECONTROL_TIMEOUT")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--project", default=_env("GOOGLE_CLOUD_PROJECT"),
+                        help="Google Cloud project (env GOOGLE_CLOUD_PROJECT); default: the local stack")
+    common.add_argument("-n", "--namespace", default=_env("FIRECONTROL_NAMESPACE"),
+                        help="namespace (env FIRECONTROL_NAMESPACE; default 'default')")
+
+    parser = argparse.ArgumentParser(
+        prog="python main.py", description="firecontrol: replication controllers and services on Google Cloud",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(name, parents=[common], help=help_text, description=help_text,
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    apply = verb("apply", "create or update objects from manifests (all valid, or nothing is written)")
+    apply.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
+                       help="a YAML or JSON file, a folder of them, or - for stdin (repeatable)")
+    apply.add_argument("--dry-run", action="store_true", help="validate and show what would change; write nothing")
+
+    get = verb("get", "list objects: replicationcontrollers (rc), pods (po), services (svc), events (ev)")
+    get.add_argument("kind", metavar="KIND")
+    get.add_argument("names", nargs="*", metavar="NAME")
+    get.add_argument("-o", "--output", choices=("wide", "json", "yaml"), help="output format")
+    get.add_argument("-l", "--selector", help="equality label selector, e.g. app=web,tier=front")
+    get.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    get.add_argument("-w", "--watch", action="store_true", help="then print every change until Ctrl-C or --timeout")
+    get.add_argument("--timeout", type=float, default=_timeout(None), metavar="S",
+                     help="stop watching after S seconds (env FIRECONTROL_TIMEOUT)")
+
+    describe = verb("describe", "show an object's spec, status, conditions, problems and events")
+    describe.add_argument("target", nargs="+", metavar="KIND NAME")
+
+    scale = verb("scale", "set a replication controller's replicas")
+    scale.add_argument("target", nargs="+", metavar="rc NAME")
+    scale.add_argument("--replicas", type=int, required=True, metavar="N")
+
+    delete = verb("delete", "delete an object (pods and services: after their cloud resources)")
+    delete.add_argument("target", nargs="+", metavar="KIND NAME")
+    delete.add_argument("--wait", action="store_true",
+                        help="wait until the document and (rc) its pods are gone; exit 1 on --timeout")
+    delete.add_argument("--timeout", type=float, default=_timeout(DEFAULT_WAIT_TIMEOUT), metavar="S",
+                        help=f"how long --wait waits (env FIRECONTROL_TIMEOUT; default {DEFAULT_WAIT_TIMEOUT:g})")
+    delete.add_argument("--ignore-not-found", action="store_true", help="exit 0 if it does not exist")
+
+    resync = verb("resync", "run the periodic resync now and show its summary")
+    resync.add_argument("--url", default=_env("FIRECONTROL_RESYNC_URL"),
+                        help="the resync function's URL (env FIRECONTROL_RESYNC_URL); local: from the stack")
+    resync.add_argument("-o", "--output", choices=("json", "yaml"), help="print the summary as data")
+    resync.add_argument("--timeout", type=float, default=_timeout(300.0), metavar="S", help="HTTP timeout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; the return value is the process's exit code."""
+    out = Output()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else USAGE
+    try:
+        return dispatch(args, out)
+    except CliError as error:
+        for line in error.lines:
+            out.error(line)
+        return error.code
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception as error:
+        message = _boundary_message(error)
+        if message is None:
+            raise
+        out.error(message)
+        return FAILED
+
+
+def _boundary_message(error: Exception) -> str | None:
+    """One line for the errors of Google's libraries and of configuration; None: a bug."""
+    from functions.config import ConfigError
+
+    if isinstance(error, ConfigError):
+        return f"error: {error}"
+    module = type(error).__module__
+    if module.startswith("google.auth"):
+        return (f"error: no usable Google Cloud credentials ({error}); run "
+                "'gcloud auth application-default login' or use the local stack")
+    if module.startswith(("google.api_core", "google.cloud")):
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"error: Firestore: {text}"
+    return None
+
+
+def dispatch(args: argparse.Namespace, out: Output) -> int:
+    from functions.cli import kinds
+    from functions.cli.target import resolve
+
+    verb: str = args.verb
+    namespace: str = args.namespace or "default"
+    if verb == "apply":
+        from functions.cli import apply
+
+        return apply.run(args.filename, args.namespace, args.dry_run, _max_replicas(),
+                         lambda: resolve(args.project), out)
+    if verb == "resync":
+        return _resync(args, out)
+    if verb == "get":
+        from functions.cli import get
+
+        kind = kinds.by_alias(args.kind)
+        selector = get.parse_selector(args.selector)
+        store = resolve(args.project).store()
+        return get.run(store, kind, args.names, None if args.all_namespaces else namespace, selector,
+                       args.output, args.watch, args.timeout, out)
+    if verb == "describe":
+        from functions.cli import describe
+
+        kind, name = kinds.kind_and_name(args.target, describe.DESCRIBABLE)
+        return describe.run(resolve(args.project).store(), kind, name, namespace, _max_replicas(), out)
+    from functions.cli import changes
+
+    if verb == "scale":
+        _, name = kinds.kind_and_name(args.target, (kinds.CONTROLLER,))
+        if args.replicas < 0:
+            raise CliError("error: --replicas must be 0 or more", code=USAGE)
+        return changes.scale(resolve(args.project).store(), name, namespace, args.replicas, _max_replicas(), out)
+    kind, name = kinds.kind_and_name(args.target, (kinds.CONTROLLER, kinds.POD, kinds.SERVICE))
+    return changes.delete(resolve(args.project).store(), kind, name, namespace, args.wait, args.timeout,
+                          args.ignore_not_found, out)
+
+
+def _max_replicas() -> int:
+    from functions.config import Settings
+
+    return Settings.from_env().max_replicas
+
+
+def _resync(args: argparse.Namespace, out: Output) -> int:
+    from functions.cli import resync
+    from functions.cli.target import EMULATOR_ENV, resolve
+
+    url: str | None = args.url
+    token: str | None = None
+    if url is None:
+        if args.project:
+            raise CliError("error: resync on Google Cloud needs --url (or FIRECONTROL_RESYNC_URL): the resync function's URL")
+        url = resolve(None).resync_url
+        if not url:
+            raise CliError("error: the local stack has no resync function in its state file; pass --url")
+    elif args.project and not os.environ.get(EMULATOR_ENV):
+        token = resync.id_token(url)
+    return resync.run(url, token, args.timeout, args.output, out)
+

@@ -1,0 +1,193 @@
+"""``apply -f``: validate every document, then write all of them, or nothing.
+
+Each document goes through the same ``parse_*`` the functions run, so a manifest the
+CLI accepts is one the functions accept, and the messages are theirs. Writing keeps
+what the functions own (see ``shapes.merged``); each write is guarded by the stored
+document's update time, so a status written meanwhile is never overwritten: the plan
+is read again and retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from functions.cli import kinds, shapes
+from functions.cli.errors import CliError
+from functions.cli.manifests import Document, read
+from functions.cli.output import Output
+
+if TYPE_CHECKING:
+    from functions.cli.target import Target
+    from functions.store import Store, Write
+
+MAX_WRITES_PER_COMMIT = 400
+ATTEMPTS = 3
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class Valid:
+    """A document that passed validation, and where it will be stored."""
+
+    doc: Document
+    kind: kinds.Kind
+    namespace: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        return f"namespaces/{self.namespace}/{self.kind.collection}/{self.name}"
+
+
+def validate(documents: list[Document], namespace: str | None, max_replicas: int) -> tuple[list[Valid], list[str], list[str]]:
+    """(valid documents, errors, warnings); the documents count only if errors is empty."""
+    valid: list[Valid] = []
+    errors: list[str] = []
+    warnings: list[str] = []
+    seen: dict[str, str] = {}
+    supported = ", ".join(kinds.WRITABLE)
+    for doc in documents:
+        data = doc.data
+        if not isinstance(data, dict):
+            errors.append(f"{doc.where}: a document must be a map, not {type(data).__name__}")
+            continue
+        kind_name = data.get("kind")
+        kind = kinds.WRITABLE.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None or kind.validate is None:
+            what = "kind is missing" if kind_name is None else f"kind {kind_name!r:.60} is not supported"
+            errors.append(f"{doc.where}: {what}; supported kinds: {supported}")
+            continue
+        name = shapes.name_of(data)
+        if name is None:
+            errors.append(f"{doc.where} {kind.kind}: metadata.name is missing (or 'id' in the 2014 shape)")
+            continue
+        label = f"{doc.where} {kind.kind}/{name}"
+        written_ns = shapes.namespace_of(data)
+        if namespace is not None and written_ns is not None and written_ns != namespace:
+            errors.append(
+                f"{label}: metadata.namespace {written_ns!r:.60} does not match the namespace "
+                f"given with -n/FIRECONTROL_NAMESPACE ({namespace!r})"
+            )
+            continue
+        ns = written_ns if isinstance(written_ns, str) else (namespace or DEFAULT_NAMESPACE)
+        parsed = kind.validate(data, ns, name, max_replicas)
+        errors += [f"{label}: {message}" for message in parsed.errors]
+        warnings += [f"{label}: unknown field {path} is kept but not used" for path in parsed.unknown]
+        if parsed.errors:
+            continue
+        item = Valid(doc, kind, ns, name)
+        if item.path in seen:
+            errors.append(f"{label}: defined twice in the input (first at {seen[item.path]})")
+            continue
+        seen[item.path] = doc.where
+        problem = _storage_problem(item.doc.data) or _size_problem(item)
+        if problem:
+            errors.append(f"{label}: {problem}")
+            continue
+        valid.append(item)
+    return valid, errors, warnings
+
+
+def _storage_problem(value: Any, path: str = "") -> str | None:
+    """What Firestore would refuse: keys that are not text or are reserved (``__x__``),
+    values it has no type for (a YAML date, a set), integers beyond 64 bits."""
+    where = path or "(document)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                return f"{where}: key {key!r:.40} must be non-empty text to be stored (quote it in YAML)"
+            if key.startswith("__") and key.endswith("__"):
+                return f"{where}: key {key!r:.40} is reserved by Firestore"
+            problem = _storage_problem(item, f"{path}.{key}" if path else key)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _storage_problem(item, f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, str | float | bytes | datetime):
+        return None
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**63 else f"{where}: {value} does not fit in 64 bits"
+    return f"{where}: a {type(value).__name__} value cannot be stored; quote it in YAML to make it text"
+
+
+def _size_problem(item: Valid) -> str | None:
+    from functions.store import MAX_DOCUMENT_BYTES, document_size
+
+    size = document_size(item.path, item.doc.data)
+    if size > MAX_DOCUMENT_BYTES:
+        return f"the document is {size} bytes; Firestore stores at most {MAX_DOCUMENT_BYTES} (1 MiB) per document"
+    return None
+
+
+def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:
+    """The writes and, per document, ``created``, ``configured`` or ``unchanged``."""
+    from google.cloud.firestore_v1 import DELETE_FIELD
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    from functions.store import Create, Update
+
+    writes: list[Write] = []
+    outcomes: list[str] = []
+    for item in items:
+        stored = store.get(item.path)
+        new = shapes.merged(item.kind, item.doc.data, stored.data if stored else None)
+        if stored is None:
+            writes.append(Create(item.path, new))
+            outcomes.append("created")
+        elif new == stored.data:
+            outcomes.append("unchanged")
+        else:
+            fields: dict[str, Any] = {FieldPath(key).to_api_repr(): value for key, value in new.items()}
+            for gone in stored.data.keys() - new.keys():
+                fields[FieldPath(gone).to_api_repr()] = DELETE_FIELD
+            writes.append(Update(item.path, fields, if_updated_at=stored.update_time))
+            outcomes.append("configured")
+    return writes, outcomes
+
+
+def commit(store: Store, items: list[Valid]) -> list[str]:
+    """Plan and write, again from a fresh read if anything changed meanwhile."""
+    from functions.store import StaleWrite
+
+    for attempt in range(1, ATTEMPTS + 1):
+        writes, outcomes = plan(store, items)
+        try:
+            for start in range(0, len(writes), MAX_WRITES_PER_COMMIT):
+                store.commit(writes[start:start + MAX_WRITES_PER_COMMIT], datetime.now(UTC))
+        except StaleWrite:
+            if attempt == ATTEMPTS:
+                raise CliError(
+                    f"error: the documents kept changing while they were written ({ATTEMPTS} attempts); try again"
+                ) from None
+            continue
+        return outcomes
+    raise AssertionError("unreachable")
+
+
+def run(
+    files: list[str], namespace: str | None, dry_run: bool, max_replicas: int,
+    connect: Callable[[], Target], out: Output,
+) -> int:
+    manifests = read(files)
+    valid, errors, warnings = validate(manifests.documents, namespace, max_replicas)
+    errors = manifests.errors + errors
+    for warning in warnings:
+        out.warn(warning)
+    if not errors and not valid:
+        errors.append(f"no documents found in {', '.join(files)}")
+    if errors:
+        raise CliError(*errors, f"error: nothing was written ({len(errors)} problem(s))")
+    store = connect().store()
+    outcomes = plan(store, valid)[1] if dry_run else commit(store, valid)
+    suffix = " (dry run)" if dry_run else ""
+    for item, outcome in zip(valid, outcomes, strict=True):
+        out.line(f"{item.kind.ref(item.name)} {outcome}{suffix}")
+    return 0

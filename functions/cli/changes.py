@@ -1,0 +1,148 @@
+"""``scale`` and ``delete``: the two changes the CLI makes besides ``apply``.
+
+Both read, decide and write once with a precondition on the document's update time,
+and read again if the functions wrote meanwhile. ``delete`` follows the two-phase
+rule: a document holding finalizers is only marked (``metadata.deletionTimestamp``);
+the function that owns the finalizer deletes the cloud resources, then the document.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from functions.cli import reads, shapes
+from functions.cli.errors import CliError
+from functions.cli.kinds import CONTROLLER, POD, Kind
+from functions.cli.output import Output
+from functions.cli.shapes import as_list, as_map
+
+if TYPE_CHECKING:
+    from functions.store import Doc, Store, Write
+
+ATTEMPTS = 3
+POLL = 0.2
+
+
+def _retrying(store: Store, decide: Callable[[], list[Write]]) -> None:
+    """Commit what ``decide`` returns; decide again from a fresh read if it went stale."""
+    from functions.store import StaleWrite
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            store.commit(decide(), datetime.now(UTC))
+            return
+        except StaleWrite:
+            if attempt == ATTEMPTS:
+                raise CliError("error: the document kept changing while it was written; try again") from None
+
+
+def _read(store: Store, kind: Kind, namespace: str, name: str) -> Doc:
+    doc = reads.get(store, kind, namespace, name)
+    if doc is None:
+        raise CliError(f'error: {kind.plural} "{name}" not found in namespace {namespace!r}')
+    return doc
+
+
+def scale(store: Store, name: str, namespace: str, replicas: int, max_replicas: int, out: Output) -> int:
+    """Set the replica count, validated with the installation's cap before anything is written."""
+    from functions.api.parse import parse_controller
+    from functions.store import Update
+
+    def decide() -> list[Write]:
+        doc = _read(store, CONTROLLER, namespace, name)
+        new = copy.deepcopy(doc.data)
+        field = "desiredState" if shapes.is_legacy(CONTROLLER, doc.data) else "spec"
+        new[field] = {**as_map(new.get(field)), "replicas": replicas}
+        parsed = parse_controller(new, namespace, name, max_replicas)
+        if parsed.errors:
+            ref = CONTROLLER.ref(name)
+            raise CliError(*(f"{ref}: {e}" for e in parsed.errors), "error: nothing was written")
+        if as_map(doc.data.get(field)).get("replicas") == replicas:
+            return []
+        return [Update(doc.path, {f"{field}.replicas": replicas}, if_updated_at=doc.update_time)]
+
+    _retrying(store, decide)
+    out.line(f"{CONTROLLER.ref(name)} scaled")
+    return 0
+
+
+def delete(
+    store: Store, kind: Kind, name: str, namespace: str, wait: bool, timeout: float,
+    ignore_not_found: bool, out: Output,
+) -> int:
+    from functions.store import Delete, Update
+
+    first = reads.get(store, kind, namespace, name)
+    if first is None:
+        if ignore_not_found:
+            return 0
+        _read(store, kind, namespace, name)
+    marked = False
+
+    def decide() -> list[Write]:
+        nonlocal marked
+        doc = reads.get(store, kind, namespace, name)
+        if doc is None:
+            return []  # gone meanwhile: what was asked
+        meta = as_map(doc.data.get("metadata"))
+        if kind is CONTROLLER or not meta.get("finalizers"):
+            return [Delete(doc.path, if_updated_at=doc.update_time)]
+        marked = True
+        if meta.get("deletionTimestamp") is not None:
+            return []
+        return [Update(doc.path, {"metadata.deletionTimestamp": datetime.now(UTC)}, if_updated_at=doc.update_time)]
+
+    _retrying(store, decide)
+    ref = kind.ref(name)
+    if not wait:
+        out.line(f"{ref} marked for deletion" if marked else f"{ref} deleted")
+        return 0
+    uid = as_map((first.data if first else {}).get("metadata")).get("uid")
+    owned = _owned_pods(store, namespace, name, uid) if kind is CONTROLLER else None
+    wait_gone(store, kind, namespace, name, owned, timeout, out)
+    out.line(f"{ref} deleted")
+    return 0
+
+
+def _owned_pods(store: Store, namespace: str, name: str, uid: Any) -> Callable[[], int]:
+    """Counts the pods still controlled by the controller (by uid; by name if it had none)."""
+
+    def owner(ref: dict[str, Any]) -> bool:
+        if not ref.get("controller") or ref.get("kind") != CONTROLLER.kind:
+            return False
+        return ref.get("uid") == uid if uid else ref.get("name") == name
+
+    def count() -> int:
+        pods = reads.list_docs(store, POD, namespace)
+        return sum(
+            any(owner(as_map(r)) for r in as_list(as_map(p.data.get("metadata")).get("ownerReferences")))
+            for p in pods
+        )
+
+    return count
+
+
+def wait_gone(
+    store: Store, kind: Kind, namespace: str, name: str, owned: Callable[[], int] | None,
+    timeout: float, out: Output,
+) -> None:
+    """Poll until the document is gone and no owned pod is left; a CliError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    ref = kind.ref(name)
+    with out.err.status(f"waiting for {ref} to be deleted") as status:
+        while True:
+            present = reads.get(store, kind, namespace, name) is not None
+            left = owned() if owned is not None else 0
+            state = ("the document is still there" if present else "the document is gone") + (
+                f"; {left} pod(s) left" if owned is not None else ""
+            )
+            if not present and not left:
+                return
+            if time.monotonic() >= deadline:
+                raise CliError(f"error: timed out after {timeout:g} s waiting for {ref} to be deleted: {state}")
+            status.update(f"waiting for {ref} to be deleted: {state}")
+            time.sleep(POLL)

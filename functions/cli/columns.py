@@ -1,0 +1,94 @@
+"""One table row per document, per kind, as kubectl prints them.
+
+Pure functions of a stored document (either shape) and the time now, so they are
+the same in ``get``, ``get -w`` and ``describe``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from functions.cli import shapes
+from functions.cli.kinds import CONTROLLER, EVENT, POD, SERVICE, Kind
+from functions.cli.output import age
+from functions.cli.shapes import as_list, as_map
+
+if TYPE_CHECKING:
+    from functions.store import Doc
+
+NONE = "<none>"
+
+
+def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
+    columns = {
+        CONTROLLER: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        POD: ["NAME", "STATUS", "NODE", "AGE"],
+        SERVICE: ["NAME", "TYPE", "EXTERNAL-IP", "PORTS", "AGE"],
+        EVENT: ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", "COUNT"],
+    }[kind]
+    if wide:
+        columns += {
+            CONTROLLER: ["CONTAINERS", "IMAGES", "SELECTOR"],
+            POD: ["IP"],
+            SERVICE: ["SELECTOR"],
+            EVENT: [],
+        }[kind]
+    return (["NAMESPACE"] if all_namespaces else []) + columns
+
+
+def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -> list[str]:
+    data = shapes.as_v1(kind, doc.data)
+    spec, status = as_map(data.get("spec")), as_map(data.get("status"))
+    created = as_map(data.get("metadata")).get("creationTimestamp") or doc.create_time
+    cells: list[str]
+    if kind is CONTROLLER:
+        cells = [doc.name, _text(spec.get("replicas", 1)), _text(status.get("replicas", 0)),
+                 _text(status.get("readyReplicas", 0)), age(created, now)]
+        if wide:
+            containers = [as_map(c) for c in as_list(as_map(as_map(spec.get("template")).get("spec")).get("containers"))]
+            cells += [",".join(_text(c.get("name")) for c in containers) or NONE,
+                      ",".join(_text(c.get("image")) for c in containers) or NONE,
+                      labels(as_map(spec.get("selector")))]
+    elif kind is POD:
+        cells = [doc.name, pod_status(data), _text(spec.get("nodeName") or NONE), age(created, now)]
+        if wide:
+            cells.append(_text(status.get("podIP") or NONE))
+    elif kind is SERVICE:
+        cells = [doc.name, _text(spec.get("type", "ClusterIP")), external_ip(spec, status), ports(spec), age(created, now)]
+        if wide:
+            cells.append(labels(as_map(spec.get("selector"))))
+    else:
+        involved = as_map(data.get("involvedObject"))
+        cells = [age(data.get("lastTimestamp") or doc.update_time, now), _text(data.get("type", "Normal")),
+                 _text(data.get("reason", "")), f"{_text(involved.get('kind', '')).lower()}/{_text(involved.get('name', ''))}",
+                 _text(data.get("message", "")), _text(data.get("count", 1))]
+    return ([doc.namespace] if all_namespaces else []) + cells
+
+
+def pod_status(data: dict[str, Any]) -> str:
+    """The phase, or Terminating once marked for deletion, as kubectl shows it."""
+    if as_map(data.get("metadata")).get("deletionTimestamp") is not None:
+        return "Terminating"
+    return _text(as_map(data.get("status")).get("phase") or "Pending")
+
+
+def external_ip(spec: dict[str, Any], status: dict[str, Any]) -> str:
+    ingress = as_list(as_map(status.get("loadBalancer")).get("ingress"))
+    found = [_text(as_map(i).get("ip") or as_map(i).get("hostname")) for i in ingress if as_map(i)]
+    if found:
+        return ",".join(found)
+    return "<pending>" if spec.get("type") == "LoadBalancer" else NONE
+
+
+def ports(spec: dict[str, Any]) -> str:
+    found = [f"{_text(as_map(p).get('port'))}/{_text(as_map(p).get('protocol', 'TCP'))}" for p in as_list(spec.get("ports"))]
+    return ",".join(found) or NONE
+
+
+def labels(values: dict[str, Any]) -> str:
+    return ",".join(f"{k}={_text(v)}" for k, v in sorted(values.items())) or NONE
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,81 @@
+"""Reading a stored or written document whatever its shape (v1 or 2014), and the line
+between what a user owns in it and what the functions own.
+
+``apply`` replaces the user's part and keeps the functions' part, so re-applying a
+manifest never erases a status, a uid, a finalizer or a pod's VM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.cli.kinds import CONTROLLER, POD, SERVICE, Kind
+
+# Written by the functions; a manifest cannot set them, apply keeps what is stored.
+OWNED_METADATA = (
+    "uid", "generation", "resourceVersion", "finalizers", "deletionTimestamp", "creationTimestamp",
+)
+OWNED_POD_METADATA = ("ownerReferences",)
+OWNED_POD_SPEC = ("nodeName",)  # the VM the pod runs on, set when it is made
+
+
+def as_map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def is_legacy(kind: Kind, data: dict[str, Any]) -> bool:
+    from functions.api import legacy
+
+    return (legacy.is_legacy_service if kind is SERVICE else legacy.is_legacy)(data)
+
+
+def as_v1(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
+    """The v1 shape of a document, for display: 2014 documents converted as the parsers do."""
+    if kind not in (CONTROLLER, POD, SERVICE) or not is_legacy(kind, data):
+        return data
+    from functions.api import legacy
+
+    convert = {
+        CONTROLLER.kind: legacy.controller_from_legacy,
+        POD.kind: legacy.pod_from_legacy,
+        SERVICE.kind: legacy.service_from_legacy,
+    }[kind.kind]
+    return {**convert(data), "status": data.get("status")}
+
+
+def name_of(data: Any) -> str | None:
+    """metadata.name, or a 2014 document's ``id``."""
+    if not isinstance(data, dict):
+        return None
+    name = as_map(data.get("metadata")).get("name", data.get("id"))
+    return name if isinstance(name, str) else None
+
+
+def namespace_of(data: dict[str, Any]) -> Any:
+    """metadata.namespace (or a 2014 top-level ``namespace``); None when not given."""
+    return data.get("namespace", as_map(data.get("metadata")).get("namespace"))
+
+
+def labels_of(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
+    return as_map(as_map(as_v1(kind, data).get("metadata")).get("labels"))
+
+
+def merged(kind: Kind, written: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The document to store: the user's fields from ``written``, the functions' from ``stored``."""
+    stored = stored or {}
+    doc = {k: v for k, v in written.items() if k not in ("status", "currentState")}
+    owned_meta = OWNED_METADATA + (OWNED_POD_METADATA if kind is POD else ())
+    meta = {k: v for k, v in as_map(written.get("metadata")).items() if k not in owned_meta}
+    meta.update({k: v for k, v in as_map(stored.get("metadata")).items() if k in owned_meta})
+    if meta or "metadata" in written:
+        doc["metadata"] = meta
+    if kind is POD and isinstance(doc.get("spec"), dict):
+        kept = {k: v for k, v in as_map(stored.get("spec")).items() if k in OWNED_POD_SPEC}
+        doc["spec"] = {**doc["spec"], **kept}
+    if "status" in stored:
+        doc["status"] = stored["status"]
+    return doc

@@ -1,0 +1,162 @@
+"""apply: files, folders and stdin; created, configured, unchanged; what the functions own is kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from functions.store import Store
+from tests.cli.support import FIXTURES, SHARED_FIXTURES, Cli, data, names, nothing_written
+
+RC = "namespaces/default/replicationControllers"
+
+
+def test_v1_manifest_created_then_unchanged_then_configured(cli: Cli, store: Store, tmp_path: Path) -> None:
+    manifest = SHARED_FIXTURES / "rc-v1.yaml"
+    first = cli("apply", "-f", str(manifest))
+    assert (first.code, first.out) == (0, "replicationcontroller/nginx created\n")
+    assert data(store, f"{RC}/nginx") == yaml.safe_load(manifest.read_text())
+
+    again = cli("apply", "-f", str(manifest))
+    assert (again.code, again.out) == (0, "replicationcontroller/nginx unchanged\n")
+
+    changed = tmp_path / "rc.yaml"
+    changed.write_text(manifest.read_text().replace("replicas: 3", "replicas: 5"))
+    third = cli("apply", "-f", str(changed))
+    assert (third.code, third.out) == (0, "replicationcontroller/nginx configured\n")
+    assert (data(store, f"{RC}/nginx") or {})["spec"]["replicas"] == 5
+
+
+def test_2014_manifest_is_stored_in_its_own_shape(cli: Cli, store: Store) -> None:
+    result = cli("apply", "-f", str(SHARED_FIXTURES / "rc-2014.json"))
+    assert (result.code, result.out) == (0, "replicationcontroller/nginx-controller created\n")
+    stored = data(store, f"{RC}/nginx-controller") or {}
+    assert stored["desiredState"]["replicas"] == 2 and "spec" not in stored
+
+
+def test_multi_document_file_folder_and_stdin(cli: Cli, store: Store) -> None:
+    result = cli("apply", "-f", str(FIXTURES / "app.yaml"), "-f", str(FIXTURES / "app"))
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "replicationcontroller/web created", "service/web created", "pod/debug created",
+        "replicationcontroller/api created", "service/api created",
+    ]
+    assert names(store, "replicationControllers") == ["api", "web"]
+    assert names(store, "services") == ["api", "web"]
+    assert names(store, "pods") == ["debug"]
+
+    piped = cli("apply", "-f", "-", stdin=(SHARED_FIXTURES / "rc-v1.yaml").read_text())
+    assert (piped.code, piped.out) == (0, "replicationcontroller/nginx created\n")
+    assert "nginx" in names(store, "replicationControllers")
+
+
+def test_reapply_keeps_status_and_what_the_functions_own(cli: Cli, store: Store, tmp_path: Path) -> None:
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml")).code == 0
+    created = datetime(2024, 5, 1, tzinfo=UTC)
+    owned = {"uid": "u-1", "generation": 2, "resourceVersion": "7", "finalizers": ["firecontrol.io/x"],
+             "creationTimestamp": created}
+    status = {"replicas": 3, "readyReplicas": 2}
+    store.client.document(f"{RC}/web").update({**{f"metadata.{k}": v for k, v in owned.items()}, "status": status})
+    store.client.document("namespaces/default/pods/debug").update({
+        "metadata.ownerReferences": [{"kind": "ReplicationController", "name": "x", "uid": "u-9", "controller": True}],
+        "spec.nodeName": "fc-1234-debug", "status": {"phase": "Running"},
+    })
+
+    unchanged = cli("apply", "-f", str(FIXTURES / "app.yaml"))
+    assert unchanged.out.splitlines() == [
+        "replicationcontroller/web unchanged", "service/web unchanged", "pod/debug unchanged",
+    ]
+
+    edited = tmp_path / "app.yaml"
+    text = (FIXTURES / "app.yaml").read_text().replace("replicas: 3", "replicas: 4")
+    edited.write_text(text.replace("  labels:\n    app: web\nspec:\n  replicas", "  labels:\n    tier: front\nspec:\n  replicas")
+                      .replace("busybox:1.36", "busybox:1.37"))
+    result = cli("apply", "-f", str(edited))
+    assert result.out.splitlines() == [
+        "replicationcontroller/web configured", "service/web unchanged", "pod/debug configured",
+    ]
+    rc = data(store, f"{RC}/web") or {}
+    assert rc["spec"]["replicas"] == 4
+    assert rc["metadata"]["labels"] == {"tier": "front"}  # the user's part is replaced
+    assert rc["status"] == status
+    assert {k: rc["metadata"][k] for k in owned} == owned
+    pod = data(store, "namespaces/default/pods/debug") or {}
+    assert pod["spec"]["containers"][0]["image"] == "busybox:1.37"
+    assert pod["spec"]["nodeName"] == "fc-1234-debug"
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "u-9"
+    assert pod["status"] == {"phase": "Running"}
+
+
+def test_reapply_of_2014_shape_keeps_functions_metadata(cli: Cli, store: Store, tmp_path: Path) -> None:
+    source = SHARED_FIXTURES / "rc-2014.json"
+    assert cli("apply", "-f", str(source)).code == 0
+    store.client.document(f"{RC}/nginx-controller").update(
+        {"metadata.uid": "u-2014", "metadata.generation": 1, "status": {"replicas": 2}}
+    )
+    changed = tmp_path / "rc.json"
+    changed.write_text(source.read_text().replace('"replicas": 2', '"replicas": 4'))
+    assert cli("apply", "-f", str(changed)).out == "replicationcontroller/nginx-controller configured\n"
+    stored = data(store, f"{RC}/nginx-controller") or {}
+    assert stored["desiredState"]["replicas"] == 4
+    assert stored["metadata"] == {"uid": "u-2014", "generation": 1}
+    assert stored["status"] == {"replicas": 2}
+
+
+def test_manifest_cannot_set_status_or_uid(cli: Cli, store: Store, tmp_path: Path) -> None:
+    manifest = yaml.safe_load((SHARED_FIXTURES / "rc-v1.yaml").read_text())
+    manifest["metadata"]["uid"] = "forged"
+    manifest["status"] = {"replicas": 99}
+    path = tmp_path / "rc.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    assert cli("apply", "-f", str(path)).code == 0
+    stored = data(store, f"{RC}/nginx") or {}
+    assert "uid" not in stored["metadata"] and "status" not in stored
+
+
+def test_namespace_flag_and_mismatch(cli: Cli, store: Store, tmp_path: Path) -> None:
+    result = cli("apply", "-f", str(SHARED_FIXTURES / "rc-v1.yaml"), "-n", "team")
+    assert result.code == 0
+    assert names(store, "replicationControllers", "team") == ["nginx"]
+
+    other = tmp_path / "other.yaml"
+    other.write_text((SHARED_FIXTURES / "rc-v1.yaml").read_text().replace("  name: nginx\n", "  name: other\n  namespace: prod\n", 1))
+    mismatch = cli("apply", "-f", str(other), "-n", "team")
+    assert mismatch.code == 1
+    assert f"{other}:1 ReplicationController/other: metadata.namespace 'prod' does not match" in mismatch.err
+    assert names(store, "replicationControllers", "prod") == []
+    assert names(store, "replicationControllers", "team") == ["nginx"]
+
+
+def test_dry_run_and_unknown_field_warning(cli: Cli, store: Store, tmp_path: Path) -> None:
+    manifest = yaml.safe_load((SHARED_FIXTURES / "rc-v1.yaml").read_text())
+    manifest["spec"]["template"]["spec"]["volumes"] = [{"name": "data"}]
+    path = tmp_path / "rc.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    dry = cli("apply", "--dry-run", "-f", str(path))
+    assert (dry.code, dry.out) == (0, "replicationcontroller/nginx created (dry run)\n")
+    assert "unknown field spec.template.spec.volumes" in dry.err
+    assert nothing_written(store)
+
+
+def test_get_output_applies_back_unchanged(cli: Cli, store: Store) -> None:
+    """``get -o yaml | apply -f -`` changes nothing, whatever the functions wrote meanwhile."""
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml")).code == 0
+    store.client.document(f"{RC}/web").update({
+        "metadata.uid": "u-1", "metadata.creationTimestamp": datetime(2024, 5, 1, tzinfo=UTC),
+        "status": {"replicas": 3, "conditions": [{"type": "Ready", "lastTransitionTime": datetime.now(UTC)}]},
+    })
+    for kind in ("rc", "pods", "svc"):
+        listed = cli("get", kind, "-o", "yaml").out
+        result = cli("apply", "-f", "-", stdin=listed)
+        assert result.code == 0, result.err
+        assert result.out.split()[1::2] == ["unchanged"], result.out
+
+
+def test_top_level_field_removed_from_the_manifest_is_removed(cli: Cli, store: Store) -> None:
+    manifest = SHARED_FIXTURES / "rc-v1.yaml"
+    assert cli("apply", "-f", str(manifest)).code == 0
+    store.client.document(f"{RC}/nginx").update({"notes": "written by hand in the console"})
+    assert cli("apply", "-f", str(manifest)).out == "replicationcontroller/nginx configured\n"
+    assert "notes" not in (data(store, f"{RC}/nginx") or {})

@@ -2,9 +2,10 @@
 
 Each entry point runs in a fresh interpreter, as a new Cloud Run instance does:
 import ``main`` (what the platform does at start), then one real invocation against
-the Firestore emulator (which pulls in the entry point's lazy imports). Peak memory
-is the process's maximum RSS; every function must fit the default 256 MiB.
-Run: ``.venv/bin/python bench/cold_start.py``.
+the Firestore and Compute Engine emulators, on a document that makes it do its real
+work (a controller that creates pods, a pod that gets a VM, a service that gets a
+load balancer). Peak memory is the process's maximum RSS; every function must fit
+the default 256 MiB. Run: ``.venv/bin/python bench/cold_start.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from emulator.compute import ComputeEmulator, Timing  # noqa: E402
 from emulator.firestore import FirestoreEmulator  # noqa: E402
 
 PROBE = r"""
@@ -25,34 +29,87 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 import main
 t1 = time.perf_counter()
-target = sys.argv[1]
+target, subject, body_file = sys.argv[1], sys.argv[2], sys.argv[3]
 if target == "resync":
     main.resync(None)
 else:
     from cloudevents.http import CloudEvent
-    body = open(sys.argv[2], "rb").read()
-    main.sync_controller(CloudEvent({"type": "google.cloud.firestore.document.v1.written",
-        "source": "bench", "subject": "documents/namespaces/default/replicationControllers/web"}, body))
+    event = CloudEvent({"type": "google.cloud.firestore.document.v1.written", "source": "bench",
+                        "subject": subject}, open(body_file, "rb").read())
+    getattr(main, target)(event)
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "first_call_s": t2 - t1,
     "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "compute_imported": "google.cloud.compute_v1" in sys.modules}))
 """
 
-ENTRY_POINTS = ["sync_controller", "resync"]
+
+def _value(v: Any) -> Any:
+    from google.events.cloud.firestore_v1 import ArrayValue, MapValue, Value
+
+    if isinstance(v, dict):
+        return Value(map_value=MapValue(fields={k: _value(x) for k, x in v.items()}))
+    if isinstance(v, list):
+        return Value(array_value=ArrayValue(values=[_value(x) for x in v]))
+    if isinstance(v, bool):
+        return Value(boolean_value=v)
+    if isinstance(v, int):
+        return Value(integer_value=v)
+    return Value(string_value=str(v))
+
+
+def written_event(project: str, path: str, document: dict[str, Any], out: Path) -> None:
+    """Write the document, and the Eventarc body announcing it, as the platform would."""
+    from google.cloud import firestore
+    from google.events.cloud.firestore_v1 import Document, DocumentEventData
+
+    client = firestore.Client(project=project)
+    client.document(path).set(document)
+    snap = client.document(path).get()
+    message = DocumentEventData(value=Document(
+        name=f"projects/{project}/databases/(default)/documents/{path}",
+        fields={k: _value(v) for k, v in document.items()},
+        create_time=snap.create_time, update_time=snap.update_time,
+    ))
+    out.write_bytes(DocumentEventData.serialize(message))
+
+
+CONTAINERS = [{"name": "c", "image": "nginx"}]
+CASES = {
+    "sync_controller": ("namespaces/default/replicationControllers/web", {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"app": "web"},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": CONTAINERS}}},
+    }),
+    "sync_pod": ("namespaces/default/pods/solo", {
+        "metadata": {"name": "solo", "labels": {"app": "solo"}}, "spec": {"containers": CONTAINERS},
+    }),
+    "sync_service": ("namespaces/default/services/front", {
+        "metadata": {"name": "front"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }),
+    "resync": ("", {}),
+}
 
 
 def main() -> None:
-    emulator = FirestoreEmulator().start()
+    firestore = FirestoreEmulator().start()
+    compute = ComputeEmulator(timing=Timing(operation_delay=0.0, provisioning_delay=0.0, staging_delay=0.0)).start()
     try:
-        env = {**os.environ, "FIRESTORE_EMULATOR_HOST": emulator.host, "GOOGLE_CLOUD_PROJECT": "bench-cold"}
-        body = ROOT / "tests" / "fixtures" / "event-created.b64"
         print(f"{'entry point':<18}{'import main':>12}{'first call':>12}{'peak RSS':>11}  compute_v1 imported")
-        for target in ENTRY_POINTS:
+        os.environ["FIRESTORE_EMULATOR_HOST"] = firestore.host
+        body = Path(tempfile.mkdtemp(prefix="cold-start-")) / "event.bin"
+        for run, (target, (path, document)) in enumerate(CASES.items()):
             runs = []
-            for _ in range(3):
+            for attempt in range(3):
+                project = f"bench-cold-{run}-{attempt}"
+                if path:
+                    written_event(project, path, document, body)
+                env = {**os.environ, "FIRESTORE_EMULATOR_HOST": firestore.host,
+                       "GOOGLE_CLOUD_PROJECT": project, "COMPUTE_API_ENDPOINT": compute.url,
+                       "FIRECONTROL_POD_START_TIMEOUT": "5"}
                 out = subprocess.run(
-                    [sys.executable, "-c", PROBE, target, str(body)], cwd=ROOT, env=env,
+                    [sys.executable, "-c", PROBE, target, f"documents/{path}", str(body)], cwd=ROOT, env=env,
                     capture_output=True, text=True, check=True,
                 ).stdout.strip().splitlines()[-1]
                 runs.append(json.loads(out))
@@ -63,7 +120,8 @@ def main() -> None:
             )
         print("(best of 3 fresh interpreters; the default Cloud Functions instance has 256 MiB)")
     finally:
-        emulator.stop()
+        compute.stop()
+        firestore.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""Read infra/functions.yaml, the one definition of the functions, and package the source.
+
+deploy.sh calls this as a script (``python3 infra/spec.py functions|archive DIR``);
+tests and the local stack import it. Terraform reads the same YAML with yamldecode.
+It needs only the standard library and PyYAML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+INFRA = Path(__file__).resolve().parent
+ROOT = INFRA.parent
+SPEC_PATH = INFRA / "functions.yaml"
+FIRESTORE_EVENT = "google.cloud.firestore.document.v1.written"
+_MEMORY = re.compile(r"^[1-9][0-9]*(Mi|Gi)$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,61}[a-z0-9]$")
+
+
+class SpecError(ValueError):
+    """functions.yaml is not usable; the message names the function and field."""
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str  # the entry point in main.py
+    trigger_type: str  # "firestore" or "http"
+    memory: str
+    timeout: int
+    max_instances: int
+    event: str | None = None
+    document: str | None = None  # an Eventarc path pattern, for firestore triggers
+    retry: bool = False
+    schedule: str | None = None  # cron for the Cloud Scheduler job, for http triggers
+
+    @property
+    def cloud_name(self) -> str:
+        """The Cloud Functions (and Cloud Run service) name."""
+        return self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Spec:
+    runtime: str
+    source: tuple[str, ...]
+    functions: tuple[Function, ...]
+
+    def by_name(self) -> dict[str, Function]:
+        return {f.name: f for f in self.functions}
+
+
+def _function(raw: dict[str, Any]) -> Function:
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SpecError(f"functions: name {name!r} must be a Python identifier in lower case")
+    trigger = raw.get("trigger") or {}
+    kind = trigger.get("type")
+    memory = str(raw.get("memory", ""))
+    if not _MEMORY.match(memory):
+        raise SpecError(f"{name}.memory: {memory!r} is not like 256Mi or 1Gi")
+    timeout = raw.get("timeout")
+    if not isinstance(timeout, int) or not 1 <= timeout <= 540:
+        raise SpecError(f"{name}.timeout: {timeout!r} must be whole seconds from 1 to 540")
+    max_instances = raw.get("max_instances", 10)
+    if not isinstance(max_instances, int) or max_instances < 1:
+        raise SpecError(f"{name}.max_instances: {max_instances!r} must be a positive integer")
+    common: dict[str, Any] = {"name": name, "memory": memory, "timeout": timeout, "max_instances": max_instances}
+    if kind == "firestore":
+        if trigger.get("event") != FIRESTORE_EVENT:
+            raise SpecError(f"{name}.trigger.event: {trigger.get('event')!r}, want {FIRESTORE_EVENT}")
+        document = trigger.get("document")
+        if not isinstance(document, str) or document.startswith("/") or "{" not in document:
+            raise SpecError(f"{name}.trigger.document: {document!r} is not a document path pattern")
+        if not isinstance(trigger.get("retry"), bool):
+            raise SpecError(f"{name}.trigger.retry: must be true or false")
+        if "schedule" in raw:
+            raise SpecError(f"{name}.schedule: only an http function can be scheduled")
+        return Function(trigger_type=kind, event=FIRESTORE_EVENT, document=document, retry=trigger["retry"], **common)
+    if kind == "http":
+        schedule = raw.get("schedule")
+        if schedule is not None and (not isinstance(schedule, str) or len(schedule.split()) != 5):
+            raise SpecError(f"{name}.schedule: {schedule!r} is not a five-field cron expression")
+        return Function(trigger_type=kind, schedule=schedule, **common)
+    raise SpecError(f"{name}.trigger.type: {kind!r}, want firestore or http")
+
+
+def load(path: Path = SPEC_PATH) -> Spec:
+    raw = yaml.safe_load(path.read_text())
+    functions = tuple(_function(f) for f in raw.get("functions") or [])
+    if not functions:
+        raise SpecError(f"{path}: no functions")
+    names = [f.name for f in functions]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{path}: a function name appears twice: {names}")
+    return Spec(runtime=str(raw["runtime"]), source=tuple(raw["source"]), functions=functions)
+
+
+def source_files(spec: Spec, root: Path = ROOT) -> list[str]:
+    """The files uploaded, relative to the repository, as Terraform's fileset() finds them."""
+    found: set[str] = set()
+    for pattern in spec.source:
+        matches = [p for p in root.glob(pattern) if p.is_file()]
+        if not matches:
+            raise SpecError(f"source: {pattern!r} matches no file under {root}")
+        found.update(p.relative_to(root).as_posix() for p in matches)
+    return sorted(found)
+
+
+def source_hash(files: list[str], root: Path = ROOT) -> str:
+    """sha256 of "path:sha256(content)\\n" per file, as locals.tf computes it in Terraform."""
+    lines = "".join(f"{name}:{hashlib.sha256((root / name).read_bytes()).hexdigest()}\n" for name in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def build_archive(spec: Spec, out_dir: Path, root: Path = ROOT) -> Path:
+    """A zip named by its content's hash, byte-for-byte the same for the same files."""
+    files = source_files(spec, root)
+    path = out_dir / f"source-{source_hash(files, root)[:16]}.zip"
+    if not path.exists():
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in files:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, (root / name).read_bytes())
+    return path
+
+
+def _tsv(f: Function) -> str:
+    fields = [f.name, f.cloud_name, f.trigger_type, f.event or "-", f.document or "-",
+              "true" if f.retry else "false", f.memory, str(f.timeout), str(f.max_instances), f.schedule or "-"]
+    return "\t".join(fields)
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: spec.py functions | runtime | archive OUT_DIR"
+    if argv == ["functions"]:
+        # name, cloud name, type, event, document, retry, memory, timeout, max instances, schedule
+        print("\n".join(_tsv(f) for f in load().functions))
+    elif argv == ["runtime"]:
+        print(load().runtime)
+    elif len(argv) == 2 and argv[0] == "archive":
+        print(build_archive(load(), Path(argv[1])))
+    else:
+        print(usage, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except SpecError as error:
+        print(f"infra/functions.yaml: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,57 @@
+# The Firestore database (native mode), the TTL policy on events, and the security
+# rules: no web or mobile client may read or write anything.
+#
+# No composite index is needed. The functions run: pods of one namespace where
+# metadata.ownerReferences array-contains X OR (metadata.labels.K == V AND ...), which
+# Firestore serves from its automatic single-field indexes (each disjunct is
+# equality-only or a lone array-contains); and unfiltered collection-group scans of
+# replicationControllers, pods and services, which need no index either.
+
+resource "google_firestore_database" "main" {
+  project                           = var.project
+  name                              = "(default)"
+  location_id                       = local.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.api]
+}
+
+# Events (namespaces/{ns}/events/{id}) are deleted once their expireAt has passed.
+resource "google_firestore_field" "events_ttl" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "events"
+  field      = "expireAt"
+
+  ttl_config {}
+}
+
+resource "google_firebaserules_ruleset" "firestore" {
+  project = var.project
+
+  source {
+    files {
+      name    = "firestore.rules"
+      content = file("${path.module}/../firestore.rules")
+    }
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  depends_on = [google_project_service.api, google_firestore_database.main]
+}
+
+resource "google_firebaserules_release" "firestore" {
+  project      = var.project
+  name         = "cloud.firestore"
+  ruleset_name = "projects/${var.project}/rulesets/${google_firebaserules_ruleset.firestore.name}"
+
+  lifecycle {
+    replace_triggered_by = [google_firebaserules_ruleset.firestore]
+  }
+}

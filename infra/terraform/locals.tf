@@ -1,0 +1,49 @@
+# firecontrol on Google Cloud: Firestore holds the desired state, Cloud Functions (2nd
+# gen) reconcile it, Cloud Scheduler calls resync. The functions, their triggers and
+# their sizes come from infra/functions.yaml, the one definition deploy.sh and the
+# local stack read too.
+
+locals {
+  spec                = yamldecode(file("${path.module}/../functions.yaml"))
+  functions           = { for f in local.spec.functions : f.name => f }
+  firestore_functions = { for name, f in local.functions : name => f if f.trigger.type == "firestore" }
+  scheduled_functions = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.schedule, null) != null }
+
+  firestore_location = coalesce(var.firestore_location, var.region)
+
+  # The uploaded source: the files functions.yaml names, relative to the repository.
+  # The object is named by a hash of their names and contents (infra/spec.py computes
+  # the same name), so an unchanged tree never redeploys.
+  source_root  = "${path.module}/../.."
+  source_files = sort(distinct(flatten([for pattern in local.spec.source : tolist(fileset(local.source_root, pattern))])))
+  source_hash  = sha256(join("", [for f in local.source_files : "${f}:${filesha256("${local.source_root}/${f}")}\n"]))
+
+  # What every function reads from its environment (functions/config.py).
+  environment = {
+    GOOGLE_CLOUD_PROJECT     = var.project
+    FIRECONTROL_REGION       = var.region
+    FIRECONTROL_ZONE         = var.zone
+    FIRECONTROL_CLUSTER      = var.cluster_name
+    FIRECONTROL_MAX_REPLICAS = tostring(var.max_replicas)
+    CLOUD_PROVIDER           = "gce"
+  }
+
+  labels = { firecontrol-cluster = var.cluster_name }
+
+  apis = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "compute.googleapis.com",
+    "eventarc.googleapis.com",
+    "firebaserules.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}

@@ -1,0 +1,50 @@
+variable "project" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler job, the source bucket and the load balancers (FIRECONTROL_REGION)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "zone" {
+  description = "Zone of the pods' VMs (FIRECONTROL_ZONE)."
+  type        = string
+  default     = "us-central1-a"
+}
+
+variable "cluster_name" {
+  description = "Name of this installation: prefixes and labels every cloud resource it owns (FIRECONTROL_CLUSTER)."
+  type        = string
+  default     = "firecontrol"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,14}[a-z0-9]$", var.cluster_name))
+    error_message = "cluster_name: 2 to 16 lower-case letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "max_replicas" {
+  description = "Cap on spec.replicas of any controller, a guard against runaway cost (FIRECONTROL_MAX_REPLICAS)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.max_replicas >= 0 && var.max_replicas <= 10000 && floor(var.max_replicas) == var.max_replicas
+    error_message = "max_replicas: a whole number from 0 to 10000."
+  }
+}
+
+variable "resync_schedule" {
+  description = "Cron schedule (UTC) of the resync job; null keeps the one in infra/functions.yaml."
+  type        = string
+  default     = null
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database (a region such as us-central1, or nam5); null means var.region. The Firestore triggers live there too."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,213 @@
+"""A stand-in for ``gcloud`` and ``curl`` (the Firebase Rules API) for deploy.sh's tests.
+
+Run as ``fake_cloud.py gcloud|curl ARGS...`` by two small wrappers on PATH. It appends
+each call's argv to ``$FAKE_CLOUD_DIR/calls.jsonl`` and keeps what "exists" in
+``$FAKE_CLOUD_DIR/state.json``: reads answer from it, changes write to it, so a
+second run of deploy.sh sees what the first one made. A command it does not know
+fails loudly (exit 3), so deploy.sh cannot issue one the tests did not expect.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+State = dict[str, Any]
+
+
+class Unknown(Exception):
+    pass
+
+
+def _flags(args: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Positional words, and every --flag=value (or bare --flag) by name."""
+    words: list[str] = []
+    flags: dict[str, list[str]] = {}
+    for arg in args:
+        if arg.startswith("--"):
+            name, _, value = arg[2:].partition("=")
+            flags.setdefault(name, []).append(value)
+        else:
+            words.append(arg)
+    return words, flags
+
+
+def _flag(flags: dict[str, list[str]], name: str) -> str:
+    if name not in flags:
+        raise Unknown(f"--{name} missing")
+    return flags[name][-1]
+
+
+def _not_found(what: str) -> int:
+    print(f"ERROR: (gcloud) NOT_FOUND: {what}", file=sys.stderr)
+    return 1
+
+
+def _policy(bindings: dict[str, list[str]]) -> str:
+    return json.dumps({"bindings": [{"role": r, "members": m} for r, m in sorted(bindings.items())]})
+
+
+def _bind(bindings: dict[str, list[str]], flags: dict[str, list[str]]) -> None:
+    members = bindings.setdefault(_flag(flags, "role"), [])
+    if _flag(flags, "member") not in members:
+        members.append(_flag(flags, "member"))
+
+
+def gcloud(args: list[str], state: State) -> int:
+    words, flags = _flags(args)
+    project = flags.get("project", [""])[-1]
+    command = " ".join(words[:3])
+    if words[:2] == ["services", "list"]:
+        print("\n".join(sorted(state.setdefault("apis", []))))
+    elif words[:2] == ["services", "enable"]:
+        state["apis"] = sorted(set(state.get("apis", [])) | set(words[2:]))
+    elif command == "firestore databases describe":
+        if "database" not in state:
+            return _not_found("database")
+        print(f"projects/{project}/databases/{_flag(flags, 'database')}")
+    elif command == "firestore databases create":
+        state["database"] = {"name": _flag(flags, "database"), "location": _flag(flags, "location"),
+                             "type": _flag(flags, "type")}
+    elif words[:4] == ["firestore", "fields", "ttls", "list"]:
+        group = _flag(flags, "collection-group")
+        for field in state.get("ttls", {}).get(group, []):
+            print(f"projects/{project}/databases/(default)/collectionGroups/{group}/fields/{field}")
+    elif words[:4] == ["firestore", "fields", "ttls", "update"]:
+        fields = state.setdefault("ttls", {}).setdefault(_flag(flags, "collection-group"), [])
+        if "enable-ttl" in flags and words[4] not in fields:
+            fields.append(words[4])
+    elif words[:2] == ["auth", "print-access-token"]:
+        print("fake-token")
+    elif command == "iam service-accounts describe":
+        if words[3] not in state.get("service_accounts", []):
+            return _not_found(words[3])
+        print(words[3])
+    elif command == "iam service-accounts create":
+        state.setdefault("service_accounts", []).append(f"{words[3]}@{project}.iam.gserviceaccount.com")
+    elif command == "iam roles describe":
+        if words[3] not in state.get("roles", {}):
+            return _not_found(words[3])
+        print(f"projects/{project}/roles/{words[3]}")
+    elif command == "iam roles create":
+        state.setdefault("roles", {})[words[3]] = _flag(flags, "permissions").split(",")
+    elif command.startswith("projects get-iam-policy"):
+        print(_policy(state.get("project_policy", {})))
+    elif command.startswith("projects add-iam-policy-binding"):
+        _bind(state.setdefault("project_policy", {}), flags)
+    elif command == "storage buckets describe":
+        if words[3] not in state.get("buckets", {}):
+            return _not_found(words[3])
+        print(words[3])
+    elif command == "storage buckets create":
+        state.setdefault("buckets", {})[words[3]] = {"location": _flag(flags, "location"), "policy": {}}
+    elif command == "storage buckets update":
+        state["buckets"][words[3]]["versioning"] = "versioning" in flags
+    elif command == "storage buckets get-iam-policy":
+        print(_policy(state["buckets"][words[3]]["policy"]))
+    elif command == "storage buckets add-iam-policy-binding":
+        _bind(state["buckets"][words[3]]["policy"], flags)
+    elif command == "storage objects describe":
+        if words[3] not in state.get("objects", []):
+            return _not_found(words[3])
+        print(words[3])
+    elif words[:2] == ["storage", "cp"]:
+        if not Path(words[2]).is_file():
+            raise Unknown(f"cp: no file {words[2]}")
+        state.setdefault("objects", []).append(words[3])
+    elif words[:2] == ["functions", "describe"]:
+        function = state.get("functions", {}).get(words[2])
+        if function is None:
+            return _not_found(words[2])
+        fmt = _flag(flags, "format")
+        if fmt == "value(labels.firecontrol-config)":
+            print(function["labels"].get("firecontrol-config", ""))
+        elif fmt == "value(serviceConfig.uri)":
+            print(function["uri"])
+        else:
+            raise Unknown(f"functions describe --format={fmt}")
+    elif words[:2] == ["functions", "deploy"]:
+        labels = dict(pair.split("=", 1) for pair in _flag(flags, "update-labels").split(","))
+        state.setdefault("functions", {})[words[2]] = {
+            "args": args, "labels": labels, "uri": f"https://{words[2]}-abc123-uc.a.run.app", "policy": {},
+        }
+    elif command == "run services get-iam-policy":
+        function = state.get("functions", {}).get(words[3])
+        if function is None:
+            return _not_found(words[3])
+        print(_policy(function["policy"]))
+    elif words[:2] == ["functions", "add-invoker-policy-binding"]:
+        _bind(state["functions"][words[2]]["policy"], {"role": ["roles/run.invoker"], **flags})
+    elif command == "scheduler jobs describe":
+        job = state.get("jobs", {}).get(words[3])
+        if job is None:
+            return _not_found(words[3])
+        print("\t".join([job["schedule"], job["uri"], job["oidc-service-account-email"]]))
+    elif words[:4] in (["scheduler", "jobs", "create", "http"], ["scheduler", "jobs", "update", "http"]):
+        jobs = state.setdefault("jobs", {})
+        if (words[2] == "create") == (words[4] in jobs):
+            raise Unknown(f"scheduler jobs {words[2]} {words[4]}: exists={words[4] in jobs}")
+        jobs[words[4]] = {k: _flag(flags, k) for k in ("schedule", "uri", "oidc-service-account-email", "oidc-token-audience")}
+    else:
+        raise Unknown(" ".join(args))
+    return 0
+
+
+def curl(args: list[str], state: State) -> int:
+    url = next(a for a in args if a.startswith("https://"))
+    method = args[args.index("-X") + 1] if "-X" in args else "GET"
+    if "Authorization: Bearer fake-token" not in _header(args):
+        raise Unknown("curl without the Authorization header file")
+    data = args[args.index("--data") + 1] if "--data" in args else None
+    body = json.loads(Path(data[1:]).read_text() if data and data.startswith("@") else data or "null")
+    path = url.split("/v1/", 1)[1]
+    rules = state.setdefault("rules", {"rulesets": {}, "release": None})
+    if method == "GET" and path.endswith("/releases/cloud.firestore"):
+        if rules["release"] is None:
+            print("curl: (22) The requested URL returned error: 404", file=sys.stderr)
+            return 22
+        print(json.dumps({"name": path, "rulesetName": rules["release"]}))
+    elif method == "GET" and "/rulesets/" in path:
+        print(json.dumps({"name": path, "source": rules["rulesets"][path]}))
+    elif method == "POST" and path.endswith("/rulesets"):
+        name = f"{path}/ruleset-{len(rules['rulesets']) + 1}"
+        rules["rulesets"][name] = body["source"]
+        print(json.dumps({"name": name}))
+    elif method == "POST" and path.endswith("/releases"):
+        rules["release"] = body["rulesetName"]
+        print(json.dumps(body))
+    elif method == "PATCH" and path.endswith("/releases/cloud.firestore"):
+        rules["release"] = body["release"]["rulesetName"]
+        print(json.dumps(body["release"]))
+    else:
+        raise Unknown(f"curl {method} {url}")
+    return 0
+
+
+def _header(args: list[str]) -> str:
+    """The headers curl sends from files (-H @FILE): how deploy.sh passes the token."""
+    files = [value[1:] for flag, value in itertools.pairwise(args) if flag == "-H" and value.startswith("@")]
+    return "".join(Path(f).read_text() for f in files)
+
+
+def main(argv: list[str]) -> int:
+    home = Path(os.environ["FAKE_CLOUD_DIR"])
+    tool, args = argv[0], argv[1:]
+    with (home / "calls.jsonl").open("a") as calls:
+        calls.write(json.dumps([tool, *args]) + "\n")
+    state_path = home / "state.json"
+    state: State = json.loads(state_path.read_text()) if state_path.exists() else {}
+    try:
+        code = gcloud(args, state) if tool == "gcloud" else curl(args, state)
+    except (Unknown, KeyError, IndexError, StopIteration, ValueError) as error:
+        print(f"fake {tool}: unexpected call {args}: {error!r}", file=sys.stderr)
+        return 3
+    state_path.write_text(json.dumps(state, indent=1))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

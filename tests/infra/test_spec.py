@@ -1,0 +1,113 @@
+"""infra/functions.yaml, the one definition of the functions: valid, and main.py and
+the local stack agree with it."""
+
+from __future__ import annotations
+
+import ast
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from infra import spec as spec_module
+from infra.spec import Spec, SpecError, build_archive, load, source_files
+from tests.infra.support import ROOT
+
+KINDS = {"firestore": "cloud_event", "http": "http"}
+DOCUMENTS = {
+    "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
+    "sync_pod": "namespaces/{namespace}/pods/{name}",
+    "sync_service": "namespaces/{namespace}/services/{name}",
+}
+
+
+def _entry_points(path: Path) -> dict[str, str]:
+    """Top-level functions of main.py decorated with functions_framework.<kind>."""
+    found: dict[str, str] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                if (isinstance(decorator, ast.Attribute) and isinstance(decorator.value, ast.Name)
+                        and decorator.value.id == "functions_framework"):
+                    found[node.name] = decorator.attr
+    return found
+
+
+@pytest.fixture(scope="module")
+def spec() -> Spec:
+    return load()
+
+
+def test_the_design_s_functions_and_triggers(spec: Spec) -> None:
+    by_name = spec.by_name()
+    assert {n: f.document for n, f in by_name.items() if f.trigger_type == "firestore"} == DOCUMENTS
+    assert all(f.retry for f in spec.functions if f.trigger_type == "firestore")
+    assert by_name["resync"].trigger_type == "http"
+    assert by_name["resync"].schedule == "* * * * *"
+    assert by_name["resync"].max_instances == 1, "two resync sweeps must never overlap"
+    assert {f.cloud_name for f in spec.functions} == {"sync-controller", "sync-pod", "sync-service", "resync"}
+
+
+@pytest.mark.parametrize("name", [f.name for f in load().functions])
+def test_each_function_is_an_entry_point_of_the_right_kind_in_main_py(spec: Spec, name: str) -> None:
+    entry_points = _entry_points(ROOT / "main.py")
+    want = KINDS[spec.by_name()[name].trigger_type]
+    assert name in entry_points, f"main.py has no @functions_framework entry point {name!r}; it has {sorted(entry_points)}"
+    assert entry_points[name] == want, f"main.{name} is @functions_framework.{entry_points[name]}, want .{want}"
+
+
+def test_main_py_has_no_entry_point_that_is_not_deployed(spec: Spec) -> None:
+    assert set(_entry_points(ROOT / "main.py")) <= set(spec.by_name())
+
+
+def test_the_local_stack_runs_the_same_functions_and_triggers(spec: Spec) -> None:
+    from emulator import local
+
+    assert local.DEFINITION.resolve() == spec_module.SPEC_PATH
+    triggers = {f["name"]: (f["trigger"]["type"], f["trigger"].get("document"), f.get("schedule"))
+                for f in local.functions()}
+    assert triggers == {f.name: (f.trigger_type, f.document, f.schedule) for f in spec.functions}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("memory: 256Mi", "memory: 256MB", 1), "sync_controller.memory: '256MB'"),
+        (lambda t: t.replace("timeout: 120", "timeout: 3600", 1), "sync_controller.timeout: 3600"),
+        (lambda t: t.replace("type: firestore", "type: pubsub", 1), "sync_controller.trigger.type: 'pubsub'"),
+        (lambda t: t.replace("retry: true", "retry: yes please", 1), "sync_controller.trigger.retry"),
+        (lambda t: t.replace('schedule: "* * * * *"', 'schedule: "every minute"'), "resync.schedule"),
+        (lambda t: t.replace("name: sync_pod", "name: sync_controller"), "appears twice"),
+    ],
+)
+def test_a_bad_definition_is_refused_with_the_field_named(tmp_path: Path, edit: object, message: str) -> None:
+    path = tmp_path / "functions.yaml"
+    path.write_text(edit(spec_module.SPEC_PATH.read_text()))  # type: ignore[operator]
+    with pytest.raises(SpecError, match=message.replace("*", r"\*").replace("(", r"\(")):
+        load(path)
+
+
+def test_the_archive_holds_the_entry_points_and_the_package_only(spec: Spec, tmp_path: Path) -> None:
+    files = source_files(spec)
+    assert {"main.py", "requirements.txt", "functions/__init__.py", "functions/config.py"} <= set(files)
+    assert not [f for f in files if f.startswith(("tests/", "emulator/", "infra/", "bench/")) or "__pycache__" in f]
+    archive = build_archive(spec, tmp_path)
+    with zipfile.ZipFile(archive) as opened:
+        assert sorted(opened.namelist()) == files
+        assert opened.read("main.py") == (ROOT / "main.py").read_bytes()
+
+
+def test_the_archive_is_named_by_content_and_rebuilt_identically(spec: Spec, tmp_path: Path) -> None:
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+    first = build_archive(spec, tmp_path / "a")
+    second = build_archive(spec, tmp_path / "b")
+    assert first.name == second.name
+    assert first.read_bytes() == second.read_bytes()
+    # A change to any uploaded file changes the name (so both deploy paths redeploy).
+    copy = tmp_path / "tree"
+    for name in source_files(spec):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((ROOT / name).read_bytes())
+    (copy / "functions" / "config.py").write_text((copy / "functions" / "config.py").read_text() + "\n# changed\n")
+    assert build_archive(spec, tmp_path / "c", root=copy).name != first.name

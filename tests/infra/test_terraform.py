@@ -1,0 +1,227 @@
+"""The Terraform module, parsed with python-hcl2, against infra/functions.yaml and the
+least-privilege table; and checkov's static security scan of it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.spec import Spec, load, source_files, source_hash
+from tests.infra.support import INFRA, ROOT, TERRAFORM, comments, module, resources
+
+ENVIRONMENT = {
+    "GOOGLE_CLOUD_PROJECT": "${var.project}",
+    "FIRECONTROL_REGION": "${var.region}",
+    "FIRECONTROL_ZONE": "${var.zone}",
+    "FIRECONTROL_CLUSTER": "${var.cluster_name}",
+    "FIRECONTROL_MAX_REPLICAS": "${tostring(var.max_replicas)}",
+    "CLOUD_PROVIDER": "gce",
+}
+# The security table of infra/README.md: project-level roles per service account.
+PROJECT_ROLES = {
+    "runtime": {"roles/datastore.user", "roles/compute.instanceAdmin.v1", "roles/compute.loadBalancerAdmin"},
+    "trigger": {"roles/eventarc.eventReceiver"},
+    "build": {"roles/logging.logWriter", "roles/artifactregistry.writer"},
+}
+
+
+@pytest.fixture(scope="module")
+def spec() -> Spec:
+    return load()
+
+
+def _one(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def test_the_module_reads_functions_yaml_and_nothing_else_defines_functions(spec: Spec) -> None:
+    local = module()["locals"]
+    assert local["spec"] == '${yamldecode(file("${path.module}/../functions.yaml"))}'
+    assert local["functions"] == "${{for f in local.spec.functions : f.name => f}}"
+    assert "f.trigger.type == \"firestore\"" in local["firestore_functions"]
+    assert "f.trigger.type == \"http\"" in local["scheduled_functions"]
+    assert "f.schedule" in local["scheduled_functions"]
+    assert list(resources("google_cloudfunctions2_function")) == ["function"]
+    assert resources("google_cloudfunctions2_function")["function"]["for_each"] == "${local.functions}"
+
+
+def test_each_function_takes_entry_point_name_size_and_runtime_from_the_spec() -> None:
+    function = resources("google_cloudfunctions2_function")["function"]
+    build = _one(function["build_config"])
+    service = _one(function["service_config"])
+    assert function["name"] == '${replace(each.key, "_", "-")}'
+    assert function["location"] == "${var.region}"
+    assert build["entry_point"] == "${each.key}"
+    assert build["runtime"] == "${local.spec.runtime}"
+    assert build["service_account"] == "${google_service_account.build.id}"
+    storage = _one(_one(build["source"])["storage_source"])
+    assert storage == {"bucket": "${google_storage_bucket.source.name}",
+                       "object": "${google_storage_bucket_object.source.name}"}
+    assert service["available_memory"] == "${each.value.memory}"
+    assert service["timeout_seconds"] == "${each.value.timeout}"
+    assert service["max_instance_count"] == "${each.value.max_instances}"
+    assert service["service_account_email"] == "${google_service_account.runtime.email}"
+    assert service["environment_variables"] == "${local.environment}"
+    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+
+
+def test_every_function_gets_the_environment_the_code_reads() -> None:
+    assert module()["locals"]["environment"] == ENVIRONMENT
+    config = (ROOT / "functions" / "config.py").read_text()
+    for name in set(ENVIRONMENT) - {"GOOGLE_CLOUD_PROJECT"}:
+        assert f'"{name}"' in config, f"functions/config.py does not read {name}"
+
+
+def test_firestore_functions_get_a_path_pattern_trigger_with_retries(spec: Spec) -> None:
+    function = resources("google_cloudfunctions2_function")["function"]
+    dynamic = _one(function["dynamic"])["event_trigger"]
+    assert dynamic["for_each"] == '${each.value.trigger.type == "firestore" ? [each.value.trigger] : []}'
+    trigger = _one(dynamic["content"])
+    assert trigger["event_type"] == "${event_trigger.value.event}"
+    assert trigger["retry_policy"] == '${event_trigger.value.retry ? "RETRY_POLICY_RETRY" : "RETRY_POLICY_DO_NOT_RETRY"}'
+    assert trigger["service_account_email"] == "${google_service_account.trigger.email}"
+    assert trigger["trigger_region"] == "${local.firestore_location}"
+    filters = {f["attribute"]: f for f in trigger["event_filters"]}
+    assert filters["database"] == {"attribute": "database", "value": "${google_firestore_database.main.name}"}
+    assert filters["document"] == {"attribute": "document", "value": "${event_trigger.value.document}",
+                                   "operator": "match-path-pattern"}
+    # ...which, applied to the spec, gives each Firestore function its own pattern, retried.
+    for f in spec.functions:
+        if f.trigger_type == "firestore":
+            assert f.event == "google.cloud.firestore.document.v1.written"
+            assert f.retry is True
+            assert re.fullmatch(r"namespaces/\{namespace\}/\w+/\{name\}", f.document or ""), f.document
+
+
+def test_the_firestore_database_is_native_with_a_ttl_policy_on_events() -> None:
+    database = resources("google_firestore_database")["main"]
+    assert database["name"] == "(default)"
+    assert database["type"] == "FIRESTORE_NATIVE"
+    assert database["location_id"] == "${local.firestore_location}"
+    assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+    ttl = resources("google_firestore_field")["events_ttl"]
+    assert (ttl["collection"], ttl["field"]) == ("events", "expireAt")
+    assert ttl["ttl_config"] == [{}]
+    assert "google_firestore_index" not in module()["resource"], "the queries need no composite index (firestore.tf)"
+
+
+def test_the_rules_file_is_released_for_the_database() -> None:
+    ruleset = resources("google_firebaserules_ruleset")["firestore"]
+    files = _one(_one(ruleset["source"])["files"])
+    assert files["content"] == '${file("${path.module}/../firestore.rules")}'
+    release = resources("google_firebaserules_release")["firestore"]
+    assert release["name"] == "cloud.firestore"
+    assert "google_firebaserules_ruleset.firestore.name" in release["ruleset_name"]
+
+
+def test_service_accounts_have_least_privilege_on_the_project() -> None:
+    accounts = resources("google_service_account")
+    assert set(accounts) == {"runtime", "trigger", "scheduler", "build"}
+    roles = {account: set(r) for account, r in module()["locals"]["project_roles"].items()}
+    assert roles == PROJECT_ROLES
+    bindings = resources("google_project_iam_member")
+    assert set(bindings) == {"project_role", "runtime_firewalls"}
+    assert bindings["project_role"]["for_each"] == "${local.project_bindings}"
+    assert bindings["runtime_firewalls"]["member"] == "serviceAccount:${google_service_account.runtime.email}"
+    permissions = resources("google_project_iam_custom_role")["firewalls"]["permissions"]
+    assert all(p.startswith(("compute.firewalls.", "compute.networks.updatePolicy")) for p in permissions)
+
+
+def test_invocation_is_granted_per_function_never_publicly() -> None:
+    invokers = resources("google_cloud_run_v2_service_iam_member")
+    assert set(invokers) == {"trigger_invoker", "scheduler_invoker"}
+    assert invokers["trigger_invoker"]["for_each"] == "${local.firestore_functions}"
+    assert invokers["trigger_invoker"]["member"] == "serviceAccount:${google_service_account.trigger.email}"
+    assert invokers["scheduler_invoker"]["for_each"] == "${local.scheduled_functions}"
+    assert invokers["scheduler_invoker"]["member"] == "serviceAccount:${google_service_account.scheduler.email}"
+    for binding in invokers.values():
+        assert binding["role"] == "roles/run.invoker"
+        assert binding["name"] == "${google_cloudfunctions2_function.function[each.key].service_config[0].service}"
+    everything = json.dumps(module())  # every block and value, comments left out
+    assert "allUsers" not in everything and "allAuthenticatedUsers" not in everything
+    assert "roles/run.invoker" not in json.dumps(resources("google_project_iam_member"))
+
+
+def test_the_scheduler_calls_resync_with_an_oidc_token(spec: Spec) -> None:
+    job = resources("google_cloud_scheduler_job")["job"]
+    assert job["for_each"] == "${local.scheduled_functions}"
+    assert "each.value.schedule" in job["schedule"] and "var.resync_schedule" in job["schedule"]
+    assert job["attempt_deadline"] == "${each.value.timeout}s"
+    target = _one(job["http_target"])
+    uri = "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}"
+    assert target["uri"] == uri
+    assert target["http_method"] == "POST"
+    assert _one(target["oidc_token"]) == {
+        "service_account_email": "${google_service_account.scheduler.email}", "audience": uri,
+    }
+    assert [f.name for f in spec.functions if f.schedule] == ["resync"]
+
+
+def test_variables_and_outputs() -> None:
+    assert set(module()["variable"]) >= {"project", "region", "zone", "cluster_name", "max_replicas", "resync_schedule"}
+    assert set(module()["output"]) >= {"firestore_database", "source_bucket", "source_archive", "functions",
+                                       "service_accounts", "scheduler_jobs"}
+
+
+def test_terraform_and_deploy_sh_enable_the_same_apis() -> None:
+    apis = re.findall(r'"([a-z]+\.googleapis\.com)"', module()["locals"]["apis"])
+    script = (INFRA / "deploy.sh").read_text()
+    block = script[script.index("APIS=(") : script.index(")", script.index("APIS=("))]
+    assert sorted(apis) == sorted(re.findall(r"[a-z]+\.googleapis\.com", block))
+    assert len(apis) >= 10
+
+
+def test_checkov_finds_nothing_and_every_skip_says_why() -> None:
+    checkov = next((c for c in [ROOT / ".venv" / "checkov" / "bin" / "checkov"] if c.exists()), None)
+    found = str(checkov) if checkov else shutil.which("checkov")
+    assert found, "checkov is missing: python3 -m venv .venv/checkov && .venv/checkov/bin/pip install -r infra/requirements-checkov.txt"
+    result = subprocess.run(
+        [found, "-d", str(TERRAFORM), "--framework", "terraform", "--skip-download", "-o", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    report = json.loads(result.stdout)
+    results = report["results"]
+    assert results["failed_checks"] == [], [(c["check_id"], c["resource"]) for c in results["failed_checks"]]
+    assert report["summary"]["passed"] >= 10, "checkov checked almost nothing: did it parse the module?"
+    assert report["summary"]["skipped"] == len(results["skipped_checks"])
+    for skipped in results["skipped_checks"]:
+        reason = skipped["check_result"].get("suppress_comment", "")
+        assert len(reason) > 20, f"{skipped['check_id']} is skipped without a reason"
+    skips = [c for p in TERRAFORM.glob("*.tf") for c in comments(p) if c.startswith("checkov:skip")]
+    assert all(re.fullmatch(r"checkov:skip=CKV2?_\w+:.{20,}", s) for s in skips), skips
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="the terraform binary is not installed")
+def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec: Spec, tmp_path: Path) -> None:
+    """Where terraform is installed: `terraform fmt`, and the module's locals evaluated by
+    terraform console (no provider needed) give the functions, files and archive name
+    infra/spec.py gives deploy.sh."""
+    fmt = subprocess.run(["terraform", "fmt", "-check", "-diff", str(TERRAFORM)], capture_output=True, text=True, check=False)
+    assert fmt.returncode == 0, fmt.stdout
+    mirror = tmp_path / "infra" / "terraform"
+    mirror.mkdir(parents=True)
+    shutil.copy(TERRAFORM / "locals.tf", mirror)
+    shutil.copy(TERRAFORM / "variables.tf", mirror)
+    (tmp_path / "infra" / "functions.yaml").symlink_to(INFRA / "functions.yaml")
+    for name in ("main.py", "requirements.txt", "functions"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    expression = "jsonencode({functions = local.functions, files = local.source_files, hash = local.source_hash, scheduled = keys(local.scheduled_functions), firestore = keys(local.firestore_functions)})"
+    result = subprocess.run(["terraform", "console", "-var", "project=p"], input=expression, cwd=mirror,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads(json.loads(result.stdout.strip()))
+    assert sorted(evaluated["functions"]) == sorted(spec.by_name())
+    for name, f in spec.by_name().items():
+        raw = evaluated["functions"][name]
+        assert (raw["memory"], raw["timeout"], raw["trigger"].get("document")) == (f.memory, f.timeout, f.document)
+    assert evaluated["firestore"] == sorted(n for n, f in spec.by_name().items() if f.trigger_type == "firestore")
+    assert evaluated["scheduled"] == ["resync"]
+    assert evaluated["files"] == source_files(spec)
+    assert evaluated["hash"] == source_hash(source_files(spec)), "Terraform and deploy.sh would name the archive differently"

@@ -34,40 +34,29 @@ def _rt() -> Runtime:
     return _runtime
 
 
+def _on_document(function: str, event: CloudEvent) -> None:
+    rt = _rt()
+    from functions.handlers import handle_event
+
+    handle_event(function, event, rt)
+
+
 @functions_framework.cloud_event
 def sync_controller(event: CloudEvent) -> None:
     """Firestore trigger on ``namespaces/{ns}/replicationControllers/{name}``."""
-    rt = _rt()
-    from functions.handlers import decode_event, guarded, on_controller_change
-
-    change = decode_event(event, event.data)
-    if change is not None:
-        fields = {"object": f"ReplicationController/{change.namespace}/{change.name}", "change": change.kind}
-        guarded("sync_controller", fields, lambda: on_controller_change(change, rt))
+    _on_document("sync_controller", event)
 
 
 @functions_framework.cloud_event
 def sync_pod(event: CloudEvent) -> None:
     """Firestore trigger on ``namespaces/{ns}/pods/{name}``."""
-    rt = _rt()
-    from functions.handlers import decode_event, guarded, on_pod_change
-
-    change = decode_event(event, event.data)
-    if change is not None:
-        fields = {"object": f"Pod/{change.namespace}/{change.name}", "change": change.kind}
-        guarded("sync_pod", fields, lambda: on_pod_change(change, rt))
+    _on_document("sync_pod", event)
 
 
 @functions_framework.cloud_event
 def sync_service(event: CloudEvent) -> None:
     """Firestore trigger on ``namespaces/{ns}/services/{name}``."""
-    rt = _rt()
-    from functions.handlers import decode_event, guarded, on_service_change
-
-    change = decode_event(event, event.data)
-    if change is not None:
-        fields = {"object": f"Service/{change.namespace}/{change.name}", "change": change.kind}
-        guarded("sync_service", fields, lambda: on_service_change(change, rt))
+    _on_document("sync_service", event)
 
 
 @functions_framework.http

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from emulator.process import stop_group
 
 INSTALL_HELP = (
     "The Firestore emulator needs the Google Cloud CLI with its emulator component and "
@@ -95,16 +96,7 @@ class FirestoreEmulator:
 
     def stop(self) -> None:
         """Stop the launcher and the JVM it started (one process group)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_group(self.process)
 
     def reset(self, project: str) -> None:
         """Delete every document of a project."""

@@ -16,7 +16,8 @@ from google.api_core import exceptions as gexc
 from functions.cloudprovider.errors import TemporaryError
 from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
-from functions.replication import Contention, cascade_delete, controller_uid, sync_controller
+from functions.objects import Contention
+from functions.replication import cascade_delete, controller_uid, sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, SERVICES
 
@@ -44,11 +45,18 @@ def decode_event(attributes: Any, data: Any) -> DocumentChange | None:
         return None
 
 
+def _elsewhere(change: DocumentChange, collection: str) -> bool:
+    """An event for another collection (a trigger registered on the wrong path): ignored."""
+    if change.collection == collection:
+        return False
+    log.warning("event for another collection ignored", extra={"path": change.path, "expected": collection})
+    return True
+
+
 def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     """Reconcile the controller a change names, unless the change was only our own status write."""
     ns, name = change.namespace, change.name
-    if change.collection != CONTROLLERS:
-        log.warning("event for another collection ignored", extra={"path": change.path})
+    if _elsewhere(change, CONTROLLERS):
         return {"action": "ignored"}
     if change.kind == "deleted":
         assert change.old is not None
@@ -67,8 +75,7 @@ def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     from functions.services import sync_service, teardown_deleted
 
     ns, name = change.namespace, change.name
-    if change.collection != SERVICES:
-        log.warning("event for another collection ignored", extra={"path": change.path})
+    if _elsewhere(change, SERVICES):
         return {"action": "ignored"}
     if change.kind == "deleted":
         assert change.old is not None
@@ -97,8 +104,7 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     """
     from functions.pods import sync_pod
 
-    if change.collection != PODS:
-        log.warning("event for another collection ignored", extra={"path": change.path})
+    if _elsewhere(change, PODS):
         return {"action": "ignored"}
     if change.kind == "deleted":
         assert change.old is not None
@@ -140,3 +146,21 @@ def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:
     except Exception:
         log.exception(f"{what}: failed; dropped until the next resync", extra=fields)
         return None
+
+
+HANDLERS: dict[str, tuple[str, Any]] = {
+    "sync_controller": ("ReplicationController", on_controller_change),
+    "sync_pod": ("Pod", on_pod_change),
+    "sync_service": ("Service", on_service_change),
+}
+
+
+def handle_event(function: str, event: Any, rt: Runtime) -> dict[str, Any] | None:
+    """What a Firestore-triggered entry point does: decode, dispatch, guard."""
+    change = decode_event(event, event.data)
+    if change is None:
+        return None
+    kind, handler = HANDLERS[function]
+    fields = {"object": f"{kind}/{change.namespace}/{change.name}", "change": change.kind}
+    result: dict[str, Any] | None = guarded(function, fields, lambda: handler(change, rt))
+    return result

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import ClassVar, Generic, TypeVar
 
 from functions.api.meta import Condition
 from functions.api.names import short_hash
-from functions.store import RecordEvent
+from functions.store import Doc, RecordEvent, StaleWrite, Store, Write, doc_path
+
+R = TypeVar("R")
+
+
+class Contention(Exception):
+    """Too many concurrent writers: let the platform retry the invocation."""
+
+
+class Retry(Exception):
+    """A guarded write was stale: read again and decide again."""
 
 
 def object_uid(path: str, create_time: datetime) -> str:
@@ -50,3 +62,46 @@ def set_condition(
     unchanged = old is not None and old.status == new.status
     since = (old.last_transition_time if old is not None else None) if unchanged else None
     return [*rest, new.model_copy(update={"last_transition_time": since or now})]
+
+
+class GuardedSync(Generic[R]):
+    """One object's pass: read it, act, commit guarded by its ``update_time``; on a stale
+    commit read again and decide again, a few times, then let the platform retry."""
+
+    kind: ClassVar[str]
+    collection: ClassVar[str]
+    attempts: ClassVar[int] = 8
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self.store, self.clock = store, clock
+
+    def absent(self) -> R:
+        raise NotImplementedError
+
+    def one_pass(self, doc: Doc) -> R:
+        raise NotImplementedError
+
+    def run(self, namespace: str, name: str) -> R:
+        path = doc_path(namespace, self.collection, name)
+        for _attempt in range(self.attempts):
+            doc = self.store.get(path)
+            if doc is None:
+                return self.absent()
+            try:
+                return self.one_pass(doc)
+            except Retry:
+                continue
+        raise Contention(f"{self.kind} {namespace}/{name}: no pass committed in {self.attempts} attempts")
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        try:
+            self.store.commit(writes, self.clock())
+        except StaleWrite:
+            raise Retry() from None
+
+    def event(self, doc: Doc, reason: str, message: str, type_: str = "Normal") -> RecordEvent:
+        meta = doc.data.get("metadata")
+        uid = meta.get("uid") if isinstance(meta, dict) else None
+        if not isinstance(uid, str):
+            uid = object_uid(doc.path, doc.create_time)
+        return event_for(self.kind, doc.namespace, doc.name, uid, reason, message, type_)

@@ -24,19 +24,17 @@ from functions.cloudprovider import (
     InstanceInfo,
     NotFoundError,
     PermanentError,
-    TemporaryError,
 )
 from functions.config import Settings
 from functions.logs import ref_fields
-from functions.objects import event_for, object_uid, set_condition
-from functions.store import PODS, Delete, Doc, StaleWrite, Store, Update, Write, doc_path
+from functions.objects import GuardedSync, Retry, set_condition
+from functions.store import PODS, Delete, Doc, Store, Update, Write
 from functions.vm_spec import instance_name, instance_spec
 
 log = logging.getLogger("firecontrol.pods")
 
 KIND = "Pod"
 FINALIZER = "firecontrol.io/instance"
-MAX_ATTEMPTS = 8
 # Delays between attempts to create a VM that failed for good: data, as kopf has it.
 CREATE_BACKOFF = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 RUNNING_POLL = (0.05, 2.0)  # first and longest wait between looks at a booting VM
@@ -100,47 +98,24 @@ def _old_status(doc: Doc) -> tuple[PodStatus, dict[str, Any]]:
         return PodStatus(), raw
 
 
-class _Retry(Exception):
-    """A guarded write was stale: read and decide again."""
-
-
 Clock = Callable[[], datetime]
 
 
-class PodSync:
+class PodSync(GuardedSync[PodResult]):
+    kind, collection = KIND, PODS
+
     def __init__(self, store: Store, cloud: CloudProvider, settings: Settings, clock: Clock,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.store, self.cloud, self.settings, self.clock, self.sleep = store, cloud, settings, clock, sleep
+        super().__init__(store, clock)
+        self.cloud, self.settings, self.sleep = cloud, settings, sleep
 
-    def run(self, namespace: str, name: str) -> PodResult:
-        path = doc_path(namespace, PODS, name)
-        for _attempt in range(MAX_ATTEMPTS):
-            doc = self.store.get(path)
-            if doc is None:
-                return PodResult()
-            try:
-                return self._pass(doc)
-            except _Retry:
-                continue
-        raise TemporaryError(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
-
-    def _commit(self, writes: list[Write]) -> None:
-        try:
-            self.store.commit(writes, self.clock())
-        except StaleWrite:
-            raise _Retry() from None
-
-    def _event(self, doc: Doc, reason: str, message: str, type_: str = "Normal") -> Write:
-        uid = object_uid(doc.path, doc.create_time)
-        meta = doc.data.get("metadata")
-        if isinstance(meta, dict) and isinstance(meta.get("uid"), str):
-            uid = meta["uid"]
-        return event_for(KIND, doc.namespace, doc.name, uid, reason, message, type_)
+    def absent(self) -> PodResult:
+        return PodResult()
 
     def _vm(self, doc: Doc) -> str:
         return instance_name(self.settings.cluster, doc.namespace, doc.name)
 
-    def _pass(self, doc: Doc) -> PodResult:
+    def one_pass(self, doc: Doc) -> PodResult:
         meta = doc.data.get("metadata")
         finalizers = _finalizers(doc)
         if isinstance(meta, dict) and meta.get("deletionTimestamp") is not None:
@@ -159,13 +134,13 @@ class PodSync:
                 "phase": "Failed", "reason": "InvalidSpec", "message": message[:1000],
                 "conditions": set_condition(old.conditions, "PodScheduled", failed, now),
             })
-            self._commit([Update(doc.path, {"status": status.to_doc()}, doc.update_time),
-                          self._event(doc, "InvalidSpec", message, "Warning")])
+            self.commit([Update(doc.path, {"status": status.to_doc()}, doc.update_time),
+                          self.event(doc, "InvalidSpec", message, "Warning")])
             return PodResult("invalid", "Failed", message)
         if FINALIZER not in finalizers:
             # Before the VM exists, so no delete can miss it.
-            self._commit([Update(doc.path, {"metadata.finalizers": [*finalizers, FINALIZER]}, doc.update_time)])
-            raise _Retry()
+            self.commit([Update(doc.path, {"metadata.finalizers": [*finalizers, FINALIZER]}, doc.update_time)])
+            raise Retry()
         node = parsed.obj.spec.node_name
         if node is None:
             return self._create(doc, parsed.obj, old, raw, now)
@@ -192,7 +167,7 @@ class PodSync:
                 "status": {**status.to_doc(), "createAttempts": attempts,
                            "nextAttemptTime": now + timedelta(seconds=backoff(attempts))},
             }
-            self._commit([Update(doc.path, fields, doc.update_time), self._event(doc, "FailedCreate", message, "Warning")])
+            self.commit([Update(doc.path, fields, doc.update_time), self.event(doc, "FailedCreate", message, "Warning")])
             log.warning("VM not created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, attempts=attempts, error=str(error)))
             return PodResult("failed", old.phase, message)
         deadline = time.monotonic() + self.settings.pod_start_timeout
@@ -224,17 +199,17 @@ class PodSync:
         if fields:
             writes.append(Update(doc.path, fields, doc.update_time))
         if created:
-            writes.append(self._event(doc, "Scheduled", f"VM {extra['spec.nodeName']} created"))
+            writes.append(self.event(doc, "Scheduled", f"VM {extra['spec.nodeName']} created"))
         if status.phase == "Failed" and old.phase != "Failed":
-            writes.append(self._event(doc, status.reason or "Failed", status.message or "", "Warning"))
+            writes.append(self.event(doc, status.reason or "Failed", status.message or "", "Warning"))
         if writes:
-            self._commit(writes)
+            self.commit(writes)
         return PodResult("created" if created else "observed", status.phase)
 
     def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
         self.cloud.ensure_instance_deleted(self._vm(doc))
         rest = [f for f in finalizers if f != FINALIZER]
-        self._commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time)])
+        self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time)])
         return PodResult("deleted", phase)
 
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
@@ -249,7 +224,7 @@ class PodSync:
         else:
             writes.append(Delete(doc.path, if_updated_at=doc.update_time))
         if writes:
-            self._commit(writes)
+            self.commit(writes)
         log.info("pod deleted", extra=ref_fields(KIND, doc.namespace, doc.name, vm=self._vm(doc)))
         return PodResult("deleted")
 

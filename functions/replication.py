@@ -35,8 +35,8 @@ from functions.api.names import generate_pod_name
 from functions.api.parse import parse_controller, parse_controller_status
 from functions.config import Settings
 from functions.logs import ref_fields
+from functions.objects import Contention, object_uid, set_condition
 from functions.objects import event_for as object_event
-from functions.objects import object_uid, set_condition
 from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
 from functions.store import (
     COMMIT_BUDGET_BYTES,
@@ -61,10 +61,6 @@ KIND = "ReplicationController"
 MAX_ATTEMPTS = 12
 CASCADE_CHUNK = 400  # Firestore commits at most 500 writes
 FAILURE = "ReplicaFailure"
-
-
-class Contention(Exception):
-    """Too many concurrent writers: let the platform retry the invocation."""
 
 
 def controller_uid(path: str, create_time: datetime) -> str:

@@ -21,18 +21,15 @@ from functions.api.service import LoadBalancerIngress, LoadBalancerStatus, Servi
 from functions.cloudprovider import PermanentError, TCPLoadBalancer, TemporaryError
 from functions.config import Settings
 from functions.logs import ref_fields
-from functions.objects import event_for, object_uid, set_condition
+from functions.objects import GuardedSync, Retry, set_condition
 from functions.pod_policy import PodInfo
 from functions.store import (
     SERVICES,
     Delete,
     Doc,
-    RecordEvent,
-    StaleWrite,
     Store,
     Update,
     Write,
-    doc_path,
 )
 
 log = logging.getLogger("firecontrol.services")
@@ -40,7 +37,6 @@ log = logging.getLogger("firecontrol.services")
 KIND = "Service"
 FINALIZER = "firecontrol.io/load-balancer"
 READY = "LoadBalancerReady"
-MAX_ATTEMPTS = 8
 
 Action = Literal["invalid", "ensure", "teardown", "nothing"]
 
@@ -130,37 +126,17 @@ class ServiceResult:
 Clock = Callable[[], datetime]
 
 
-class _Retry(Exception):
-    """A guarded write was stale: read again and decide again."""
-
-
-class ServiceSync:
+class ServiceSync(GuardedSync[ServiceResult]):
     """One service's pass: the I/O around ``decide``."""
 
+    kind, collection = KIND, SERVICES
+
     def __init__(self, store: Store, lb: TCPLoadBalancer, settings: Settings, clock: Clock) -> None:
-        self.store, self.lb, self.settings, self.clock = store, lb, settings, clock
+        super().__init__(store, clock)
+        self.lb, self.settings = lb, settings
 
-    def run(self, namespace: str, name: str) -> ServiceResult:
-        path = doc_path(namespace, SERVICES, name)
-        for _attempt in range(MAX_ATTEMPTS):
-            doc = self.store.get(path)
-            if doc is None:
-                return ServiceResult()
-            try:
-                return self._pass(doc)
-            except _Retry:
-                continue
-        raise TemporaryError(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
-
-    def _commit(self, writes: list[Write]) -> None:
-        try:
-            self.store.commit(writes, self.clock())
-        except StaleWrite:
-            raise _Retry() from None
-
-    def _event(self, doc: Doc, reason: str, message: str, type_: str = "Normal") -> RecordEvent:
-        uid = object_uid(doc.path, doc.create_time)
-        return event_for(KIND, doc.namespace, doc.name, uid, reason, message, type_)
+    def absent(self) -> ServiceResult:
+        return ServiceResult()
 
     def _status_write(self, doc: Doc, status: ServiceStatus, extra: dict[str, Any] | None = None) -> list[Write]:
         fields = dict(extra or {})
@@ -168,7 +144,7 @@ class ServiceSync:
             fields["status"] = status.to_doc()
         return [Update(doc.path, fields, if_updated_at=doc.update_time)] if fields else []
 
-    def _pass(self, doc: Doc) -> ServiceResult:
+    def one_pass(self, doc: Doc) -> ServiceResult:
         decision = decide(doc)
         old = parse_service_status(doc.data)
         now = self.clock()
@@ -176,7 +152,7 @@ class ServiceSync:
             message = "; ".join(decision.errors)
             writes = self._status_write(doc, failed_status(old, "InvalidSpec", message, now))
             if writes:
-                self._commit([*writes, self._event(doc, "InvalidSpec", message, "Warning")])
+                self.commit([*writes, self.event(doc, "InvalidSpec", message, "Warning")])
             return ServiceResult("invalid", error=message)
         if decision.action == "ensure":
             return self._ensure(doc, decision, old, now)
@@ -189,8 +165,8 @@ class ServiceSync:
         assert service is not None
         if decision.add_finalizer:
             # Before any cloud resource exists, so no delete can miss it.
-            self._commit([Update(doc.path, {"metadata.finalizers": [*_finalizers(doc), FINALIZER]}, doc.update_time)])
-            raise _Retry()
+            self.commit([Update(doc.path, {"metadata.finalizers": [*_finalizers(doc), FINALIZER]}, doc.update_time)])
+            raise Retry()
         pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
         hosts = hosts_for(service, pods)
         name = load_balancer_name(doc.namespace, doc.name)
@@ -211,8 +187,8 @@ class ServiceSync:
         if writes:
             previous = [i.ip for i in old.load_balancer.ingress]
             if previous != [ip]:
-                writes.append(self._event(doc, "EnsuredLoadBalancer", f"load balancer {name} at {ip}"))
-            self._commit(writes)
+                writes.append(self.event(doc, "EnsuredLoadBalancer", f"load balancer {name} at {ip}"))
+            self.commit(writes)
         log.info("load balancer ensured", extra=ref_fields(KIND, doc.namespace, doc.name, ip=ip, hosts=len(hosts), ports=ports))
         return ServiceResult("ensure", ip=ip)
 
@@ -220,7 +196,7 @@ class ServiceSync:
         log.warning("load balancer failed", extra=ref_fields(KIND, doc.namespace, doc.name, error=message))
         writes = self._status_write(doc, failed_status(old, reason, message, now))
         if writes:
-            self._commit([*writes, self._event(doc, reason, message, "Warning")])
+            self.commit([*writes, self.event(doc, reason, message, "Warning")])
         return ServiceResult("ensure", error=message)
 
     def _teardown(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
@@ -241,8 +217,8 @@ class ServiceSync:
             finalizers = [f for f in _finalizers(doc) if f != FINALIZER]
             writes = self._status_write(doc, torn_down_status(old, now), {"metadata.finalizers": finalizers})
         if had:
-            writes.append(self._event(doc, "DeletedLoadBalancer", f"load balancer {name} deleted"))
-        self._commit(writes)
+            writes.append(self.event(doc, "DeletedLoadBalancer", f"load balancer {name} deleted"))
+        self.commit(writes)
         log.info("load balancer deleted", extra=ref_fields(KIND, doc.namespace, doc.name, document_removed=decision.remove_document))
         return ServiceResult("teardown")
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from functions.cloudprovider.errors import TemporaryError
 from functions.pod_policy import PodInfo, filter_active_pods
 from functions.store import CONTROLLERS, PODS, Store, doc_path
 
@@ -88,3 +89,34 @@ def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.
         value = check()
     assert value, f"condition not met in {timeout} s (last value: {value!r})"
     return value
+
+
+class CrashAfter:
+    """A real cloud provider, except that the pass dies right after one call succeeded."""
+
+    def __init__(self, real: Any, method: str) -> None:
+        self.real, self.method = real, method
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.real, name)
+        if name != self.method:
+            return call
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            call(*args, **kwargs)
+            raise TemporaryError(f"killed after {name}")
+
+        return crashing
+
+
+class CrashBefore(CrashAfter):
+    """A real cloud provider, except that the pass dies just before one call."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self.method:
+            return getattr(self.real, name)
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            raise TemporaryError(f"killed before {name}")
+
+        return crashing

@@ -15,42 +15,15 @@ from typing import Any
 import pytest
 
 from emulator.compute import ComputeEmulator
-from functions.cloudprovider import CloudProvider, TemporaryError
+from functions.cloudprovider import TemporaryError
 from functions.pods import FINALIZER, sync_pod
 from functions.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
 from functions.vm_spec import instance_name
-from tests.helpers import pod_doc, pods
+from tests.helpers import CrashAfter, CrashBefore, pod_doc, pods
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "functions" / "vm" / "launch.sh"
-
-
-class CrashAfter:
-    """The real provider, but the pass dies right after one call succeeded."""
-
-    def __init__(self, real: CloudProvider, method: str) -> None:
-        self.real, self.method = real, method
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self.real, name)
-        if name != self.method:
-            return call
-
-        def crashing(*args: Any, **kwargs: Any) -> Any:
-            call(*args, **kwargs)
-            raise TemporaryError(f"killed after {name}")
-
-        return crashing
-
-
-class CrashBefore(CrashAfter):
-    def __getattr__(self, name: str) -> Any:
-        if name == self.method:
-            def crashing(*args: Any, **kwargs: Any) -> Any:
-                raise TemporaryError(f"killed before {name}")
-            return crashing
-        return getattr(self.real, name)
 
 
 def vms(compute: ComputeEmulator) -> list[str]:

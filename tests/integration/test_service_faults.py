@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from emulator.compute import ComputeEmulator
-from functions.cloudprovider import CloudProvider, TemporaryError
+from functions.cloudprovider import TemporaryError
 from functions.runtime import Runtime
 from functions.services import ServiceResult, sync_service
 from tests.conftest import FAST_RETRIES
+from tests.helpers import CrashAfter
 from tests.integration.test_services import (
     data,
     ingress,
@@ -63,24 +63,6 @@ def test_thirty_percent_of_compute_calls_failing(crt: Runtime, compute: ComputeE
     compute.faults.clear()
     assert lb_names(compute) == {}
     assert not crt.store.client.document(path).get().exists
-
-
-class CrashAfter:
-    """The real provider, but the invocation dies right after one call succeeded."""
-
-    def __init__(self, real: CloudProvider, method: str) -> None:
-        self.real, self.method = real, method
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self.real, name)
-        if name != self.method:
-            return call
-
-        def crashing(*args: Any, **kwargs: Any) -> Any:
-            call(*args, **kwargs)
-            raise TemporaryError(f"killed after {name}")
-
-        return crashing
 
 
 def test_killed_after_the_load_balancer_was_made(crt: Runtime, compute: ComputeEmulator) -> None:

@@ -52,6 +52,7 @@ class TriggerRouter:
         self.targets: dict[tuple[str, str], Target] = {}
         self.deliveries: list[Delivery] = []
         self.failures: list[str] = []
+        self.copies: list[tuple[str, int]] = []  # (project, copies handed on) per routed event
         self.retry_delays = retry_delays
         self.duplicate = duplicate
         self.delay = delay
@@ -120,6 +121,7 @@ class TriggerRouter:
             copies = 2 if self.duplicate and self._rng.random() < self.duplicate else 1
             holds = [self._rng.uniform(*self.delay) for _ in range(copies)]
             self._pending += copies
+            self.copies.append((delivery.project, copies))
         for hold in holds:
             self._pool.submit(self._deliver, target, delivery, hold)
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.compute import ComputeEmulator
+from emulator.router import TriggerRouter
 from functions.pods import FINALIZER
 from functions.resync import resync_all
 from functions.runtime import Runtime
@@ -116,3 +117,34 @@ def _later(rt: Runtime, seconds: float) -> Runtime:
     from datetime import timedelta
 
     return replace(rt, clock=lambda: datetime.now(UTC) + timedelta(seconds=seconds))
+
+
+def test_every_event_twice_and_out_of_order_never_overshoots(
+    cluster: Runtime, compute: ComputeEmulator, router: TriggerRouter
+) -> None:
+    """Eventarc delivers at least once and in no order: the router sends every event twice,
+    each copy held a random time, while a controller and its service scale up and down."""
+    project = cluster.settings.project
+    router.duplicate, router.delay = 1.0, (0.0, 0.15)
+    most_pods = most_vms = 0
+    try:
+        write_rc(cluster.store, rc_doc("web", 5))
+        svc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+        cluster.store.client.document(doc_path("default", SERVICES, "front")).set(svc)
+
+        def watch(replicas: int) -> bool:
+            nonlocal most_pods, most_vms
+            live = [p for p in pods(cluster.store) if p.phase != "Failed" and not p.being_deleted]
+            most_pods, most_vms = max(most_pods, len(live)), max(most_vms, len(vms(compute)))
+            return converged(cluster, compute, replicas) and pool(compute) == vms(compute, "RUNNING")
+
+        wait_for(lambda: watch(5), timeout=60)
+        assert (most_pods, most_vms) == (5, 5)
+        scale(cluster, 2)
+        wait_for(lambda: watch(2), timeout=60)
+        router.wait_idle()
+        copies = [n for p, n in list(router.copies) if p == project]
+    finally:
+        router.duplicate, router.delay = 0.0, (0.0, 0.0)
+    assert (most_pods, most_vms) == (5, 5)
+    assert len(copies) > 10 and set(copies) == {2}  # every event really came twice

@@ -41,6 +41,16 @@ def free_port() -> int:
         return port
 
 
+def ensure_free(port: int, what: str) -> None:
+    """Refuse a port another process listens on, before starting a server there (a client
+    connecting to it would otherwise take the other process for ours)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise EmulatorError(f"{what}: port {port} is in use by another process") from None
+
+
 def find_launcher() -> Path:
     """The ``cloud_firestore_emulator`` script of the installed Google Cloud CLI."""
     if os.environ.get("FIRESTORE_EMULATOR_LAUNCHER"):
@@ -71,9 +81,21 @@ class FirestoreEmulator:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> FirestoreEmulator:
-        if not self.port:
-            self.port = free_port()
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> FirestoreEmulator:
+        """Start on a free port; if another process took that port first (the emulator
+        exits at once), try again on a new one."""
+        chosen = self.port
+        for attempt in range(attempts):
+            self.port = chosen or free_port()
+            try:
+                return self._start_once(timeout)
+            except EmulatorError:
+                if chosen or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> FirestoreEmulator:
+        ensure_free(self.port, "the Firestore emulator")
         args = [str(find_launcher()), "start", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.functions_emulator:
             args += ["--functions_emulator", self.functions_emulator]
@@ -84,7 +106,8 @@ class FirestoreEmulator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EmulatorError(f"the Firestore emulator exited with {self.process.returncode}")
+                where = f"; its output is in {self.log_path}" if self.log_path else ""
+                raise EmulatorError(f"the Firestore emulator exited with {self.process.returncode}{where}")
             try:
                 with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
                     if response.status == 200:

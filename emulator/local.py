@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from emulator.compute import ComputeEmulator
-from emulator.firestore import FirestoreEmulator
+from emulator.firestore import EmulatorError, FirestoreEmulator
 from emulator.functions import ROOT, FunctionServer
 from emulator.router import TriggerRouter
 from emulator.scheduler import SchedulerEmulator
@@ -139,14 +140,19 @@ def up(demo: bool = False) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with local_stack() as endpoints:
-        print(json.dumps(endpoints, indent=2))
-        print(f"endpoints written to {STATE_FILE}; Ctrl-C stops everything", flush=True)
-        if demo:
-            apply_demo(endpoints["project"], endpoints["firestore"])
-            show(endpoints["project"], stop)
-        else:
-            while not stop.wait(1):
-                time.sleep(0)
+    try:
+        with local_stack() as endpoints:
+            print(json.dumps(endpoints, indent=2))
+            print(f"endpoints written to {STATE_FILE}; Ctrl-C stops everything", flush=True)
+            if demo:
+                apply_demo(endpoints["project"], endpoints["firestore"])
+                show(endpoints["project"], stop)
+            else:
+                while not stop.wait(1):
+                    time.sleep(0)
+    except EmulatorError as error:
+        # Everything started so far was stopped on the way out of the stack.
+        print(f"firecontrol up: cannot start the local stack: {error}", file=sys.stderr)
+        return 2
     print("stopped")
     return 0

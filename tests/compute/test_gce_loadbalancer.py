@@ -175,3 +175,13 @@ def test_instances_and_zones(emulator: ComputeEmulator, make_cloud: Callable[...
         cloud.get_instance("gone")
     zone = cloud.get_zone()
     assert (zone.zone, zone.region) == (ZONE, REGION)
+
+
+def test_list_instances_pages_through_every_vm(emulator: ComputeEmulator, make_cloud: Callable[..., Any]) -> None:
+    """Resync's one listing: 1,100 of our VMs come back in three pages of at most 500."""
+    mine = [f"mine-{i:04d}" for i in range(1100)]
+    seed(emulator, mine, {"firecontrol-cluster": "fc"})
+    seed(emulator, ["foreign"], {"firecontrol-cluster": "other"})
+    emulator.faults.reset_counts()
+    assert sorted(i.name for i in make_cloud().list_instances()) == mine
+    assert emulator.requests() == {"instances.aggregatedList": 3}

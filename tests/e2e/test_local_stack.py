@@ -117,3 +117,16 @@ def test_demo_lifecycle_through_the_cli(stack: dict[str, Any]) -> None:
     time.sleep(0.5)
     survivors = subprocess.run(["pgrep", "-f", "|".join(f"--port {p}" for p in ports)], capture_output=True, text=True)
     assert survivors.stdout.strip() == "", survivors.stdout
+
+
+def test_up_without_gcloud_says_how_to_install_it(tmp_path: Path) -> None:
+    """No Google Cloud CLI on PATH: a clear message and a non-zero exit, no traceback,
+    nothing left running, no endpoints file."""
+    state = tmp_path / "local.json"
+    env = {**os.environ, "PATH": str(tmp_path), "FIRECONTROL_LOCAL_STATE": str(state)}
+    env.pop("FIRESTORE_EMULATOR_LAUNCHER", None)
+    done = subprocess.run([sys.executable, "main.py", "up"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "gcloud is not on PATH" in done.stderr and "cloud-firestore-emulator" in done.stderr
+    assert "Traceback" not in done.stderr and not state.exists()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,7 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.process import stop_group
+from emulator.process import EmulatorError, ensure_free, free_port, start_on_a_free_port, stop_group
+
+__all__ = ["EmulatorError", "FirestoreEmulator", "find_launcher", "free_port"]
 
 INSTALL_HELP = (
     "The Firestore emulator needs the Google Cloud CLI with its emulator component and "
@@ -28,27 +29,6 @@ INSTALL_HELP = (
     "'gcloud components install cloud-firestore-emulator' (or, with apt: "
     "'apt-get install google-cloud-cli-firestore-emulator default-jre-headless')."
 )
-
-
-class EmulatorError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def ensure_free(port: int, what: str) -> None:
-    """Refuse a port another process listens on, before starting a server there (a client
-    connecting to it would otherwise take the other process for ours)."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise EmulatorError(f"{what}: port {port} is in use by another process") from None
 
 
 def find_launcher() -> Path:
@@ -81,22 +61,15 @@ class FirestoreEmulator:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0, attempts: int = 3) -> FirestoreEmulator:
-        """Start on a free port; if another process took that port first (the emulator
-        exits at once), try again on a new one."""
-        chosen = self.port
-        for attempt in range(attempts):
-            self.port = chosen or free_port()
-            try:
-                return self._start_once(timeout)
-            except EmulatorError:
-                if chosen or attempt == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
+    def start(self, timeout: float = 60.0) -> FirestoreEmulator:
+        launcher = find_launcher()
+        self.port = start_on_a_free_port(self.port, lambda port: self._start_on(launcher, port, timeout))
+        return self
 
-    def _start_once(self, timeout: float) -> FirestoreEmulator:
-        ensure_free(self.port, "the Firestore emulator")
-        args = [str(find_launcher()), "start", "--host", "127.0.0.1", "--port", str(self.port)]
+    def _start_on(self, launcher: Path, port: int, timeout: float) -> None:
+        self.port = port
+        ensure_free(port, "the Firestore emulator")
+        args = [str(launcher), "start", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.functions_emulator:
             args += ["--functions_emulator", self.functions_emulator]
         log_file = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -111,7 +84,7 @@ class FirestoreEmulator:
             try:
                 with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
                     if response.status == 200:
-                        return self
+                        return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.2)
         self.stop()

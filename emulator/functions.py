@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.firestore import EmulatorError, ensure_free, free_port
-from emulator.process import stop_group
+from emulator.process import EmulatorError, ensure_free, start_on_a_free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,21 +30,13 @@ class FunctionServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self, timeout: float = 30.0, attempts: int = 3) -> FunctionServer:
-        """Start on a free port; if another process took that port first (the server exits
-        at once), try again on a new one."""
-        chosen = self.port
-        for attempt in range(attempts):
-            self.port = chosen or free_port()
-            try:
-                return self._start_once(timeout)
-            except EmulatorError:
-                if chosen or attempt == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
+    def start(self, timeout: float = 30.0) -> FunctionServer:
+        self.port = start_on_a_free_port(self.port, lambda port: self._start_on(port, timeout))
+        return self
 
-    def _start_once(self, timeout: float) -> FunctionServer:
-        ensure_free(self.port, f"function {self.target}")
+    def _start_on(self, port: int, timeout: float) -> None:
+        self.port = port
+        ensure_free(port, f"function {self.target}")
         args = [
             sys.executable, "-m", "functions_framework",
             "--source", str(ROOT / "main.py"), "--target", self.target,
@@ -62,7 +53,7 @@ class FunctionServer:
                 where = f"; its output is in {self.log_path}" if self.log_path else ""
                 raise EmulatorError(f"function {self.target} exited with {self.process.returncode}{where}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return self
+                return
             time.sleep(0.1)
         self.stop()
         raise EmulatorError(f"function {self.target} did not listen on {self.port} in {timeout:.0f} s")

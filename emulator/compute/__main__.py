@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from emulator.jsonhttp import serve_until_interrupted
+
 from .model import Timing
 from .server import ComputeEmulator
 
@@ -21,12 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     timing = Timing(args.operation_delay, args.provisioning_delay, args.staging_delay)
     emulator = ComputeEmulator(args.host, args.port, timing=timing, seed=args.seed)
     print(f"Compute Engine emulator on {emulator.url} (COMPUTE_API_ENDPOINT={emulator.url})", flush=True)
-    try:
-        emulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.server.server_close()
+    serve_until_interrupted(emulator.serve_forever, emulator.server)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import time
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from emulator.jsonhttp import JsonHandler
 
 from .errors import ApiError, not_found
 from .faults import FaultRule, Faults
@@ -182,25 +183,9 @@ class ComputeEmulator:
 
 
 def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _reply(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            url = urlsplit(self.path)
-            query = dict(parse_qsl(url.query))
+            url, query, raw = self._request()
             try:
                 body = json.loads(raw) if raw.strip() else {}
             except json.JSONDecodeError:

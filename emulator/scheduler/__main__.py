@@ -7,6 +7,8 @@ import logging
 import os
 from datetime import datetime
 
+from emulator.jsonhttp import serve_until_interrupted
+
 from .server import SchedulerEmulator
 
 
@@ -27,12 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     emulator = SchedulerEmulator(args.host, args.port, time_scale=args.time_scale, start_time=args.start_time)
     print(f"Cloud Scheduler emulator on {emulator.url} (time scale {args.time_scale:g})", flush=True)
-    try:
-        emulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.server.server_close()
+    serve_until_interrupted(emulator.serve_forever, emulator.server)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from emulator.jsonhttp import JsonHandler
 
 from .clock import Clock
 from .dispatch import Attempt, send
@@ -291,26 +293,10 @@ def _int(text: str) -> int:
 
 
 def _handler(emulator: SchedulerEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _reply(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            url = urlsplit(self.path)
+            url, query, raw = self._request()
             path = unquote(url.path)
-            query = dict(parse_qsl(url.query))
             try:
                 body = json.loads(raw) if raw.strip() else {}
                 if not isinstance(body, dict):

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import emulator.firestore
-import emulator.functions
+import emulator.process
 from emulator.firestore import EmulatorError, FirestoreEmulator, free_port
 from emulator.functions import FunctionServer
 
@@ -28,7 +27,7 @@ def first_busy_then_free(busy: int) -> object:
 
 
 def test_function_server_moves_off_a_port_taken_under_it(busy: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(emulator.functions, "free_port", first_busy_then_free(busy))
+    monkeypatch.setattr(emulator.process, "free_port", first_busy_then_free(busy))
     server = FunctionServer("resync", "http").start()
     try:
         assert server.port != busy and server.process is not None and server.process.poll() is None
@@ -42,7 +41,7 @@ def test_function_server_on_a_chosen_busy_port_says_so(busy: int) -> None:
 
 
 def test_firestore_emulator_moves_off_a_port_taken_under_it(busy: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(emulator.firestore, "free_port", first_busy_then_free(busy))
+    monkeypatch.setattr(emulator.process, "free_port", first_busy_then_free(busy))
     firestore = FirestoreEmulator().start()
     try:
         assert firestore.port != busy and firestore.process is not None and firestore.process.poll() is None

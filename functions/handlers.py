@@ -79,6 +79,10 @@ def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "ignored"}
     if change.kind == "deleted":
         assert change.old is not None
+        if rt.store.get(change.path) is not None:
+            # Re-created since (events come late and out of order): the load balancer,
+            # named by namespace and name, is the new service's now.
+            return {"action": "skipped"}
         removed = teardown_deleted(rt.provider, rt.settings, ns, name, change.old.data)
         return {"action": "teardown" if removed else "nothing"}
     if change.only_changed((*OWN_METADATA, "finalizers")):
@@ -115,22 +119,37 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
             return {"action": "skipped"}
         return {"action": "passed-on", **pass_on(change.namespace, change.new.data, rt)}
     result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
-    return {"action": result.action, "phase": result.phase, "error": result.error}
+    reply: dict[str, Any] = {"action": result.action, "phase": result.phase, "error": result.error}
+    if change.kind == "updated" and change.old is not None and change.new is not None \
+            and _labels(change.old.data) != _labels(change.new.data):
+        # Relabelled: the owner may release it, and services that selected it, or now
+        # do, must change their hosts.
+        reply["passedOn"] = pass_on(change.namespace, change.new.data, rt, also=change.old.data)
+    return reply
 
 
-def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime) -> dict[str, Any]:
-    """Sync the pod's controller and the load-balanced services that select it."""
+def _labels(pod: dict[str, Any]) -> dict[str, str]:
+    from functions.pod_policy import as_dict
+
+    return {k: v for k, v in as_dict(as_dict(pod.get("metadata")).get("labels")).items() if isinstance(v, str)}
+
+
+def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sync the pod's controller and the load-balanced services that select it (or, for
+    ``also``, an earlier version of it, selected)."""
     from functions.pod_policy import as_dict, as_list
     from functions.services import services_selecting, sync_service
 
     meta = as_dict(pod.get("metadata"))
-    labels = {k: v for k, v in as_dict(meta.get("labels")).items() if isinstance(v, str)}
     owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
     synced: dict[str, Any] = {"controller": None, "services": []}
     if owner.get("kind") == "ReplicationController" and isinstance(owner.get("name"), str):
         sync_controller(rt.store, rt.settings, namespace, owner["name"], rt.clock)
         synced["controller"] = owner["name"]
-    for name in services_selecting(rt.store, namespace, labels):
+    names: set[str] = set()
+    for version in (pod, also) if also is not None else (pod,):
+        names.update(services_selecting(rt.store, namespace, _labels(version)))
+    for name in sorted(names):
         sync_service(rt.store, rt.provider, rt.settings, namespace, name, rt.clock)
         synced["services"].append(name)
     return synced

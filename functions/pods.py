@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from functions.api.meta import Condition
 from functions.api.parse import parse_pod
-from functions.api.pod import PodStatus
+from functions.api.pod import Pod, PodStatus
 from functions.cloudprovider import (
     CloudProvider,
     InstanceInfo,
@@ -29,7 +29,7 @@ from functions.config import Settings
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, set_condition
 from functions.store import PODS, Delete, Doc, Store, Update, Write
-from functions.vm_spec import instance_name, instance_spec
+from functions.vm_spec import instance_name, instance_spec, pod_zone
 
 log = logging.getLogger("firecontrol.pods")
 
@@ -115,6 +115,29 @@ class PodSync(GuardedSync[PodResult]):
     def _vm(self, doc: Doc) -> str:
         return instance_name(self.settings.cluster, doc.namespace, doc.name)
 
+    @staticmethod
+    def _zone(doc: Doc) -> str | None:
+        """The pod's zone for finding its VM; a bad annotation never made a VM: the default."""
+        meta = doc.data.get("metadata")
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
+        try:
+            return pod_zone(annotations) if isinstance(annotations, dict) else None
+        except ValueError:
+            return None
+
+    def _problems(self, doc: Doc, pod: Pod) -> list[str]:
+        """What the model cannot know: the zone's form, and that ``spec.nodeName`` is ours
+        (a user's would point the pod, and its service's pool, at any VM in the zone)."""
+        problems: list[str] = []
+        try:
+            pod_zone(pod.metadata.annotations)
+        except ValueError as error:
+            problems.append(str(error))
+        node = pod.spec.node_name
+        if node is not None and node != self._vm(doc):
+            problems.append(f"spec.nodeName: {node[:80]!r} is not this pod's VM; leave it unset, firecontrol sets it")
+        return problems
+
     def one_pass(self, doc: Doc) -> PodResult:
         meta = doc.data.get("metadata")
         finalizers = _finalizers(doc)
@@ -127,8 +150,9 @@ class PodSync(GuardedSync[PodResult]):
             return PodResult("nothing", old.phase)
         parsed = parse_pod(doc.data, doc.namespace, doc.name)
         now = self.clock()
-        if parsed.obj is None:
-            message = "; ".join(parsed.errors)
+        problems = parsed.errors if parsed.obj is None else self._problems(doc, parsed.obj)
+        if parsed.obj is None or problems:
+            message = "; ".join(problems)
             failed = Condition(type="PodScheduled", status="False", reason="InvalidSpec", message=message[:1000])
             status = old.model_copy(update={
                 "phase": "Failed", "reason": "InvalidSpec", "message": message[:1000],
@@ -145,7 +169,7 @@ class PodSync(GuardedSync[PodResult]):
         if node is None:
             return self._create(doc, parsed.obj, old, raw, now)
         try:
-            info: InstanceInfo | None = self.cloud.get_instance(node)
+            info: InstanceInfo | None = self.cloud.get_instance(node, self._zone(doc))
         except NotFoundError:
             info = None
         return self._observe(doc, old, info, {})
@@ -176,7 +200,7 @@ class PodSync(GuardedSync[PodResult]):
             self.sleep(delay)
             delay = min(delay * 2, RUNNING_POLL[1])
             try:
-                info = self.cloud.get_instance(spec.name)
+                info = self.cloud.get_instance(spec.name, spec.zone)
             except NotFoundError:
                 info = None
         log.info("VM created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, status=info.status if info else None))
@@ -191,7 +215,7 @@ class PodSync(GuardedSync[PodResult]):
         fields = dict(extra)
         if status.phase == "Failed" and FINALIZER in _finalizers(doc):
             # A dead VM is not coming back: release what is left of it now, keep the pod's record.
-            self.cloud.ensure_instance_deleted(self._vm(doc))
+            self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
             fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
         if status_doc != doc.data.get("status"):
             fields["status"] = status_doc
@@ -207,7 +231,7 @@ class PodSync(GuardedSync[PodResult]):
         return PodResult("created" if created else "observed", status.phase)
 
     def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
-        self.cloud.ensure_instance_deleted(self._vm(doc))
+        self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
         rest = [f for f in finalizers if f != FINALIZER]
         self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time)])
         return PodResult("deleted", phase)
@@ -215,7 +239,7 @@ class PodSync(GuardedSync[PodResult]):
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
         """Two-phase delete: the VM first, then the finalizer, then the document."""
         if FINALIZER in finalizers:
-            self.cloud.ensure_instance_deleted(self._vm(doc))
+            self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
         rest = [f for f in finalizers if f != FINALIZER]
         writes: list[Write] = []
         if rest:  # another finalizer's owner still has work to do

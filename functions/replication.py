@@ -403,9 +403,9 @@ def read_pods(store: Store, rc: Doc, settings: Settings, namespace_pods: list[Do
     """The pods a pass must see: those the selector matches and those the controller owns.
 
     ``namespace_pods``, every pod of the namespace read earlier (resync reads them all
-    once), is filtered in memory instead of queried again; reading it a moment early is
-    safe, since any pass that changed pods since also changed the controller, and the
-    guarded commit then fails and re-reads.
+    once, *after* the controllers), is filtered in memory instead of queried again: any
+    pass that changed pods since the controller was read also changed the controller,
+    so the guarded commit fails and re-reads.
     """
     parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
     selector = parsed.obj.spec.selector if parsed.obj is not None else {}

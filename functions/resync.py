@@ -1,10 +1,13 @@
 """The periodic sweep (Cloud Scheduler, every minute): repair what events missed.
 
 In this order, each step reading what the one before may have changed:
-1. the cluster's VMs, one paginated aggregatedList, read *before* the pods, so a VM
-   made after the read of its pod cannot look ownerless;
-2. every pod, every controller and every service, one collection-group read each;
-3. pods whose controlling owner is gone are deleted (Kubernetes' garbage collector);
+1. the cluster's VMs (one paginated aggregatedList) and load balancers, listed
+   *before* the documents are read, so one made after the read of its owner cannot
+   look ownerless;
+2. every controller, then every pod (so a pass over these pods that raced another
+   pass fails its guarded commit and re-reads), then every service;
+3. pods whose controlling owner is gone (not among the controllers read, nor found
+   when looked up) are deleted (Kubernetes' garbage collector);
 4. VMs no pod holds are deleted; pods whose VM died, vanished, or is not made yet
    get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it);
 5. every controller gets a sync pass (with the pods already read: no more reads when
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,10 +35,11 @@ from functions.replication import KIND, controller_uid, remove_pod, sync_control
 from functions.runtime import Runtime
 from functions.services import FINALIZER as LB_FINALIZER
 from functions.services import load_balancer_name, sync_service
-from functions.store import CONTROLLERS, PODS, SERVICES, Doc, StaleWrite
+from functions.store import CONTROLLERS, PODS, SERVICES, Doc, StaleWrite, doc_path
 from functions.vm_spec import instance_name
 
 log = logging.getLogger("firecontrol.resync")
+BOOT_WAIT_BUDGET = 60.0  # seconds all pod passes of one sweep may wait for VMs to boot
 
 
 class Sweep:
@@ -50,14 +55,21 @@ class Sweep:
         except RETRYABLE as error:
             self.errors.append(f"{what}: {error}")
             return False, None
+        except Exception as error:  # one object's bug or bad data must not stop the sweep
+            log.exception(f"resync: {what} failed", extra={"object": what})
+            self.errors.append(f"{what}: {type(error).__name__}: {error}")
+            return False, None
 
     def run(self) -> dict[str, Any]:
         rt = self.rt
         started = time.monotonic()
         ops_before = rt.store.ops.snapshot()
         _, vms = self.attempt("list instances", rt.provider.list_instances)
-        pods = rt.store.all_of_kind(PODS)
+        _, balancers = self.attempt("list load balancers", lambda: rt.provider.list_load_balancers(rt.settings.region))
+        # Controllers before pods: a pass that changed pods since also changed its
+        # controller, so the guarded commit of a pass over these pods fails and re-reads.
         controllers = rt.store.all_of_kind(CONTROLLERS)
+        pods = rt.store.all_of_kind(PODS)
         services = rt.store.all_of_kind(SERVICES)
         live = {(d.namespace, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
         collected = self.collect_orphan_pods(pods, live)
@@ -78,7 +90,7 @@ class Sweep:
                 self.counts["created"] += result.created
                 self.counts["deleted"] += result.deleted
                 self.counts["invalid"] += int(result.invalid)
-        self.sync_services(services)
+        self.sync_services(services, balancers)
         summary: dict[str, Any] = {
             key: self.counts[key]
             for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
@@ -99,17 +111,23 @@ class Sweep:
             if VM_FINALIZER in PodInfo.from_doc(doc).finalizers:
                 holders[instance_name(rt.settings.cluster, doc.namespace, doc.name)] = doc
         for name in sorted(set(by_name) - set(holders)):
-            if self.attempt(f"VM {name}", lambda name=name: rt.provider.ensure_instance_deleted(name))[0]:
+            zone = by_name[name].zone
+            if self.attempt(f"VM {name}", lambda name=name, zone=zone: rt.provider.ensure_instance_deleted(name, zone))[0]:
                 self.counts["vmsDeleted"] += 1
                 log.info("VM no pod holds deleted", extra={"vm": name})
         now = rt.clock()
+        # Pod passes wait for a new VM to boot; here, one after another, they share one
+        # budget, so a sweep over many booting VMs still reaches controllers and services.
+        deadline = time.monotonic() + min(rt.settings.pod_start_timeout, BOOT_WAIT_BUDGET)
         for doc in pods:
             vm = by_name.get(instance_name(rt.settings.cluster, doc.namespace, doc.name))
             if needs_pass(doc, vm, now):
                 self.counts["pods"] += 1
+                settings = replace(rt.settings, pod_start_timeout=max(0.0, deadline - time.monotonic()))
                 self.attempt(
                     f"Pod {doc.namespace}/{doc.name}",
-                    lambda doc=doc: sync_pod(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock),
+                    lambda doc=doc, settings=settings: sync_pod(
+                        rt.store, rt.provider, settings, doc.namespace, doc.name, rt.clock),
                 )
 
     def collect_orphan_pods(self, pods: list[Doc], live: set[tuple[str, str, str]]) -> set[str]:
@@ -120,7 +138,7 @@ class Sweep:
             ref = pod.controller_ref()
             if ref is None or ref.get("kind") != KIND or pod.being_deleted:
                 continue
-            if (doc.namespace, ref.get("name"), ref.get("uid")) in live:
+            if (doc.namespace, ref.get("name"), ref.get("uid")) in live or self.owner_exists(doc.namespace, ref):
                 continue
             now = self.rt.clock()
             try:
@@ -135,7 +153,18 @@ class Sweep:
             log.info("orphan pod deleted", extra={"object": f"Pod/{doc.namespace}/{doc.name}", "owner": ref.get("name")})
         return collected
 
-    def sync_services(self, services: list[Doc]) -> None:
+    def owner_exists(self, namespace: str, ref: dict[str, Any]) -> bool:
+        """The controllers were read before the pods: one made in between is looked up."""
+        name = ref.get("name")
+        if not isinstance(name, str) or not name or "/" in name:
+            return False
+        doc = self.rt.store.get(doc_path(namespace, CONTROLLERS, name))
+        return doc is not None and controller_uid(doc.path, doc.create_time) == ref.get("uid")
+
+    def sync_services(self, services: list[Doc], balancers: set[str] | None) -> None:
+        """Re-sync load-balanced services; delete load balancers no service holds. The
+        load balancers were listed before the services were read, so one made since
+        for a new service is not in the list and cannot be taken for an orphan."""
         rt = self.rt
         held: set[str] = set()
         for doc in services:
@@ -153,8 +182,7 @@ class Sweep:
                 lambda doc=doc: sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock),
             )[0]:
                 self.counts["services"] += 1
-        _, existing = self.attempt("list load balancers", lambda: rt.provider.list_load_balancers(rt.settings.region))
-        for name in sorted((existing or set()) - held):
+        for name in sorted((balancers or set()) - held):
             if self.attempt(
                 f"load balancer {name}",
                 lambda name=name: rt.provider.ensure_load_balancer_deleted(name, rt.settings.region),

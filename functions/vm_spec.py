@@ -9,6 +9,8 @@ The ``gce-container-declaration`` agent is deprecated and is not used.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +24,8 @@ COS_IMAGE = "projects/cos-cloud/global/images/family/cos-stable"
 DEFAULT_MACHINE_TYPE = "e2-small"
 MACHINE_TYPE_ANNOTATION = "firecontrol.io/machine-type"
 PREEMPTIBLE_ANNOTATION = "firecontrol.io/preemptible"
+ZONE_ANNOTATION = "firecontrol.io/zone"
+_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 POD_LABEL = "firecontrol-pod"
 NAMESPACE_LABEL = "firecontrol-namespace"
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
@@ -90,6 +94,16 @@ def machine_type(pod: Pod, default: str = DEFAULT_MACHINE_TYPE) -> str:
     return pod.metadata.annotations.get(MACHINE_TYPE_ANNOTATION, default)
 
 
+def pod_zone(annotations: Mapping[str, str]) -> str | None:
+    """The zone a pod asks for (None: the configured one); ValueError names a bad one."""
+    zone = annotations.get(ZONE_ANNOTATION)
+    if zone is None:
+        return None
+    if not isinstance(zone, str) or not _ZONE.match(zone):
+        raise ValueError(f"metadata.annotations[{ZONE_ANNOTATION!r}]: {str(zone)[:80]!r} is not a zone such as 'us-central1-a'")
+    return zone
+
+
 def instance_spec(pod: Pod, cluster: str, default_machine_type: str = DEFAULT_MACHINE_TYPE) -> InstanceSpec:
     namespace, name = pod.metadata.namespace or "default", pod.name
     return InstanceSpec(
@@ -99,4 +113,5 @@ def instance_spec(pod: Pod, cluster: str, default_machine_type: str = DEFAULT_MA
         metadata={"user-data": cloud_config(), "firecontrol-pod": f"{namespace}/{name}", **pod_metadata(pod)},
         labels={POD_LABEL: name, NAMESPACE_LABEL: namespace},
         preemptible=pod.metadata.annotations.get(PREEMPTIBLE_ANNOTATION, "false").lower() == "true",
+        zone=pod_zone(pod.metadata.annotations),
     )

@@ -44,9 +44,9 @@ class GceCloud(GceLoadBalancers):
     def get_zone(self) -> Zone:
         return Zone(zone=self.config.zone, region=self.config.region)
 
-    def get_instance(self, name: str) -> InstanceInfo:
+    def get_instance(self, name: str, zone: str | None = None) -> InstanceInfo:
         instance = self.api.call(f"get instance {name}", self.api.instances.get,
-                                 project=self.config.project, zone=self.config.zone, instance=name)
+                                 project=self.config.project, zone=zone or self.config.zone, instance=name)
         return _info(instance)
 
     def list_instances(self) -> list[InstanceInfo]:
@@ -62,7 +62,7 @@ class GceCloud(GceLoadBalancers):
         return found
 
     def ensure_instance(self, spec: InstanceSpec) -> InstanceInfo:
-        zone = self.config.zone
+        zone = spec.zone or self.config.zone
         preemptible = spec.preemptible
         instance = compute_v1.Instance(
             name=spec.name,
@@ -90,17 +90,17 @@ class GceCloud(GceLoadBalancers):
                                zone=zone, instance_resource=instance)
         if not created:
             existing: InstanceInfo = self._read_existing(
-                f"instance {spec.name}", lambda: self._instance_or_none(spec.name)
+                f"instance {spec.name}", lambda: self._instance_or_none(spec.name, zone)
             )
             return existing
-        return self.get_instance(spec.name)
+        return self.get_instance(spec.name, zone)
 
-    def _instance_or_none(self, name: str) -> InstanceInfo | None:
+    def _instance_or_none(self, name: str, zone: str) -> InstanceInfo | None:
         try:
-            return self.get_instance(name)
+            return self.get_instance(name, zone)
         except NotFoundError:
             return None
 
-    def ensure_instance_deleted(self, name: str) -> None:
+    def ensure_instance_deleted(self, name: str, zone: str | None = None) -> None:
         self._delete(f"delete instance {name}", self.api.instances.delete_unary,
-                     zone=self.config.zone, instance=name)
+                     zone=zone or self.config.zone, instance=name)

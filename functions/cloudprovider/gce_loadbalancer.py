@@ -169,6 +169,10 @@ class GceLoadBalancers:
         return str(address.address)
 
     def _release_own_address(self, spec: LoadBalancerSpec) -> None:
+        own = self._get(f"get address {spec.resource}", self.api.addresses.get,
+                        region=spec.region, address=spec.resource)
+        if own is None or own.address == spec.user_ip:
+            return  # nothing reserved, or the caller pinned the very IP we reserved: in use, kept
         if self._delete(f"delete address {spec.resource}", self.api.addresses.delete_unary,
                         region=spec.region, address=spec.resource):
             log.info("released our address: the caller chose its own IP", extra={"loadBalancer": spec.name})

@@ -38,6 +38,7 @@ class InstanceSpec:
     labels: dict[str, str] = field(default_factory=dict)
     preemptible: bool = False
     tags: tuple[str, ...] = ()
+    zone: str | None = None  # None: the configured zone
 
 
 class TCPLoadBalancer(Protocol):
@@ -72,8 +73,9 @@ class TCPLoadBalancer(Protocol):
 
 
 class Instances(Protocol):
-    def get_instance(self, name: str) -> InstanceInfo:
-        """Status and addresses of one instance in our zone; NotFoundError if it is gone."""
+    def get_instance(self, name: str, zone: str | None = None) -> InstanceInfo:
+        """Status and addresses of one instance in ``zone`` (None: the configured one);
+        NotFoundError if it is gone."""
         ...
 
     def list_instances(self) -> list[InstanceInfo]:
@@ -84,8 +86,8 @@ class Instances(Protocol):
         """Create the VM unless it exists (409 is success); return it as it is now."""
         ...
 
-    def ensure_instance_deleted(self, name: str) -> None:
-        """Delete the VM and wait; quiet when it is not there."""
+    def ensure_instance_deleted(self, name: str, zone: str | None = None) -> None:
+        """Delete the VM in ``zone`` (None: the configured one) and wait; quiet when it is not there."""
         ...
 
 

@@ -93,6 +93,18 @@ def test_user_reserved_address_is_used_and_never_released(emulator: ComputeEmula
     assert all(not left[kind] for kind in ("forwardingRules", "targetPools", "firewalls", "httpHealthChecks"))
 
 
+def test_pinning_the_ip_we_reserved_keeps_it(emulator: ComputeEmulator, cloud: Any) -> None:
+    """A user copies the service's IP into spec.loadBalancerIP: that address is in use
+    and stays; it goes with the load balancer."""
+    ip = cloud.ensure_load_balancer("web", REGION, [80], [])
+    for _ in range(2):
+        assert cloud.ensure_load_balancer("web", REGION, [80], [], load_balancer_ip=ip) == ip
+    [address] = emulator.state.dump()["resources"]["addresses"]
+    assert address["address"] == ip and address["status"] == "IN_USE"
+    cloud.ensure_load_balancer_deleted("web", REGION)
+    assert nothing_left(emulator)
+
+
 def test_more_than_a_thousand_hosts_go_in_chunks(emulator: ComputeEmulator, cloud: Any) -> None:
     hosts = [f"vm-{i:04d}" for i in range(2300)]
     seed(emulator, hosts)

@@ -148,3 +148,21 @@ def test_every_event_twice_and_out_of_order_never_overshoots(
         router.duplicate, router.delay = 0.0, (0.0, 0.0)
     assert (most_pods, most_vms) == (5, 5)
     assert len(copies) > 10 and set(copies) == {2}  # every event really came twice
+
+
+def test_a_relabelled_pod_leaves_its_pool_and_is_replaced_without_resync(cluster: Runtime, compute: ComputeEmulator) -> None:
+    write_rc(cluster.store, rc_doc("web", 2))
+    svc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    cluster.store.client.document(doc_path("default", SERVICES, "front")).set(svc)
+    wait_for(lambda: converged(cluster, compute, 2) and pool(compute) == vms(compute, "RUNNING"), timeout=30)
+    moved = running_pods(cluster)[0]
+    cluster.store.client.document(doc_path("default", "pods", moved)).update({"metadata.labels": {"app": "other"}})
+
+    def web_nodes() -> list[str]:
+        return sorted(p.node_name or "" for p in pods(cluster.store)
+                      if p.labels.get("app") == "web" and p.phase == "Running")
+
+    wait_for(lambda: len(web_nodes()) == 2 and pool(compute) == web_nodes(), timeout=30)
+    [released] = [p for p in pods(cluster.store) if p.name == moved]
+    assert released.owner_references == [] and released.phase == "Running"  # kept, ownerless
+    assert instance_name(cluster.settings.cluster, "default", moved) not in pool(compute)

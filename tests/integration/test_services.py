@@ -65,12 +65,15 @@ def ingress(rt: Runtime, path: str) -> list[str]:
 
 def running_pod(rt: Runtime, compute: ComputeEmulator, name: str, labels: dict[str, str] | None = None) -> str:
     """A Running pod whose VM exists in the Compute emulator."""
-    compute.state.seed_instances(rt.settings.project, ZONE, [f"vm-{name}"], {})
+    from functions.vm_spec import instance_name
+
+    vm = instance_name(rt.settings.cluster, "default", name)
+    compute.state.seed_instances(rt.settings.project, ZONE, [vm], {})
     doc = pod_doc(name, labels or {"app": "web"})
-    doc["spec"]["nodeName"] = f"vm-{name}"
+    doc["spec"]["nodeName"] = vm
     doc["status"] = {"phase": "Running"}
     rt.store.client.document(doc_path("default", PODS, name)).set(doc)
-    return f"vm-{name}"
+    return vm
 
 
 def pool_hosts(compute: ComputeEmulator) -> list[str]:

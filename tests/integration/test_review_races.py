@@ -1,0 +1,122 @@
+"""Races and trust found in review: each test stages the interleaving that used to go wrong."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from emulator.compute import ComputeEmulator
+from functions.events import DocumentChange, StoredDocument
+from functions.handlers import on_service_change
+from functions.pods import sync_pod
+from functions.replication import sync_controller
+from functions.resync import resync_all
+from functions.runtime import Runtime
+from functions.services import FINALIZER as LB_FINALIZER
+from functions.services import sync_service
+from functions.store import CONTROLLERS, PODS, SERVICES, Store, doc_path
+from functions.vm_spec import instance_name
+from tests.helpers import active, pod_doc, pods, rc_doc, write_rc
+
+
+def resources(compute: ComputeEmulator, kind: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = compute.state.dump()["resources"][kind]
+    return items
+
+
+class Interleaved(Store):
+    """The real store, running ``act`` once, right after the sweep first reads one of ``kinds``."""
+
+    def __init__(self, real: Store, kinds: set[str], act: Any) -> None:
+        super().__init__(real.client)
+        self.kinds, self.act = kinds, act
+
+    def all_of_kind(self, collection: str) -> list[Any]:
+        docs = super().all_of_kind(collection)
+        if collection in self.kinds and self.act:
+            self.act, act = None, self.act
+            act()
+        return docs
+
+
+def test_a_scale_between_the_sweeps_reads_neither_overshoots_nor_undershoots(crt: Runtime) -> None:
+    """Between the sweep's reads of controllers and of pods (in whichever order), a scale
+    from 3 to 6 and its pass land. The sweep's pass over what it read must fail its
+    guarded commit and re-read, not create 3 more or delete 3."""
+    rt = replace(crt, settings=replace(crt.settings, slow_start=False))
+    write_rc(rt.store, rc_doc("web", 3))
+    sync_controller(rt.store, rt.settings, "default", "web", rt.clock)
+    path = doc_path("default", CONTROLLERS, "web")
+
+    def scale_to_six() -> None:
+        rt.store.client.document(path).update({"spec.replicas": 6})
+        sync_controller(rt.store, rt.settings, "default", "web", rt.clock)
+
+    summary = resync_all(replace(rt, store=Interleaved(rt.store, {CONTROLLERS, PODS}, scale_to_six)))
+    assert summary["errors"] == []
+    live = active(rt.store)
+    assert len(live) == 6 and not [p for p in pods(rt.store) if p.being_deleted]
+
+
+def test_a_load_balancer_made_during_a_sweep_is_not_taken_for_an_orphan(crt: Runtime, compute: ComputeEmulator) -> None:
+    def new_service() -> None:
+        doc = {"metadata": {"name": "late"}, "spec": {"type": "LoadBalancer", "selector": {"app": "x"}, "ports": [{"port": 80}]}}
+        crt.store.client.document(doc_path("default", SERVICES, "late")).set(doc)
+        assert sync_service(crt.store, crt.provider, crt.settings, "default", "late", crt.clock).ip
+
+    summary = resync_all(replace(crt, store=Interleaved(crt.store, {SERVICES}, new_service)))
+    assert summary["loadBalancersDeleted"] == 0 and summary["errors"] == []
+    assert len(resources(compute, "forwardingRules")) == 1 and len(resources(compute, "addresses")) == 1
+
+
+def test_a_late_delete_event_spares_the_recreated_services_load_balancer(crt: Runtime, compute: ComputeEmulator) -> None:
+    path = doc_path("default", SERVICES, "front")
+    doc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "x"}, "ports": [{"port": 80}]}}
+    crt.store.client.document(path).set(doc)
+    ip = sync_service(crt.store, crt.provider, crt.settings, "default", "front", crt.clock).ip
+    now = datetime.now(UTC)
+    old = StoredDocument({**doc, "metadata": {"name": "front", "finalizers": [LB_FINALIZER]}}, now, now)
+    # The first "front" was deleted outright and made again; its delete event comes now.
+    result = on_service_change(DocumentChange("deleted", path, old, None), crt)
+    assert result == {"action": "skipped"}
+    [rule] = resources(compute, "forwardingRules")
+    assert rule["IPAddress"] == ip
+
+    crt.store.client.document(path).delete()  # gone for good: the same event tears down
+    assert on_service_change(DocumentChange("deleted", path, old, None), crt) == {"action": "teardown"}
+    assert resources(compute, "forwardingRules") == [] and resources(compute, "addresses") == []
+
+
+def test_a_node_name_set_by_the_user_is_refused(crt: Runtime, compute: ComputeEmulator) -> None:
+    """A pod must not claim a VM it did not make (its service would send traffic there)."""
+    compute.state.seed_instances(crt.settings.project, "us-central1-a", ["someone-elses-vm"], {})
+    doc = pod_doc("solo", {"app": "web"})
+    doc["spec"]["nodeName"] = "someone-elses-vm"
+    crt.store.client.document(doc_path("default", PODS, "solo")).set(doc)
+    result = sync_pod(crt.store, crt.provider, crt.settings, "default", "solo", crt.clock)
+    assert result.action == "invalid" and "spec.nodeName: 'someone-elses-vm' is not this pod's VM" in (result.error or "")
+    assert [vm["name"] for vm in resources(compute, "instances")] == ["someone-elses-vm"]
+    assert "instances.insert" not in compute.requests() and "instances.delete" not in compute.requests()
+
+
+def test_the_zone_annotation_places_the_vm_and_a_bad_one_is_refused(crt: Runtime, compute: ComputeEmulator) -> None:
+    rt = replace(crt, settings=replace(crt.settings, pod_start_timeout=5.0))
+    doc = pod_doc("east", {"app": "web"})
+    doc["metadata"]["annotations"] = {"firecontrol.io/zone": "us-east1-b"}
+    path = doc_path("default", PODS, "east")
+    rt.store.client.document(path).set(doc)
+    while sync_pod(rt.store, rt.provider, rt.settings, "default", "east", rt.clock).phase != "Running":
+        pass
+    [vm] = resources(compute, "instances")
+    assert vm["name"] == instance_name(rt.settings.cluster, "default", "east") and vm["zone"].endswith("/zones/us-east1-b")
+    rt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+    assert sync_pod(rt.store, rt.provider, rt.settings, "default", "east", rt.clock).action == "deleted"
+    assert resources(compute, "instances") == []
+
+    bad = pod_doc("odd", {"app": "web"})
+    bad["metadata"]["annotations"] = {"firecontrol.io/zone": "../../global/x; rm -rf /"}
+    rt.store.client.document(doc_path("default", PODS, "odd")).set(bad)
+    result = sync_pod(rt.store, rt.provider, rt.settings, "default", "odd", rt.clock)
+    assert result.action == "invalid" and "is not a zone such as 'us-central1-a'" in (result.error or "")
+    assert resources(compute, "instances") == []

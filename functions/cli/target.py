@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
 STATE_ENV = "FIRECONTROL_LOCAL_STATE"
-DEFAULT_STATE = Path(".firecontrol") / "local.json"
+# Where `python main.py up` writes it: beside main.py, wherever the CLI is run from.
+DEFAULT_STATE = Path(__file__).resolve().parents[2] / ".firecontrol" / "local.json"
 CONNECT_TIMEOUT = 0.5
 
 

@@ -115,8 +115,9 @@ def test_demo_lifecycle_through_the_cli(stack: dict[str, Any]) -> None:
     assert process.wait(timeout=60) == 0
     assert not stack["state"].exists()
     time.sleep(0.5)
-    survivors = subprocess.run(["pgrep", "-f", "|".join(f"--port {p}" for p in ports)], capture_output=True, text=True)
-    assert survivors.stdout.strip() == "", survivors.stdout
+    pattern = "|".join(f"--port {p}( |$)" for p in ports)
+    survivors = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True)
+    assert survivors.returncode == 1, (survivors.returncode, survivors.stdout, survivors.stderr)  # 1: none matched
 
 
 def test_up_without_gcloud_says_how_to_install_it(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from functions.handlers import on_service_change
 from functions.runtime import Runtime
 from functions.services import FINALIZER, sync_service
 from functions.store import PODS, SERVICES, doc_path
-from tests.helpers import pod_doc
+from tests.helpers import pod_doc, wait_for
 
 ZONE = "us-central1-a"
 
@@ -257,10 +257,7 @@ def test_resync_repairs_hosts_and_a_load_balancer_deleted_behind_our_back(crt: R
         credentials=AnonymousCredentials(), client_options={"api_endpoint": compute.url}, transport="rest"
     )
     rules.delete_unary(project=crt.settings.project, region="us-central1", forwarding_rule=rule["name"])
-    import time
-
-    while resources(compute)["forwardingRules"]:
-        time.sleep(0.01)
+    wait_for(lambda: not resources(compute)["forwardingRules"], timeout=10, interval=0.01)
     resync_all(crt)
     [repaired] = resources(compute)["forwardingRules"]
     assert repaired["IPAddress"] == ip and ingress(crt, path) == [ip]

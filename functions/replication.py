@@ -60,6 +60,7 @@ log = logging.getLogger("firecontrol.replication")
 KIND = "ReplicationController"
 MAX_ATTEMPTS = 12
 CASCADE_CHUNK = 400  # Firestore commits at most 500 writes
+POD_WRITES_PER_PASS = 450  # creates, deletes, adoptions and releases; the rest is the controller and events
 FAILURE = "ReplicaFailure"
 
 
@@ -275,6 +276,11 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
     elif diff > 0:
         removing = rank_for_deletion(active)[: min(diff, settings.burst)]
     removing += old_failed_pods(mine)
+    # Adoptions and releases take what room the commit has left; the rest wait a pass.
+    room = max(0, POD_WRITES_PER_PASS - len(creates) - len(removing))
+    deferred = max(0, len(adopt) + len(release) - room)
+    adopt = adopt[:room]
+    release = release[: room - len(adopt)]
 
     pod_writes: list[Write] = [*creates]
     removing_paths = {p.path for p in removing}
@@ -331,7 +337,7 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         releasing=[p.name for p in release],
         want=spec.replicas,
         active=len(active),
-        more=bool(creates or removing) and abs(diff) > len(creates) + len(removing),
+        more=(bool(creates or removing) and abs(diff) > len(creates) + len(removing)) or deferred > 0,
     )
 
 

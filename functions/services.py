@@ -182,6 +182,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
         except TemporaryError as error:
             self._failed(doc, old, "SyncLoadBalancerFailed", f"will retry: {error}", now)
             raise
+        self._settle_hosts(doc, service, name, hosts)
         status = ready_status(old, ip, now)
         writes = self._status_write(doc, status)
         if writes:
@@ -191,6 +192,17 @@ class ServiceSync(GuardedSync[ServiceResult]):
             self.commit(writes)
         log.info("load balancer ensured", extra=ref_fields(KIND, doc.namespace, doc.name, ip=ip, hosts=len(hosts), ports=ports))
         return ServiceResult("ensure", ip=ip)
+
+    def _settle_hosts(self, doc: Doc, service: Service, name: str, hosts: list[str], rounds: int = 3) -> None:
+        """Read the pods again after writing the hosts: a concurrent pass that read newer
+        pods may have written before us, and ours, from older pods, must not stand."""
+        for _ in range(rounds):
+            pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
+            now_hosts = hosts_for(service, pods)
+            if sorted(now_hosts) == sorted(hosts):
+                return
+            hosts = now_hosts
+            self.lb.update_hosts(name, self.settings.region, hosts)
 
     def _failed(self, doc: Doc, old: ServiceStatus, reason: str, message: str, now: datetime) -> ServiceResult:
         log.warning("load balancer failed", extra=ref_fields(KIND, doc.namespace, doc.name, error=message))

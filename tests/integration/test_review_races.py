@@ -120,3 +120,47 @@ def test_the_zone_annotation_places_the_vm_and_a_bad_one_is_refused(crt: Runtime
     result = sync_pod(rt.store, rt.provider, rt.settings, "default", "odd", rt.clock)
     assert result.action == "invalid" and "is not a zone such as 'us-central1-a'" in (result.error or "")
     assert resources(compute, "instances") == []
+
+
+class FirstPodQueryThen(Store):
+    """The real store; ``act`` runs once, right after the first pod query answers."""
+
+    def __init__(self, real: Store, act: Any) -> None:
+        super().__init__(real.client)
+        self.act = act
+
+    def pods_matching_or_owned(self, *args: Any, **kwargs: Any) -> list[Any]:
+        docs = super().pods_matching_or_owned(*args, **kwargs)
+        if self.act:
+            self.act, act = None, self.act
+            act()
+        return docs
+
+
+def test_a_service_pass_that_read_older_pods_does_not_have_the_last_word(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Pass 1 reads pod b Pending; b turns Running and pass 2 adds it; pass 1 then writes
+    its older hosts. Re-reading after its write, pass 1 puts b back."""
+    zone = "us-central1-a"
+    names = {n: instance_name(crt.settings.cluster, "default", n) for n in ("a", "b")}
+    compute.state.seed_instances(crt.settings.project, zone, list(names.values()), {})
+    for pod, phase in (("a", "Running"), ("b", "Pending")):
+        doc = pod_doc(pod, {"app": "web"})
+        doc["spec"]["nodeName"] = names[pod]
+        doc["status"] = {"phase": phase}
+        crt.store.client.document(doc_path("default", PODS, pod)).set(doc)
+    svc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    crt.store.client.document(doc_path("default", SERVICES, "front")).set(svc)
+    sync_service(crt.store, crt.provider, crt.settings, "default", "front", crt.clock)  # finalizer, pool [a]
+
+    def b_runs_and_pass_two_adds_it() -> None:
+        crt.store.client.document(doc_path("default", PODS, "b")).update({"status.phase": "Running"})
+        sync_service(crt.store, crt.provider, crt.settings, "default", "front", crt.clock)
+        assert pool() == sorted(names.values())
+
+    def pool() -> list[str]:
+        [target] = resources(compute, "targetPools")
+        return sorted(url.rsplit("/", 1)[1] for url in target.get("instances", []))
+
+    racing = replace(crt, store=FirstPodQueryThen(crt.store, b_runs_and_pass_two_adds_it))
+    sync_service(racing.store, racing.provider, racing.settings, "default", "front", racing.clock)
+    assert pool() == sorted(names.values())

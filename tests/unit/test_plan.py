@@ -184,3 +184,17 @@ def test_template_too_large_for_a_pod_document_is_invalid() -> None:
     plan = plan_sync(_heavy_rc(1, 40), [], SETTINGS, NOW)  # ~1.2 MB a pod
     assert plan.creating == [] and len(plan.errors) == 1
     assert plan.errors[0].startswith("spec.template: a pod made from it would take")
+
+
+def test_adoptions_beyond_one_commit_wait_for_the_next_pass() -> None:
+    """600 matching orphans: one commit may hold 500 writes, so some are adopted now and
+    the pass asks for another; nothing is created while they count as the replicas."""
+    settings = Settings(project="unit", slow_start=False, max_replicas=1000)
+    orphans = [pod(f"o{i:03d}", owner=None, phase="Running") for i in range(600)]
+    plan = plan_sync(rc(600), orphans, settings, NOW)
+    assert len(plan.writes) <= 500 and plan.more
+    assert len(plan.adopting) == 450 and plan.creating == [] and plan.deleting == []
+    adopted = {p.name for p in orphans} - set(plan.adopting)
+    rest = [p if p.name in adopted else pod(p.name, phase="Running") for p in orphans]
+    follow = plan_sync(rc(600), rest, settings, NOW)
+    assert sorted(follow.adopting) == sorted(adopted) and not follow.more

@@ -65,7 +65,9 @@ def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     rt = _rt()
     from functions.resync import resync_all
 
-    summary: dict[str, Any] = resync_all(rt)
+    body = request.get_json(silent=True)  # Cloud Scheduler sends none; `main.py resync` asks for full
+    full = True if isinstance(body, dict) and body.get("full") is True else None
+    summary: dict[str, Any] = resync_all(rt, full)
     code = 500 if summary["errors"] else 200
     return json.dumps(summary), code, {"Content-Type": "application/json"}
 

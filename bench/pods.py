@@ -91,6 +91,7 @@ def scale_up(router: TriggerRouter, firestore: FirestoreEmulator, compute: Compu
 
 
 def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
+    from functions.fingerprint import vm_term
     from functions.pods import FINALIZER
     from functions.replication import controller_uid, owner_ref, sync_controller
     from functions.resync import resync_all
@@ -116,23 +117,26 @@ def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
                 "metadata": {"name": pod, "labels": {"app": name}, "ownerReferences": [owner], "finalizers": [FINALIZER],
                              "creationTimestamp": datetime.now(UTC)},
                 "spec": {"containers": [{"name": "c", "image": "nginx"}], "nodeName": vm},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                           "vmFingerprint": vm_term(vm)},  # as the pod runtime writes it
             })
         batch.commit()
     compute.state.seed_instances(project, "us-central1-a", names, {"firecontrol-cluster": "fc"})
     for c in range(controllers):  # bring every status up to date: the next tick is idle
         sync_controller(rt.store, rt.settings, "default", f"app{c}", rt.clock)
-    compute.faults.reset_counts()
-    before = rt.store.ops.snapshot()
-    start = time.perf_counter()
-    summary = resync_all(rt)
-    elapsed = time.perf_counter() - start
-    after = rt.store.ops.snapshot()
-    calls = compute.requests()
-    assert summary["errors"] == [] and summary["created"] == 0 and summary["pods"] == 0, summary
-    print(f"idle resync, {controllers} controllers x {per} pods: {elapsed:.2f} s; Firestore reads "
-          f"{after['reads'] - before['reads']}, writes {after['writes'] - before['writes']}; "
-          f"Compute calls {sum(calls.values())} {dict(calls)}")
+    for full in (False, True):  # the idle check's tick, and the full sweep due every few minutes
+        compute.faults.reset_counts()
+        before = rt.store.ops.snapshot()
+        start = time.perf_counter()
+        summary = resync_all(rt, full=full)
+        elapsed = time.perf_counter() - start
+        after = rt.store.ops.snapshot()
+        calls = compute.requests()
+        assert summary["errors"] == [] and summary["created"] == 0 and summary["pods"] == 0, summary
+        assert summary["mode"] == ("full" if full else "idle"), summary
+        print(f"resync tick ({summary['mode']}), {controllers} controllers x {per} pods: {elapsed:.2f} s; "
+              f"Firestore reads {after['reads'] - before['reads']}, writes {after['writes'] - before['writes']}; "
+              f"Compute calls {sum(calls.values())} {dict(calls)}")
 
 
 def main() -> None:

@@ -59,6 +59,8 @@ class Settings:
     machine_type: str = "e2-small"
     # How long a pod pass waits for its new VM to be RUNNING before leaving it to resync.
     pod_start_timeout: float = 90.0
+    # An idle resync tick skips reading every pod; every this many minutes it sweeps in full.
+    resync_full_every: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,4 +78,5 @@ class Settings:
             slow_start=_bool(env, "FIRECONTROL_SLOW_START", True),
             machine_type=env.get("FIRECONTROL_MACHINE_TYPE") or cls.machine_type,
             pod_start_timeout=float(_int(env, "FIRECONTROL_POD_START_TIMEOUT", 90, 0, 3600)),
+            resync_full_every=_int(env, "FIRECONTROL_RESYNC_FULL_EVERY", 10, 1, 1440),
         )

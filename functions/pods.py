@@ -26,6 +26,7 @@ from functions.cloudprovider import (
     PermanentError,
 )
 from functions.config import Settings
+from functions.fingerprint import vm_term
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, set_condition
 from functions.store import PODS, Delete, Doc, Store, Update, Write
@@ -62,7 +63,7 @@ def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodS
         ready = Condition(type="Ready", status="False", reason=reason, message=message)
         return old.model_copy(
             update={
-                "phase": "Failed", "reason": reason, "message": message,
+                "phase": "Failed", "reason": reason, "message": message, "vm_fingerprint": None,
                 "conditions": set_condition(old.conditions, "Ready", ready, now),
             }
         )
@@ -79,6 +80,7 @@ def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodS
             "start_time": old.start_time or (now if running else None),
             "reason": None,
             "message": None,
+            "vm_fingerprint": vm_term(info.name) if running else None,
         }
     )
 
@@ -155,7 +157,7 @@ class PodSync(GuardedSync[PodResult]):
             message = "; ".join(problems)
             failed = Condition(type="PodScheduled", status="False", reason="InvalidSpec", message=message[:1000])
             status = old.model_copy(update={
-                "phase": "Failed", "reason": "InvalidSpec", "message": message[:1000],
+                "phase": "Failed", "reason": "InvalidSpec", "message": message[:1000], "vm_fingerprint": None,
                 "conditions": set_condition(old.conditions, "PodScheduled", failed, now),
             })
             self.commit([Update(doc.path, {"status": status.to_doc()}, doc.update_time),

@@ -24,6 +24,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from functions import fingerprint
 from functions.api.controller import (
     ReplicationController,
     ReplicationControllerStatus,
@@ -184,7 +185,7 @@ def remove_pod(pod: PodInfo, now: datetime, owner_references: list[dict[str, Any
     """Delete a pod at once if nothing holds it, else mark it for its finalizers' owner."""
     if not pod.finalizers and owner_references is None:
         return Delete(pod.path, if_updated_at=pod.update_time)
-    fields: dict[str, Any] = {"metadata.deletionTimestamp": now}
+    fields: dict[str, Any] = {"metadata.deletionTimestamp": now, fingerprint.FIELD: fingerprint.LEAVING}
     if owner_references is not None:
         fields["metadata.ownerReferences"] = owner_references
     return Update(pod.path, fields, if_updated_at=pod.update_time)
@@ -207,6 +208,7 @@ def _invalid(
         update={
             "replicas": len(active),
             "ready_replicas": sum(p.ready for p in active),
+            "finished_pods": len(finished_pods(owned)),
             "observed_generation": generation,
             "spec_hash": digest,
             "conditions": _condition_set(old.conditions, failure("InvalidSpec", message), now),
@@ -313,6 +315,7 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
             ),
             "observed_generation": generation,
             "spec_hash": digest,
+            "finished_pods": len([p for p in finished_pods(mine + adopt) if p.path not in removing_paths]),
             "conditions": _condition_set(old.conditions, vm_failure(failing), now),
             "slow_start": slow_start,
         }
@@ -342,6 +345,10 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
 
 
 FAILED_HISTORY = 3  # Failed pods a controller keeps for inspection; older ones are deleted
+
+
+def finished_pods(pods: Sequence[PodInfo]) -> list[PodInfo]:
+    return [p for p in pods if p.phase in ("Failed", "Succeeded") and not p.being_deleted]
 
 
 def old_failed_pods(pods: Sequence[PodInfo]) -> list[PodInfo]:
@@ -522,3 +529,28 @@ def cascade_delete(store: Store, namespace: str, name: str, uid: str, clock: Clo
             extra=ref_fields(KIND, namespace, name, deleting=len(doomed)),
         )
     raise Contention(f"{KIND} {namespace}/{name}: cascade did not commit in {MAX_ATTEMPTS} attempts")
+
+
+@dataclass(frozen=True)
+class AtRest:
+    running: int  # pods Running and ready, one VM each
+    finished: int  # Failed or Succeeded pods kept, no VM
+
+
+def pods_at_rest(rc: Doc, settings: Settings) -> AtRest | None:
+    """The pods a controller holds when its last pass saw this very spec, every active
+    pod was ready and nothing failed (but an invalid spec, reported); None when a pass
+    could have work. Read from the controller document alone, for the idle tick."""
+    old = parse_controller_status(rc.data)
+    if old.spec_hash != spec_hash(rc.data.get("spec", rc.data.get("desiredState"))):
+        return None
+    if old.replicas != old.ready_replicas:
+        return None
+    failures = [c for c in old.conditions if c.type == FAILURE]
+    parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
+    if parsed.obj is None or parsed.errors:
+        invalid_only = [c.reason for c in failures] == ["InvalidSpec"]
+        return AtRest(old.replicas, old.finished_pods) if invalid_only else None
+    if failures or old.replicas != parsed.obj.spec.replicas:
+        return None
+    return AtRest(old.replicas, old.finished_pods)

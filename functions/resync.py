@@ -13,6 +13,16 @@ In this order, each step reading what the one before may have changed:
 5. every controller gets a sync pass (with the pods already read: no more reads when
    nothing changed), every load-balanced service is re-synced, and load balancers no
    service holds are deleted.
+
+Most ticks find nothing to repair, and reading every pod to learn that costs a read
+per pod. So unless a full sweep is due (every ``resync_full_every`` minutes, or asked
+for), a tick first asks whether the cluster is idle, from what it reads anyway (the
+VMs, the controllers) and two aggregations: every VM RUNNING; every controller at
+rest (its last pass saw this spec, every active pod ready, nothing failed); as many
+pods in all as the controllers hold; and the pods Running on VMs exactly the VMs that
+run (``functions/fingerprint.py``). Idle, it skips steps 2 to 4 and the controller
+passes; anything else, and it sweeps in full. Services are re-synced either way.
+
 One object failing does not stop the others. Only resources named and labelled for
 this cluster are ever deleted.
 """
@@ -26,12 +36,22 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from google.api_core import exceptions as gexc
+
+from functions import fingerprint
 from functions.cloudprovider import InstanceInfo
 from functions.handlers import RETRYABLE
 from functions.pod_policy import PodInfo
 from functions.pods import FINALIZER as VM_FINALIZER
 from functions.pods import STOPPED, sync_pod
-from functions.replication import KIND, controller_uid, remove_pod, sync_controller
+from functions.replication import (
+    KIND,
+    AtRest,
+    controller_uid,
+    pods_at_rest,
+    remove_pod,
+    sync_controller,
+)
 from functions.runtime import Runtime
 from functions.services import FINALIZER as LB_FINALIZER
 from functions.services import load_balancer_name, sync_service
@@ -39,6 +59,8 @@ from functions.store import CONTROLLERS, PODS, SERVICES, Doc, StaleWrite, doc_pa
 from functions.vm_spec import instance_name
 
 log = logging.getLogger("firecontrol.resync")
+# An aggregation refused (an index missing, say) costs this tick its shortcut, no more.
+UNSUMMABLE: tuple[type[Exception], ...] = (*RETRYABLE, gexc.GoogleAPICallError, ValueError)
 BOOT_WAIT_BUDGET = 60.0  # seconds all pod passes of one sweep may wait for VMs to boot
 
 
@@ -60,17 +82,57 @@ class Sweep:
             self.errors.append(f"{what}: {type(error).__name__}: {error}")
             return False, None
 
-    def run(self) -> dict[str, Any]:
+    def run(self, full: bool | None = None) -> dict[str, Any]:
+        """``full``: sweep in full (True), only if the cluster is not idle (False), or
+        in full when the clock says one is due (None, the Scheduler's tick)."""
         rt = self.rt
         started = time.monotonic()
         ops_before = rt.store.ops.snapshot()
         _, vms = self.attempt("list instances", rt.provider.list_instances)
         _, balancers = self.attempt("list load balancers", lambda: rt.provider.list_load_balancers(rt.settings.region))
-        # Controllers before pods: a pass that changed pods since also changed its
-        # controller, so the guarded commit of a pass over these pods fails and re-reads.
         controllers = rt.store.all_of_kind(CONTROLLERS)
+        if full is None:
+            full = full_sweep_due(rt.clock(), rt.settings.resync_full_every)
+        because = "a full sweep was due or asked for" if full else self.busy(vms, controllers)
+        if because is not None:
+            self.sweep(vms, controllers)
+        self.sync_services(rt.store.all_of_kind(SERVICES), balancers)
+        summary: dict[str, Any] = {"mode": "idle" if because is None else "full"}
+        if because is not None:
+            summary["fullBecause"] = because
+        summary.update({
+            key: self.counts[key]
+            for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
+                        "vmsDeleted", "services", "loadBalancersDeleted")
+        })
+        ops_after = rt.store.ops.snapshot()
+        summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
+        summary["errors"] = self.errors
+        summary["seconds"] = round(time.monotonic() - started, 3)
+        log.info("resync done", extra={"summary": {k: v for k, v in summary.items() if k != "errors"}})
+        return summary
+
+    def busy(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> str | None:
+        """Why this tick must sweep in full; None when the cluster is idle."""
+        rt = self.rt
+        held = [pods_at_rest(doc, rt.settings) for doc in controllers]
+        early = idle_verdict(vms, controllers, held, None)
+        if early is not None:
+            return early
+        try:
+            pods_in_all = rt.store.count_of_kind(PODS)
+            pod_sum = sum(rt.store.sum_in_namespace(ns, PODS, fingerprint.FIELD)
+                          for ns in sorted({doc.namespace for doc in controllers}))
+        except UNSUMMABLE as error:
+            return f"the pods could not be counted: {error}"
+        return idle_verdict(vms, controllers, held, (pods_in_all, pod_sum))
+
+    def sweep(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> None:
+        """Steps 2 to 5 but the services. The controllers were read before the pods: a
+        pass that changed pods since also changed its controller, so the guarded commit
+        of a pass over these pods fails and re-reads."""
+        rt = self.rt
         pods = rt.store.all_of_kind(PODS)
-        services = rt.store.all_of_kind(SERVICES)
         live = {(d.namespace, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
         collected = self.collect_orphan_pods(pods, live)
         if vms is not None:
@@ -90,18 +152,6 @@ class Sweep:
                 self.counts["created"] += result.created
                 self.counts["deleted"] += result.deleted
                 self.counts["invalid"] += int(result.invalid)
-        self.sync_services(services, balancers)
-        summary: dict[str, Any] = {
-            key: self.counts[key]
-            for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
-                        "vmsDeleted", "services", "loadBalancersDeleted")
-        }
-        ops_after = rt.store.ops.snapshot()
-        summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
-        summary["errors"] = self.errors
-        summary["seconds"] = round(time.monotonic() - started, 3)
-        log.info("resync done", extra={"summary": {k: v for k, v in summary.items() if k != "errors"}})
-        return summary
 
     def reconcile_vms(self, vms: list[InstanceInfo], pods: list[Doc]) -> None:
         rt = self.rt
@@ -179,7 +229,8 @@ class Sweep:
             held.add(load_balancer_name(doc.namespace, doc.name))
             if self.attempt(
                 f"Service {doc.namespace}/{doc.name}",
-                lambda doc=doc: sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock),
+                lambda doc=doc: sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock,
+                                             settle=False),
             )[0]:
                 self.counts["services"] += 1
         for name in sorted((balancers or set()) - held):
@@ -208,5 +259,41 @@ def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
     return (vm.status == "RUNNING") != (pod.phase == "Running")
 
 
-def resync_all(rt: Runtime) -> dict[str, Any]:
-    return Sweep(rt).run()
+def full_sweep_due(now: datetime, every_minutes: int) -> bool:
+    """Every ``every_minutes`` minutes of the wall clock (1: every tick); no state kept."""
+    return int(now.timestamp() // 60) % every_minutes == 0
+
+
+def idle_verdict(
+    vms: list[InstanceInfo] | None,
+    controllers: list[Doc],
+    held: list[AtRest | None],
+    pods: tuple[int, int] | None,
+) -> str | None:
+    """Why the cluster is not idle, or None. ``held``: each controller's pods at rest;
+    ``pods``: how many pods there are in all, and the fingerprint sum over the pods of
+    the controllers' namespaces (None: not read yet, judge the rest)."""
+    if vms is None:
+        return "the VMs could not be listed"
+    for doc, rest in zip(controllers, held, strict=True):
+        if rest is None:
+            return f"{KIND} {doc.namespace}/{doc.name} is not at rest"
+    waking = sorted(f"{vm.name} ({vm.status})" for vm in vms if vm.status != "RUNNING")
+    if waking:
+        return f"VMs not RUNNING: {', '.join(waking[:5])}"
+    running = sum(rest.running for rest in held if rest is not None)
+    if running != len(vms):
+        return f"the controllers hold {running} running pods, and {len(vms)} VMs run"
+    if pods is None:
+        return None
+    pods_in_all, pod_sum = pods
+    kept = running + sum(rest.finished for rest in held if rest is not None)
+    if pods_in_all != kept:
+        return f"{pods_in_all} pods, and the controllers hold {kept} (pods with no controller, or on their way out)"
+    if pod_sum != fingerprint.total(vm.name for vm in vms):
+        return f"{fingerprint.count_of(pod_sum)} pods Running on VMs and {len(vms)} RUNNING VMs do not pair up"
+    return None
+
+
+def resync_all(rt: Runtime, full: bool | None = None) -> dict[str, Any]:
+    return Sweep(rt).run(full)

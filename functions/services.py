@@ -131,9 +131,9 @@ class ServiceSync(GuardedSync[ServiceResult]):
 
     kind, collection = KIND, SERVICES
 
-    def __init__(self, store: Store, lb: TCPLoadBalancer, settings: Settings, clock: Clock) -> None:
+    def __init__(self, store: Store, lb: TCPLoadBalancer, settings: Settings, clock: Clock, settle: bool = True) -> None:
         super().__init__(store, clock)
-        self.lb, self.settings = lb, settings
+        self.lb, self.settings, self.settle = lb, settings, settle
 
     def absent(self) -> ServiceResult:
         return ServiceResult()
@@ -182,7 +182,8 @@ class ServiceSync(GuardedSync[ServiceResult]):
         except TemporaryError as error:
             self._failed(doc, old, "SyncLoadBalancerFailed", f"will retry: {error}", now)
             raise
-        self._settle_hosts(doc, service, name, hosts)
+        if self.settle:
+            self._settle_hosts(doc, service, name, hosts)
         status = ready_status(old, ip, now)
         writes = self._status_write(doc, status)
         if writes:
@@ -247,8 +248,11 @@ def services_selecting(store: Store, namespace: str, labels: dict[str, str]) -> 
     return found
 
 
-def sync_service(store: Store, lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, clock: Clock) -> ServiceResult:
-    return ServiceSync(store, lb, settings, clock).run(namespace, name)
+def sync_service(store: Store, lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, clock: Clock,
+                 settle: bool = True) -> ServiceResult:
+    """``settle``: read the pods again after writing the hosts (see ``_settle_hosts``);
+    resync, which comes back every minute anyway, spares itself that read."""
+    return ServiceSync(store, lb, settings, clock, settle).run(namespace, name)
 
 
 def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, old: dict[str, Any]) -> bool:

@@ -201,6 +201,30 @@ class Store:
         """Every document of one kind in every namespace (a collection-group query)."""
         return self._run(self.client.collection_group(collection))
 
+    def sum_in_namespace(self, namespace: str, collection: str, field_path: str) -> int:
+        """The sum of an integer field over one namespace's documents of a kind: one
+        aggregation, billed one read per 1,000 index entries it matches."""
+        docs: Any = self.client.collection(f"namespaces/{namespace}/{collection}")  # aggregations are untyped
+        aggregate = docs.count(alias="entries")
+        aggregate.sum(field_path, alias="total")
+        rows: Any = aggregate.get()  # a list of rows, each a list of results (typed otherwise)
+        results = {result.alias: result.value for row in rows for result in row}
+        entries = int(results.get("entries") or 0)
+        self.ops.add(reads=max(1, -(-entries // 1000)))
+        total = results.get("total") or 0
+        if not isinstance(total, int):  # a sum past 2**63, or a field not an integer somewhere
+            raise ValueError(f"sum of {field_path} in {namespace}/{collection} is not an integer: {total!r}")
+        return total
+
+    def count_of_kind(self, collection: str) -> int:
+        """How many documents of one kind in every namespace: one aggregation over the
+        collection group, billed one read per 1,000 documents."""
+        group: Any = self.client.collection_group(collection)  # aggregations are untyped
+        rows = group.count(alias="n").get()
+        count = int(next(result.value for row in rows for result in row if result.alias == "n"))
+        self.ops.add(reads=max(1, -(-count // 1000)))
+        return count
+
     def commit(self, writes: Sequence[Write], now: datetime) -> None:
         """Apply the writes atomically; raise ``StaleWrite`` if any precondition failed."""
         if not writes:

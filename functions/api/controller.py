@@ -66,6 +66,8 @@ class ReplicationControllerStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     # The hash of the spec that ``metadata.generation`` was last advanced for.
     spec_hash: str | None = None
+    # firecontrol's own: the Failed or Succeeded pods it keeps (an idle resync counts pods).
+    finished_pods: int = 0
     slow_start: SlowStart | None = None
 
 

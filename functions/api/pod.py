@@ -110,6 +110,8 @@ class PodStatus(Model):
     reason: str | None = None
     message: str | None = None
     container_statuses: list[ContainerStatus] = Field(default_factory=list)
+    # firecontrol's own: set while the pod is Running on its VM (functions/fingerprint.py).
+    vm_fingerprint: int | None = None
 
     def ready_condition(self) -> Condition | None:
         return next((c for c in self.conditions if c.type == "Ready"), None)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from functions import fingerprint
 from functions.cli import reads, shapes
 from functions.cli.errors import CliError
 from functions.cli.kinds import CONTROLLER, POD, Kind
@@ -94,7 +95,10 @@ def delete(
         marked = True
         if meta.get("deletionTimestamp") is not None:
             return []
-        return [Update(doc.path, {"metadata.deletionTimestamp": datetime.now(UTC)}, if_updated_at=doc.update_time)]
+        fields: dict[str, Any] = {"metadata.deletionTimestamp": datetime.now(UTC)}
+        if kind is POD:
+            fields[fingerprint.FIELD] = fingerprint.LEAVING
+        return [Update(doc.path, fields, if_updated_at=doc.update_time)]
 
     _retrying(store, decide)
     ref = kind.ref(name)

@@ -71,10 +71,11 @@ def test_project_from_environment(cli: Cli, run: Run, project: str, store: Store
 
 class _Resync(BaseHTTPRequestHandler):
     reply: ClassVar[tuple[int, Any]] = (200, SUMMARY)
-    calls: ClassVar[list[tuple[str, str | None]]] = []
+    calls: ClassVar[list[tuple[str, str | None, Any]]] = []
 
     def do_POST(self) -> None:
-        type(self).calls.append((self.path, self.headers.get("Authorization")))
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        type(self).calls.append((self.path, self.headers.get("Authorization"), body))
         code, body = type(self).reply
         payload = json.dumps(body).encode()
         self.send_response(code)
@@ -110,7 +111,7 @@ def test_resync_on_the_local_stack(
     table = [line.split() for line in result.out.splitlines()]
     assert ["controllers", "2"] in table and ["services", "1"] in table
     assert ["firestore", "reads=5,", "writes=2"] in table
-    assert _Resync.calls == [("/", None)]
+    assert _Resync.calls == [("/", None, {"full": True})]  # by hand: a full sweep
 
     _Resync.reply = (500, {**SUMMARY, "errors": ["ReplicationController default/web: boom"]})
     failed = run("resync", "-o", "json")
@@ -122,7 +123,7 @@ def test_resync_on_the_local_stack(
 def test_resync_with_url_and_project(cli: Cli, resync_server: str) -> None:
     """On the emulator no ID token is fetched; without --url a project has no resync to call."""
     result = cli("resync", "--url", resync_server + "resync")
-    assert result.code == 0 and _Resync.calls == [("/resync", None)]
+    assert result.code == 0 and _Resync.calls == [("/resync", None, {"full": True})]
     missing = cli("resync")
     assert missing.code == 1 and "needs --url" in missing.err
     down = cli("resync", "--url", f"http://127.0.0.1:{_closed_port()}/")

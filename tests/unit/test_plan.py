@@ -79,7 +79,8 @@ def test_too_many_deletes_the_lowest_ranked_first() -> None:
 def test_pods_with_finalizers_are_marked() -> None:
     plan = plan_sync(rc(0), [pod("held", finalizers=["firecontrol.io/instance"])], SETTINGS, NOW)
     [mark] = [w for w in plan.writes if isinstance(w, Update) and w.path.endswith("/held")]
-    assert mark.fields == {"metadata.deletionTimestamp": NOW} and mark.if_updated_at == NOW
+    # Leaving, it no longer pairs with its VM in the idle tick's fingerprint sum.
+    assert mark.fields == {"metadata.deletionTimestamp": NOW, "status.vmFingerprint": 0} and mark.if_updated_at == NOW
 
 
 def test_orphan_is_adopted_and_counted() -> None:

@@ -103,7 +103,7 @@ def test_not_found_and_unknown_kind(cli: Cli, app: Store) -> None:
 
 def test_watch_prints_changes_until_timeout(cli: Cli, app: Store) -> None:
     def change() -> None:
-        time.sleep(1.0)
+        time.sleep(1.5)  # the watch's first snapshot comes in well under this
         app.client.document("namespaces/default/pods/web-x1").set(
             {"metadata": {"name": "web-x1", "labels": {"app": "web"}}, "spec": {}, "status": {"phase": "Pending"}})
         app.client.document("namespaces/default/pods/debug").update({"status.phase": "Succeeded"})
@@ -111,10 +111,10 @@ def test_watch_prints_changes_until_timeout(cli: Cli, app: Store) -> None:
     writer = threading.Thread(target=change)
     writer.start()
     started = time.monotonic()
-    result = cli("get", "pods", "-w", "--timeout", "2.5")
+    result = cli("get", "pods", "-w", "--timeout", "3.5")
     writer.join()
     assert result.code == 0
-    assert time.monotonic() - started >= 2.4
+    assert time.monotonic() - started >= 3.4
     lines = rows(result.out)
     assert lines[:2] == [["NAME", "STATUS", "NODE", "AGE"], ["debug", "Running", "fc-0a1b-debug", lines[1][3]]]
     assert [line[:3] for line in lines[2:]] == [["ADDED", "web-x1", "Pending"], ["MODIFIED", "debug", "Succeeded"]]

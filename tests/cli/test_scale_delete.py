@@ -11,6 +11,7 @@ import pytest
 
 from functions.store import Store
 from tests.cli.support import FIXTURES, SHARED_FIXTURES, Cli, data, names
+from tests.helpers import wait_for
 
 RC = "namespaces/default/replicationControllers"
 
@@ -99,8 +100,8 @@ def test_delete_service_waits_for_the_function(cli: Cli, store: Store) -> None:
     path = "namespaces/default/services/web"
     store.client.document(path).update({"metadata.finalizers": ["firecontrol.io/load-balancer"]})
 
-    def teardown() -> None:
-        assert (data(store, path) or {})["metadata"].get("deletionTimestamp") is not None
+    def teardown() -> None:  # as the function does: only once the CLI has marked it
+        wait_for(lambda: (data(store, path) or {})["metadata"].get("deletionTimestamp") is not None, timeout=8)
         store.client.document(path).delete()
 
     with function_after(0.5, teardown):

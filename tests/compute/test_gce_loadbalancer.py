@@ -129,6 +129,15 @@ def test_missing_instances_are_skipped(emulator: ComputeEmulator, cloud: Any) ->
     assert pool_members(emulator) == ["vm-1", "vm-2"]
 
 
+def test_a_member_deleted_behind_our_back_is_removed(emulator: ComputeEmulator, cloud: Any) -> None:
+    seed(emulator, ["vm-1", "vm-2"])
+    cloud.ensure_load_balancer("web", REGION, [80], ["vm-1", "vm-2"])
+    admin(emulator, "DELETE", f"/emulator/projects/{PROJECT}/zones/{ZONE}/instances/vm-2")
+    assert pool_members(emulator) == ["vm-1", "vm-2"]  # a deleted VM stays a member until removed
+    cloud.update_hosts("web", REGION, ["vm-1"])
+    assert pool_members(emulator) == ["vm-1"]
+
+
 def test_update_hosts_of_missing_load_balancer_is_not_found(emulator: ComputeEmulator, cloud: Any) -> None:
     with pytest.raises(NotFoundError):
         cloud.update_hosts("nope", REGION, ["vm-1"])

@@ -83,6 +83,7 @@ def test_shellcheck_passes() -> None:
 
 
 def test_dry_run_prints_every_command_and_runs_none(cloud: Cloud, spec: Spec) -> None:
+    cloud.calls()
     out = cloud.deploy("--dry-run").stdout
     assert cloud.calls() == []
     printed = [line[2:] for line in out.splitlines() if line.startswith("+ ")]
@@ -96,9 +97,17 @@ def test_dry_run_prints_every_command_and_runs_none(cloud: Cloud, spec: Spec) ->
     assert "dry run" in out
 
 
-def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec) -> None:
+@pytest.fixture(scope="module")
+def first_run(cloud: Cloud) -> list[list[str]]:
+    """The calls of the first deploy to the (module's) empty project: every test below
+    starts from a deployed system, in whatever order they run."""
+    cloud.calls()  # a dry run's calls, if any, are not this run's
     cloud.deploy()
-    changes = _changes(cloud.calls())
+    return cloud.calls()
+
+
+def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, first_run: list[list[str]]) -> None:
+    changes = _changes(first_run)
     assert changes, "the first run changed nothing"
     state = cloud.state()
     sa = "{}@demo-proj.iam.gserviceaccount.com".format
@@ -146,8 +155,9 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec) ->
     assert rules["rulesets"][rules["release"]]["files"][0]["content"] == (INFRA / "firestore.rules").read_text()
 
 
-def test_a_second_run_changes_nothing(cloud: Cloud) -> None:
+def test_a_second_run_changes_nothing(cloud: Cloud, first_run: list[list[str]]) -> None:
     before = cloud.state()
+    cloud.calls()
     cloud.deploy()
     calls = cloud.calls()
     assert calls, "the second run read nothing"
@@ -155,8 +165,11 @@ def test_a_second_run_changes_nothing(cloud: Cloud) -> None:
     assert cloud.state() == before
 
 
-def test_a_changed_schedule_updates_the_job_and_nothing_else(cloud: Cloud) -> None:
+def test_a_changed_schedule_updates_the_job_and_nothing_else(cloud: Cloud, first_run: list[list[str]]) -> None:
+    cloud.calls()
     cloud.deploy("--schedule", "*/5 * * * *")
     changes = _changes(cloud.calls())
     assert [c[1:5] for c in changes] == [["scheduler", "jobs", "update", "http"]]
     assert cloud.state()["jobs"]["firecontrol-resync"]["schedule"] == "*/5 * * * *"  # type: ignore[index]
+    cloud.deploy()  # back to the spec's schedule, for whichever test comes next
+    cloud.calls()

@@ -83,7 +83,7 @@ def test_vm_lost_behind_our_back_is_replaced_and_pool_follows(cluster: Runtime, 
         wait_for(lambda: pool(compute) == vms(compute, "RUNNING"), timeout=30)
 
 
-def test_quota_errors_are_bounded_by_slow_start(cluster: Runtime, compute: ComputeEmulator) -> None:
+def test_quota_errors_are_bounded_by_slow_start(cluster: Runtime, compute: ComputeEmulator, router: TriggerRouter) -> None:
     compute.inject(method="POST", path="/instances$", status=403, reason="quotaExceeded")
     path = write_rc(cluster.store, rc_doc("web", 10))
 
@@ -93,9 +93,7 @@ def test_quota_errors_are_bounded_by_slow_start(cluster: Runtime, compute: Compu
 
     condition = wait_for(reported, timeout=30)
     assert "cannot get a VM" in condition["message"] and "Quota" in condition["message"]
-    import time
-
-    time.sleep(1.0)  # let any further events play out
+    assert router.wait_idle()  # every event the first attempt caused has played out
     assert len(pods(cluster.store)) == 1  # slow start: one pod waits for a VM, not ten
     assert compute.requests().get("instances.insert", 0) == 1
 

@@ -31,7 +31,9 @@ import main
 t1 = time.perf_counter()
 target, subject, body_file = sys.argv[1], sys.argv[2], sys.argv[3]
 if target == "resync":
-    main.resync(None)
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+    main.resync(Request(EnvironBuilder(method="POST").get_environ()))  # as Cloud Scheduler: no body
 else:
     from cloudevents.http import CloudEvent
     event = CloudEvent({"type": "google.cloud.firestore.document.v1.written", "source": "bench",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from functions.api.names import GCE_ZONE
 from functions.store import Doc
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -43,6 +44,7 @@ class PodInfo:
     restarts: int = 0
     created: datetime | None = None
     node_name: str | None = None
+    vm_zone: str | None = None  # where its VM was made; None: the configured zone
     # Why the pod's VM could not be made (PodScheduled False), if it could not.
     unschedulable: str | None = None
 
@@ -72,11 +74,16 @@ class PodInfo:
             restarts=max((r for r in restarts if isinstance(r, int)), default=0),
             created=_time(meta.get("creationTimestamp")) or doc.create_time,
             node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else None,
+            vm_zone=_zone(status.get("vmZone")),
             unschedulable=str(scheduled.get("message") or "VM not created") if scheduled.get("status") == "False" else None,
         )
 
     def controller_ref(self) -> dict[str, Any] | None:
         return next((ref for ref in self.owner_references if ref.get("controller") is True), None)
+
+
+def _zone(value: Any) -> str | None:
+    return value if isinstance(value, str) and GCE_ZONE.match(value) else None
 
 
 def is_active(pod: PodInfo) -> bool:

@@ -9,6 +9,7 @@ pure mapping from a VM to the pod's status.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from functions.api.meta import Condition
+from functions.api.names import GCE_ZONE
 from functions.api.parse import parse_pod
 from functions.api.pod import Pod, PodStatus
 from functions.cloudprovider import (
@@ -81,6 +83,7 @@ def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodS
             "reason": None,
             "message": None,
             "vm_fingerprint": vm_term(info.name) if running else None,
+            "vm_zone": info.zone,
         }
     )
 
@@ -103,6 +106,25 @@ def _old_status(doc: Doc) -> tuple[PodStatus, dict[str, Any]]:
 Clock = Callable[[], datetime]
 
 
+def vm_zone_of(doc: Doc) -> str | None:
+    """Where the pod's VM is: the zone recorded when it was made, else the zone the pod
+    asks for (a bad annotation never made a VM), else None: the configured zone."""
+    status, meta = doc.data.get("status"), doc.data.get("metadata")
+    recorded = status.get("vmZone") if isinstance(status, dict) else None
+    if isinstance(recorded, str) and GCE_ZONE.match(recorded):
+        return recorded
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    try:
+        return pod_zone(annotations) if isinstance(annotations, dict) else None
+    except ValueError:
+        return None
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Equal as stored: ``1.0 == 1`` in Python, not in Firestore (a sum of doubles is a double)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
 class PodSync(GuardedSync[PodResult]):
     kind, collection = KIND, PODS
 
@@ -119,22 +141,20 @@ class PodSync(GuardedSync[PodResult]):
 
     @staticmethod
     def _zone(doc: Doc) -> str | None:
-        """The pod's zone for finding its VM; a bad annotation never made a VM: the default."""
-        meta = doc.data.get("metadata")
-        annotations = meta.get("annotations") if isinstance(meta, dict) else None
-        try:
-            return pod_zone(annotations) if isinstance(annotations, dict) else None
-        except ValueError:
-            return None
+        return vm_zone_of(doc)
 
     def _problems(self, doc: Doc, pod: Pod) -> list[str]:
         """What the model cannot know: the zone's form, and that ``spec.nodeName`` is ours
         (a user's would point the pod, and its service's pool, at any VM in the zone)."""
         problems: list[str] = []
         try:
-            pod_zone(pod.metadata.annotations)
+            zone = pod_zone(pod.metadata.annotations)
         except ValueError as error:
             problems.append(str(error))
+        else:
+            if zone is not None and zone.rsplit("-", 1)[0] != self.settings.region:
+                problems.append(f"metadata.annotations['firecontrol.io/zone']: {zone!r} is not in this "
+                                f"installation's region {self.settings.region!r} (its load balancers are regional)")
         node = pod.spec.node_name
         if node is not None and node != self._vm(doc):
             problems.append(f"spec.nodeName: {node[:80]!r} is not this pod's VM; leave it unset, firecontrol sets it")
@@ -219,7 +239,7 @@ class PodSync(GuardedSync[PodResult]):
             # A dead VM is not coming back: release what is left of it now, keep the pod's record.
             self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
             fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
-        if status_doc != doc.data.get("status"):
+        if not same_data(status_doc, doc.data.get("status")):
             fields["status"] = status_doc
         writes: list[Write] = []
         if fields:

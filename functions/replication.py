@@ -278,14 +278,19 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
     elif diff > 0:
         removing = rank_for_deletion(active)[: min(diff, settings.burst)]
     removing += old_failed_pods(mine)
-    # Adoptions and releases take what room the commit has left; the rest wait a pass.
+    # One commit holds the pod writes; what does not fit waits a pass (``more``). An
+    # orphan removed is adopted in the same write, so only the others need room.
+    kept = removing[: max(0, POD_WRITES_PER_PASS - len(creates))]
+    deferred = len(removing) - len(kept)
+    removing = kept
+    removing_paths = {p.path for p in removing}
     room = max(0, POD_WRITES_PER_PASS - len(creates) - len(removing))
-    deferred = max(0, len(adopt) + len(release) - room)
-    adopt = adopt[:room]
-    release = release[: room - len(adopt)]
+    adopt_only = [p for p in adopt if p.path not in removing_paths]
+    deferred += max(0, len(adopt_only) + len(release) - room)
+    adopt = [p for p in adopt if p.path in removing_paths] + adopt_only[:room]
+    release = release[: max(0, room - len(adopt_only))]
 
     pod_writes: list[Write] = [*creates]
-    removing_paths = {p.path for p in removing}
     for pod in adopt:
         refs = [*pod.owner_references, ref]
         if pod.path in removing_paths:

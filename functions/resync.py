@@ -43,7 +43,7 @@ from functions.cloudprovider import InstanceInfo
 from functions.handlers import RETRYABLE
 from functions.pod_policy import PodInfo
 from functions.pods import FINALIZER as VM_FINALIZER
-from functions.pods import STOPPED, sync_pod
+from functions.pods import STOPPED, same_data, sync_pod, vm_zone_of
 from functions.replication import (
     KIND,
     AtRest,
@@ -119,12 +119,16 @@ class Sweep:
         early = idle_verdict(vms, controllers, held, None)
         if early is not None:
             return early
+        namespaces = sorted({doc.namespace for doc in controllers})
         try:
             pods_in_all = rt.store.count_of_kind(PODS)
-            pod_sum = sum(rt.store.sum_in_namespace(ns, PODS, fingerprint.FIELD)
-                          for ns in sorted({doc.namespace for doc in controllers}))
+            pod_sum = sum(rt.store.sum_in_namespace(ns, PODS, fingerprint.FIELD) for ns in namespaces)
+            # Marked for deletion by any client, its event lost: the sums cannot see it.
+            leaving = sum(rt.store.count_set_in_namespace(ns, PODS, "metadata.deletionTimestamp") for ns in namespaces)
         except UNSUMMABLE as error:
             return f"the pods could not be counted: {error}"
+        if leaving:
+            return f"{leaving} pods marked for deletion"
         return idle_verdict(vms, controllers, held, (pods_in_all, pod_sum))
 
     def sweep(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> None:
@@ -155,22 +159,24 @@ class Sweep:
 
     def reconcile_vms(self, vms: list[InstanceInfo], pods: list[Doc]) -> None:
         rt = self.rt
-        by_name = {vm.name: vm for vm in vms}
-        holders: dict[str, Doc] = {}
-        for doc in pods:
-            if VM_FINALIZER in PodInfo.from_doc(doc).finalizers:
-                holders[instance_name(rt.settings.cluster, doc.namespace, doc.name)] = doc
-        for name in sorted(set(by_name) - set(holders)):
-            zone = by_name[name].zone
-            if self.attempt(f"VM {name}", lambda name=name, zone=zone: rt.provider.ensure_instance_deleted(name, zone))[0]:
+        # A VM is its zone and name: a pod's VM is the one in the zone it was made in.
+        by_key = {(vm.zone, vm.name): vm for vm in vms}
+
+        def key(doc: Doc) -> tuple[str, str]:
+            return vm_zone_of(doc) or rt.settings.zone, instance_name(rt.settings.cluster, doc.namespace, doc.name)
+
+        holders = {key(doc) for doc in pods if VM_FINALIZER in PodInfo.from_doc(doc).finalizers}
+        for zone, name in sorted(set(by_key) - holders):
+            if self.attempt(f"VM {zone}/{name}",
+                            lambda name=name, zone=zone: rt.provider.ensure_instance_deleted(name, zone))[0]:
                 self.counts["vmsDeleted"] += 1
-                log.info("VM no pod holds deleted", extra={"vm": name})
+                log.info("VM no pod holds deleted", extra={"vm": name, "zone": zone})
         now = rt.clock()
         # Pod passes wait for a new VM to boot; here, one after another, they share one
         # budget, so a sweep over many booting VMs still reaches controllers and services.
         deadline = time.monotonic() + min(rt.settings.pod_start_timeout, BOOT_WAIT_BUDGET)
         for doc in pods:
-            vm = by_name.get(instance_name(rt.settings.cluster, doc.namespace, doc.name))
+            vm = by_key.get(key(doc))
             if needs_pass(doc, vm, now):
                 self.counts["pods"] += 1
                 settings = replace(rt.settings, pod_start_timeout=max(0.0, deadline - time.monotonic()))
@@ -245,17 +251,23 @@ class Sweep:
 def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
     """Does this pod's document disagree with its VM (or wait for one) so a pass must run?"""
     pod = PodInfo.from_doc(doc)
-    status = doc.data.get("status") if isinstance(doc.data.get("status"), dict) else {}
+    raw = doc.data.get("status")
+    status: dict[str, Any] = raw if isinstance(raw, dict) else {}
     holds = VM_FINALIZER in pod.finalizers
     if pod.being_deleted:
         return True
     if pod.phase in ("Failed", "Succeeded"):
         return holds  # its VM is to be released
     if pod.node_name is None:
-        retry_at = status.get("nextAttemptTime") if isinstance(status, dict) else None
+        retry_at = status.get("nextAttemptTime")
         return not isinstance(retry_at, datetime) or retry_at <= now
     if vm is None or vm.status in STOPPED:
         return True
+    if vm.status == "RUNNING" and pod.phase == "Running":
+        # Running as it should, but its status must also say so in the idle tick's terms:
+        # pods from before the fingerprint, or one garbled, get a pass that rewrites it.
+        fingerprint_ok = same_data(status.get("vmFingerprint"), fingerprint.vm_term(vm.name))
+        return not fingerprint_ok or status.get("vmZone") != vm.zone
     return (vm.status == "RUNNING") != (pod.phase == "Running")
 
 

@@ -84,10 +84,11 @@ def decide(doc: Doc) -> Decision:
 
 
 def hosts_for(service: Service, pods: list[PodInfo]) -> list[str]:
-    """The VMs of the Running pods the selector matches, sorted, each once."""
+    """The VMs of the Running pods the selector matches (``zones/Z/instances/N`` when the
+    VM is in a zone of its own), sorted, each once."""
     return sorted(
         {
-            p.node_name
+            f"zones/{p.vm_zone}/instances/{p.node_name}" if p.vm_zone else p.node_name
             for p in pods
             if p.node_name and p.phase == "Running" and not p.being_deleted
             and selector_matches(service.spec.selector, p.labels)

@@ -9,14 +9,13 @@ The ``gce-container-declaration`` agent is deprecated and is not used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-from functions.api.names import short_hash
+from functions.api.names import GCE_ZONE, short_hash
 from functions.api.pod import Pod
 from functions.cloudprovider.interface import InstanceSpec
 
@@ -25,7 +24,6 @@ DEFAULT_MACHINE_TYPE = "e2-small"
 MACHINE_TYPE_ANNOTATION = "firecontrol.io/machine-type"
 PREEMPTIBLE_ANNOTATION = "firecontrol.io/preemptible"
 ZONE_ANNOTATION = "firecontrol.io/zone"
-_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 POD_LABEL = "firecontrol-pod"
 NAMESPACE_LABEL = "firecontrol-namespace"
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
@@ -99,7 +97,7 @@ def pod_zone(annotations: Mapping[str, str]) -> str | None:
     zone = annotations.get(ZONE_ANNOTATION)
     if zone is None:
         return None
-    if not isinstance(zone, str) or not _ZONE.match(zone):
+    if not isinstance(zone, str) or not GCE_ZONE.match(zone):
         raise ValueError(f"metadata.annotations[{ZONE_ANNOTATION!r}]: {str(zone)[:80]!r} is not a zone such as 'us-central1-a'")
     return zone
 

@@ -15,6 +15,7 @@ import secrets
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 GCE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+GCE_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")  # us-central1-a
 
 MAX_CLUSTER_NAME = 16
 MAX_NAMESPACE = 63

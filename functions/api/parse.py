@@ -101,6 +101,9 @@ def parse_controller(doc: Any, namespace: str, name: str, max_replicas: int) -> 
 
 
 def parse_pod(doc: Any, namespace: str, name: str) -> Parsed[Pod]:
+    """The pod as written; its status is the functions' own, read apart (a bad one is no
+    reason to call the pod invalid and take its VM away)."""
+    doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
     return _parse(doc, Pod, "Pod", namespace, name, MAX_POD_NAME, legacy.pod_from_legacy)
 
 

@@ -110,8 +110,10 @@ class PodStatus(Model):
     reason: str | None = None
     message: str | None = None
     container_statuses: list[ContainerStatus] = Field(default_factory=list)
-    # firecontrol's own: set while the pod is Running on its VM (functions/fingerprint.py).
+    # firecontrol's own: set while the pod is Running on its VM (functions/fingerprint.py),
+    # and the zone its VM was made in (an edited zone annotation must not lose the VM).
     vm_fingerprint: int | None = None
+    vm_zone: str | None = None
 
     def ready_condition(self) -> Condition | None:
         return next((c for c in self.conditions if c.type == "Ready"), None)

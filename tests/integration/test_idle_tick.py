@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from google.cloud.firestore import DELETE_FIELD
+
 from emulator.compute import ComputeEmulator
 from emulator.compute.state import Key
 from functions.pods import sync_pod
@@ -36,7 +38,7 @@ def tick(rt: Runtime) -> dict[str, Any]:
 
 
 def test_an_idle_cluster_costs_no_pod_reads(crt: Runtime, compute: ComputeEmulator) -> None:
-    converge(crt)
+    converge(crt, 6)
     svc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
     crt.store.client.document(doc_path("default", SERVICES, "front")).set(svc)
     idle = tick(crt)
@@ -46,9 +48,9 @@ def test_an_idle_cluster_costs_no_pod_reads(crt: Runtime, compute: ComputeEmulat
     assert again["mode"] == "idle" and again["firestore"]["writes"] == 0
     full = resync_all(crt, full=True)
     assert full["mode"] == "full" and full["controllers"] == 1 and full["firestore"]["writes"] == 0
-    # controllers 1 + count 1 + fingerprint sum 1, against controllers 1 + pods 3; the
-    # service's pass (its own reads) is the same in both.
-    assert full["firestore"]["reads"] - again["firestore"]["reads"] == 3 - 2
+    # idle: controllers 1 + pod count 1 + fingerprint sum 1 + marked count 1; full:
+    # controllers 1 + pods 6. The service's pass (its own reads) is the same in both.
+    assert full["firestore"]["reads"] - again["firestore"]["reads"] == (1 + 6) - (1 + 3)
 
 
 def test_a_vm_lost_behind_our_back_makes_the_tick_sweep(crt: Runtime, compute: ComputeEmulator) -> None:
@@ -80,14 +82,13 @@ def test_a_pod_whose_event_was_lost_makes_the_tick_sweep(crt: Runtime, compute: 
 
 
 def test_a_pod_marked_for_deletion_unseen_makes_the_tick_sweep(crt: Runtime, compute: ComputeEmulator) -> None:
-    """As `delete pod` marks it (its event lost): it leaves the fingerprint, so the VM no
-    longer pairs with a Running pod, and the sweep deletes both."""
+    """As `delete pod` marks it (its event lost): marked, and out of the fingerprint."""
     converge(crt)
     leaving = pods(crt.store)[0]
     crt.store.client.document(leaving.path).update(
         {"metadata.deletionTimestamp": datetime.now(UTC), "status.vmFingerprint": 0})
     summary = tick(crt)
-    assert summary["mode"] == "full" and "do not pair up" in summary["fullBecause"]
+    assert summary["mode"] == "full" and summary["fullBecause"] == "1 pods marked for deletion"
     assert leaving.name not in [p.name for p in pods(crt.store)]
 
 
@@ -97,3 +98,22 @@ def test_a_scale_whose_event_was_lost_makes_the_tick_sweep(crt: Runtime, compute
     summary = tick(crt)
     assert summary["mode"] == "full" and summary["fullBecause"] == "ReplicationController default/web is not at rest"
     assert summary["created"] == 1
+
+
+def test_a_pod_marked_by_any_client_unseen_makes_the_tick_sweep(crt: Runtime, compute: ComputeEmulator) -> None:
+    """A plain Firestore write of deletionTimestamp (no fingerprint change), its event lost."""
+    converge(crt)
+    leaving = pods(crt.store)[0]
+    crt.store.client.document(leaving.path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+    summary = tick(crt)
+    assert summary["mode"] == "full" and summary["fullBecause"] == "1 pods marked for deletion"
+    assert leaving.name not in [p.name for p in pods(crt.store)]
+
+
+def test_pods_from_before_the_fingerprint_get_it_from_one_full_sweep(crt: Runtime, compute: ComputeEmulator) -> None:
+    converge(crt)
+    for pod in pods(crt.store):
+        crt.store.client.document(pod.path).update({"status.vmFingerprint": DELETE_FIELD, "status.vmZone": DELETE_FIELD})
+    first = tick(crt)
+    assert first["mode"] == "full" and "do not pair up" in first["fullBecause"] and first["pods"] == 3
+    assert tick(crt)["mode"] == "idle"

@@ -100,26 +100,59 @@ def test_a_node_name_set_by_the_user_is_refused(crt: Runtime, compute: ComputeEm
     assert "instances.insert" not in compute.requests() and "instances.delete" not in compute.requests()
 
 
-def test_the_zone_annotation_places_the_vm_and_a_bad_one_is_refused(crt: Runtime, compute: ComputeEmulator) -> None:
+def test_the_zone_annotation_places_the_vm_its_service_reaches_it_and_a_bad_one_is_refused(
+    crt: Runtime, compute: ComputeEmulator
+) -> None:
     rt = replace(crt, settings=replace(crt.settings, pod_start_timeout=5.0))
     doc = pod_doc("east", {"app": "web"})
-    doc["metadata"]["annotations"] = {"firecontrol.io/zone": "us-east1-b"}
+    doc["metadata"]["annotations"] = {"firecontrol.io/zone": "us-central1-b"}
     path = doc_path("default", PODS, "east")
     rt.store.client.document(path).set(doc)
     while sync_pod(rt.store, rt.provider, rt.settings, "default", "east", rt.clock).phase != "Running":
         pass
     [vm] = resources(compute, "instances")
-    assert vm["name"] == instance_name(rt.settings.cluster, "default", "east") and vm["zone"].endswith("/zones/us-east1-b")
+    name = instance_name(rt.settings.cluster, "default", "east")
+    assert vm["name"] == name and vm["zone"].endswith("/zones/us-central1-b")
+    svc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    rt.store.client.document(doc_path("default", SERVICES, "front")).set(svc)
+    for _ in range(2):  # finalizer, then the load balancer
+        sync_service(rt.store, rt.provider, rt.settings, "default", "front", rt.clock)
+    [pool] = resources(compute, "targetPools")
+    assert [url.split("/zones/", 1)[1] for url in pool["instances"]] == [f"us-central1-b/instances/{name}"]
+
+    # The annotation edited afterwards: the VM is where it was made, and is found there.
+    rt.store.client.document(path).update({"metadata.annotations": {"firecontrol.io/zone": "us-central1-c"}})
+    assert sync_pod(rt.store, rt.provider, rt.settings, "default", "east", rt.clock).phase == "Running"
     rt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
     assert sync_pod(rt.store, rt.provider, rt.settings, "default", "east", rt.clock).action == "deleted"
     assert resources(compute, "instances") == []
 
-    bad = pod_doc("odd", {"app": "web"})
-    bad["metadata"]["annotations"] = {"firecontrol.io/zone": "../../global/x; rm -rf /"}
-    rt.store.client.document(doc_path("default", PODS, "odd")).set(bad)
-    result = sync_pod(rt.store, rt.provider, rt.settings, "default", "odd", rt.clock)
-    assert result.action == "invalid" and "is not a zone such as 'us-central1-a'" in (result.error or "")
+    for zone, says in (("../../global/x; rm -rf /", "is not a zone such as 'us-central1-a'"),
+                       ("us-east1-b", "is not in this installation's region 'us-central1'")):
+        bad = pod_doc("odd", {"app": "web"})
+        bad["metadata"]["annotations"] = {"firecontrol.io/zone": zone}
+        rt.store.client.document(doc_path("default", PODS, "odd")).set(bad)
+        result = sync_pod(rt.store, rt.provider, rt.settings, "default", "odd", rt.clock)
+        assert result.action == "invalid" and says in (result.error or ""), result.error
     assert resources(compute, "instances") == []
+
+
+def test_a_garbled_status_is_rewritten_not_taken_for_a_bad_pod(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Status is the functions' own: a string or float where an int belongs costs the pod
+    nothing, and a pass writes it right again (an idle tick can then trust the sums)."""
+    rt = replace(crt, settings=replace(crt.settings, pod_start_timeout=5.0))
+    path = doc_path("default", PODS, "solo")
+    rt.store.client.document(path).set(pod_doc("solo", {"app": "web"}))
+    while sync_pod(rt.store, rt.provider, rt.settings, "default", "solo", rt.clock).phase != "Running":
+        pass
+    good = (rt.store.client.document(path).get().to_dict() or {})["status"]["vmFingerprint"]
+    for garbled in ("x", float(good)):
+        rt.store.client.document(path).update({"status.vmFingerprint": garbled})
+        result = sync_pod(rt.store, rt.provider, rt.settings, "default", "solo", rt.clock)
+        assert result.phase == "Running", result
+        stored = (rt.store.client.document(path).get().to_dict() or {})["status"]["vmFingerprint"]
+        assert stored == good and isinstance(stored, int)
+    assert [vm["status"] for vm in resources(compute, "instances")] == ["RUNNING"]
 
 
 class FirstPodQueryThen(Store):

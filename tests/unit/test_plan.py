@@ -199,3 +199,10 @@ def test_adoptions_beyond_one_commit_wait_for_the_next_pass() -> None:
     rest = [p if p.name in adopted else pod(p.name, phase="Running") for p in orphans]
     follow = plan_sync(rc(600), rest, settings, NOW)
     assert sorted(follow.adopting) == sorted(adopted) and not follow.more
+
+
+def test_old_failed_pods_beyond_one_commit_wait_for_the_next_pass() -> None:
+    failed = [pod(f"f{i:03d}", phase="Failed", created=NOW - timedelta(minutes=i)) for i in range(600)]
+    plan = plan_sync(rc(0), failed, SETTINGS, NOW)
+    assert len(plan.writes) <= 500 and plan.more
+    assert len(plan.deleting) == 450 and "f000" not in plan.deleting  # the newest are kept

@@ -118,7 +118,7 @@ def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
                              "creationTimestamp": datetime.now(UTC)},
                 "spec": {"containers": [{"name": "c", "image": "nginx"}], "nodeName": vm},
                 "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                           "vmFingerprint": vm_term(vm)},  # as the pod runtime writes it
+                           "vmFingerprint": vm_term(vm), "vmZone": "us-central1-a"},  # as the pod runtime writes them
             })
         batch.commit()
     compute.state.seed_instances(project, "us-central1-a", names, {"firecontrol-cluster": "fc"})

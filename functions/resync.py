@@ -17,10 +17,10 @@ In this order, each step reading what the one before may have changed:
 Most ticks find nothing to repair, and reading every pod to learn that costs a read
 per pod. So unless a full sweep is due (every ``resync_full_every`` minutes, or asked
 for), a tick first asks whether the cluster is idle, from what it reads anyway (the
-VMs, the controllers) and two aggregations: every VM RUNNING; every controller at
+VMs, the controllers) and a few aggregations: every VM RUNNING; every controller at
 rest (its last pass saw this spec, every active pod ready, nothing failed); as many
-pods in all as the controllers hold; and the pods Running on VMs exactly the VMs that
-run (``functions/fingerprint.py``). Idle, it skips steps 2 to 4 and the controller
+pods in all as the controllers hold, none of them marked for deletion; and the pods
+Running on VMs exactly the VMs that run (``functions/fingerprint.py``). Idle, it skips steps 2 to 4 and the controller
 passes; anything else, and it sweeps in full. Services are re-synced either way.
 
 One object failing does not stop the others. Only resources named and labelled for

@@ -106,6 +106,7 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     Our own status writes come back here as events: they are not reconciled again,
     only passed on when the phase, readiness or VM changed, so nothing loops.
     """
+    from functions.pod_policy import labels_of
     from functions.pods import sync_pod
 
     if _elsewhere(change, PODS):
@@ -121,23 +122,17 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
     reply: dict[str, Any] = {"action": result.action, "phase": result.phase, "error": result.error}
     if change.kind == "updated" and change.old is not None and change.new is not None \
-            and _labels(change.old.data) != _labels(change.new.data):
+            and labels_of(change.old.data) != labels_of(change.new.data):
         # Relabelled: the owner may release it, and services that selected it, or now
         # do, must change their hosts.
         reply["passedOn"] = pass_on(change.namespace, change.new.data, rt, also=change.old.data)
     return reply
 
 
-def _labels(pod: dict[str, Any]) -> dict[str, str]:
-    from functions.pod_policy import as_dict
-
-    return {k: v for k, v in as_dict(as_dict(pod.get("metadata")).get("labels")).items() if isinstance(v, str)}
-
-
 def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, Any] | None = None) -> dict[str, Any]:
     """Sync the pod's controller and the load-balanced services that select it (or, for
     ``also``, an earlier version of it, selected)."""
-    from functions.pod_policy import as_dict, as_list
+    from functions.pod_policy import as_dict, as_list, labels_of
     from functions.services import services_selecting, sync_service
 
     meta = as_dict(pod.get("metadata"))
@@ -148,7 +143,7 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
         synced["controller"] = owner["name"]
     names: set[str] = set()
     for version in (pod, also) if also is not None else (pod,):
-        names.update(services_selecting(rt.store, namespace, _labels(version)))
+        names.update(services_selecting(rt.store, namespace, labels_of(version)))
     for name in sorted(names):
         sync_service(rt.store, rt.provider, rt.settings, namespace, name, rt.clock)
         synced["services"].append(name)

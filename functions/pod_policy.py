@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from functions.api.names import GCE_ZONE
+from functions.api.names import zone_or_none
 from functions.store import Doc
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -64,7 +64,7 @@ class PodInfo:
             path=doc.path,
             name=doc.name,
             update_time=doc.update_time,
-            labels={k: v for k, v in as_dict(meta.get("labels")).items() if isinstance(v, str)},
+            labels=labels_of(doc.data),
             owner_references=[r for r in as_list(meta.get("ownerReferences")) if isinstance(r, dict)],
             finalizers=[f for f in as_list(meta.get("finalizers")) if isinstance(f, str)],
             being_deleted=meta.get("deletionTimestamp") is not None,
@@ -74,7 +74,7 @@ class PodInfo:
             restarts=max((r for r in restarts if isinstance(r, int)), default=0),
             created=_time(meta.get("creationTimestamp")) or doc.create_time,
             node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else None,
-            vm_zone=_zone(status.get("vmZone")),
+            vm_zone=zone_or_none(status.get("vmZone")),
             unschedulable=str(scheduled.get("message") or "VM not created") if scheduled.get("status") == "False" else None,
         )
 
@@ -82,8 +82,9 @@ class PodInfo:
         return next((ref for ref in self.owner_references if ref.get("controller") is True), None)
 
 
-def _zone(value: Any) -> str | None:
-    return value if isinstance(value, str) and GCE_ZONE.match(value) else None
+def labels_of(data: dict[str, Any]) -> dict[str, str]:
+    """A document's string labels (anything else a client wrote there is ignored)."""
+    return {k: v for k, v in as_dict(as_dict(data.get("metadata")).get("labels")).items() if isinstance(v, str)}
 
 
 def is_active(pod: PodInfo) -> bool:

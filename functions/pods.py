@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from functions.api.meta import Condition
-from functions.api.names import GCE_ZONE
+from functions.api.names import zone_or_none
 from functions.api.parse import parse_pod
 from functions.api.pod import Pod, PodStatus
 from functions.cloudprovider import (
@@ -110,8 +110,8 @@ def vm_zone_of(doc: Doc) -> str | None:
     """Where the pod's VM is: the zone recorded when it was made, else the zone the pod
     asks for (a bad annotation never made a VM), else None: the configured zone."""
     status, meta = doc.data.get("status"), doc.data.get("metadata")
-    recorded = status.get("vmZone") if isinstance(status, dict) else None
-    if isinstance(recorded, str) and GCE_ZONE.match(recorded):
+    recorded = zone_or_none(status.get("vmZone") if isinstance(status, dict) else None)
+    if recorded is not None:
         return recorded
     annotations = meta.get("annotations") if isinstance(meta, dict) else None
     try:
@@ -138,10 +138,6 @@ class PodSync(GuardedSync[PodResult]):
 
     def _vm(self, doc: Doc) -> str:
         return instance_name(self.settings.cluster, doc.namespace, doc.name)
-
-    @staticmethod
-    def _zone(doc: Doc) -> str | None:
-        return vm_zone_of(doc)
 
     def _problems(self, doc: Doc, pod: Pod) -> list[str]:
         """What the model cannot know: the zone's form, and that ``spec.nodeName`` is ours
@@ -191,7 +187,7 @@ class PodSync(GuardedSync[PodResult]):
         if node is None:
             return self._create(doc, parsed.obj, old, raw, now)
         try:
-            info: InstanceInfo | None = self.cloud.get_instance(node, self._zone(doc))
+            info: InstanceInfo | None = self.cloud.get_instance(node, vm_zone_of(doc))
         except NotFoundError:
             info = None
         return self._observe(doc, old, info, {})
@@ -237,7 +233,7 @@ class PodSync(GuardedSync[PodResult]):
         fields = dict(extra)
         if status.phase == "Failed" and FINALIZER in _finalizers(doc):
             # A dead VM is not coming back: release what is left of it now, keep the pod's record.
-            self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
+            self.cloud.ensure_instance_deleted(self._vm(doc), vm_zone_of(doc))
             fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
         if not same_data(status_doc, doc.data.get("status")):
             fields["status"] = status_doc
@@ -253,7 +249,7 @@ class PodSync(GuardedSync[PodResult]):
         return PodResult("created" if created else "observed", status.phase)
 
     def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
-        self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
+        self.cloud.ensure_instance_deleted(self._vm(doc), vm_zone_of(doc))
         rest = [f for f in finalizers if f != FINALIZER]
         self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time)])
         return PodResult("deleted", phase)
@@ -261,7 +257,7 @@ class PodSync(GuardedSync[PodResult]):
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
         """Two-phase delete: the VM first, then the finalizer, then the document."""
         if FINALIZER in finalizers:
-            self.cloud.ensure_instance_deleted(self._vm(doc), self._zone(doc))
+            self.cloud.ensure_instance_deleted(self._vm(doc), vm_zone_of(doc))
         rest = [f for f in finalizers if f != FINALIZER]
         writes: list[Write] = []
         if rest:  # another finalizer's owner still has work to do

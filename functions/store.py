@@ -201,38 +201,35 @@ class Store:
         """Every document of one kind in every namespace (a collection-group query)."""
         return self._run(self.client.collection_group(collection))
 
-    def sum_in_namespace(self, namespace: str, collection: str, field_path: str) -> int:
-        """The sum of an integer field over one namespace's documents of a kind: one
-        aggregation, billed one read per 1,000 index entries it matches."""
-        docs: Any = self.client.collection(f"namespaces/{namespace}/{collection}")  # aggregations are untyped
-        aggregate = docs.count(alias="entries")
-        aggregate.sum(field_path, alias="total")
+    def _aggregate(self, aggregate: Any) -> dict[str, Any]:
+        """Run an aggregation (its ``count`` aliased "n"): its results by alias, billed one
+        read per 1,000 index entries it matched."""
         rows: Any = aggregate.get()  # a list of rows, each a list of results (typed otherwise)
         results = {result.alias: result.value for row in rows for result in row}
-        entries = int(results.get("entries") or 0)
-        self.ops.add(reads=max(1, -(-entries // 1000)))
-        total = results.get("total") or 0
+        self.ops.add(reads=max(1, -(-int(results.get("n") or 0) // 1000)))
+        return results
+
+    def _namespace(self, namespace: str, collection: str) -> Any:
+        return self.client.collection(f"namespaces/{namespace}/{collection}")  # aggregations are untyped
+
+    def sum_in_namespace(self, namespace: str, collection: str, field_path: str) -> int:
+        """The sum of an integer field over one namespace's documents of a kind."""
+        aggregate = self._namespace(namespace, collection).count(alias="n")
+        aggregate.sum(field_path, alias="total")
+        total = self._aggregate(aggregate).get("total") or 0
         if not isinstance(total, int):  # a sum past 2**63, or a field not an integer somewhere
             raise ValueError(f"sum of {field_path} in {namespace}/{collection} is not an integer: {total!r}")
         return total
 
     def count_set_in_namespace(self, namespace: str, collection: str, field_path: str) -> int:
-        """How many of one namespace's documents of a kind have ``field_path`` set (not
-        null): one aggregation, billed one read per 1,000 matches."""
-        docs: Any = self.client.collection(f"namespaces/{namespace}/{collection}")  # aggregations are untyped
-        rows = docs.where(filter=FieldFilter(field_path, "!=", None)).count(alias="n").get()
-        count = int(next(result.value for row in rows for result in row if result.alias == "n"))
-        self.ops.add(reads=max(1, -(-count // 1000)))
-        return count
+        """How many of one namespace's documents of a kind have ``field_path`` set (not null)."""
+        query = self._namespace(namespace, collection).where(filter=FieldFilter(field_path, "!=", None))
+        return int(self._aggregate(query.count(alias="n"))["n"])
 
     def count_of_kind(self, collection: str) -> int:
-        """How many documents of one kind in every namespace: one aggregation over the
-        collection group, billed one read per 1,000 documents."""
+        """How many documents of one kind in every namespace (over the collection group)."""
         group: Any = self.client.collection_group(collection)  # aggregations are untyped
-        rows = group.count(alias="n").get()
-        count = int(next(result.value for row in rows for result in row if result.alias == "n"))
-        self.ops.add(reads=max(1, -(-count // 1000)))
-        return count
+        return int(self._aggregate(group.count(alias="n"))["n"])
 
     def commit(self, writes: Sequence[Write], now: datetime) -> None:
         """Apply the writes atomically; raise ``StaleWrite`` if any precondition failed."""

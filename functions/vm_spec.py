@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from functions.api.names import GCE_ZONE, short_hash
+from functions.api.names import short_hash, zone_or_none
 from functions.api.pod import Pod
 from functions.cloudprovider.interface import InstanceSpec
 
@@ -94,11 +94,10 @@ def machine_type(pod: Pod, default: str = DEFAULT_MACHINE_TYPE) -> str:
 
 def pod_zone(annotations: Mapping[str, str]) -> str | None:
     """The zone a pod asks for (None: the configured one); ValueError names a bad one."""
-    zone = annotations.get(ZONE_ANNOTATION)
-    if zone is None:
-        return None
-    if not isinstance(zone, str) or not GCE_ZONE.match(zone):
-        raise ValueError(f"metadata.annotations[{ZONE_ANNOTATION!r}]: {str(zone)[:80]!r} is not a zone such as 'us-central1-a'")
+    asked = annotations.get(ZONE_ANNOTATION)
+    zone = zone_or_none(asked)
+    if asked is not None and zone is None:
+        raise ValueError(f"metadata.annotations[{ZONE_ANNOTATION!r}]: {str(asked)[:80]!r} is not a zone such as 'us-central1-a'")
     return zone
 
 

@@ -17,6 +17,11 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 GCE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 GCE_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")  # us-central1-a
 
+
+def zone_or_none(value: object) -> str | None:
+    """A zone as stored by us, or None when it is missing or not a zone (never trusted)."""
+    return value if isinstance(value, str) and GCE_ZONE.match(value) else None
+
 MAX_CLUSTER_NAME = 16
 MAX_NAMESPACE = 63
 MAX_POD_NAME = 40

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_REPLICAS = 100
 DEFAULT_BURST = 50
+# Machine types a pod may ask for unless the installation says otherwise: small ones.
+DEFAULT_MACHINE_TYPES = ("e2-micro", "e2-small", "e2-medium", "e2-standard-2")
 
 
 class ConfigError(ValueError):
@@ -26,6 +28,26 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} must be between {low} and {high}")
+    return value
+
+
+def _words(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return tuple(dict.fromkeys(w.strip() for w in raw.split(",") if w.strip()))
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} must be between {low} and {high}")
     return value
@@ -61,6 +83,20 @@ class Settings:
     pod_start_timeout: float = 90.0
     # An idle resync tick skips reading every pod; every this many minutes it sweeps in full.
     resync_full_every: int = 10
+    # The Firestore database of this installation: two installations in one project
+    # use two databases and never read each other's documents.
+    database: str = "(default)"
+    # Machine types a pod may ask for (the annotation); anything else is refused.
+    machine_types: tuple[str, ...] = DEFAULT_MACHINE_TYPES
+    # Pod VMs get an external IP only when the installation allows it (else Cloud NAT).
+    external_ips: bool = False
+    # The service account pod VMs run as (None: no account at all).
+    pod_service_account: str | None = None
+    # Seconds a resync tick may start new work for; well inside the function's 540 s.
+    resync_deadline: float = 300.0
+    # A controller document is written at most about once per this many seconds by
+    # passes that its pods' changes ask for (coalesced fan-in).
+    controller_write_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,4 +115,10 @@ class Settings:
             machine_type=env.get("FIRECONTROL_MACHINE_TYPE") or cls.machine_type,
             pod_start_timeout=float(_int(env, "FIRECONTROL_POD_START_TIMEOUT", 90, 0, 3600)),
             resync_full_every=_int(env, "FIRECONTROL_RESYNC_FULL_EVERY", 10, 1, 1440),
+            database=env.get("FIRECONTROL_DATABASE") or cls.database,
+            machine_types=_words(env, "FIRECONTROL_MACHINE_TYPES", DEFAULT_MACHINE_TYPES),
+            external_ips=_bool(env, "FIRECONTROL_EXTERNAL_IPS", False),
+            pod_service_account=env.get("FIRECONTROL_POD_SERVICE_ACCOUNT") or None,
+            resync_deadline=_float(env, "FIRECONTROL_RESYNC_DEADLINE", 300.0, 1.0, 530.0),
+            controller_write_interval=_float(env, "FIRECONTROL_CONTROLLER_WRITE_INTERVAL", 1.0, 0.0, 60.0),
         )

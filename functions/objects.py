@@ -36,6 +36,14 @@ def object_uid(path: str, create_time: datetime) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"firecontrol:{path}@{seconds}.{nanos:09d}"))
 
 
+def doc_uid(doc: Doc) -> str:
+    """The uid of a stored object: ``metadata.uid`` when it is a string, else derived.
+    Cloud resources made for the object carry it, and are checked against it."""
+    meta = doc.data.get("metadata")
+    uid = meta.get("uid") if isinstance(meta, dict) else None
+    return uid if isinstance(uid, str) and uid else object_uid(doc.path, doc.create_time)
+
+
 def event_for(
     kind: str, namespace: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal"
 ) -> RecordEvent:
@@ -100,8 +108,4 @@ class GuardedSync(Generic[R]):
             raise Retry() from None
 
     def event(self, doc: Doc, reason: str, message: str, type_: str = "Normal") -> RecordEvent:
-        meta = doc.data.get("metadata")
-        uid = meta.get("uid") if isinstance(meta, dict) else None
-        if not isinstance(uid, str):
-            uid = object_uid(doc.path, doc.create_time)
-        return event_for(self.kind, doc.namespace, doc.name, uid, reason, message, type_)
+        return event_for(self.kind, doc.namespace, doc.name, doc_uid(doc), reason, message, type_)

@@ -37,4 +37,4 @@ class Runtime:
     @classmethod
     def from_env(cls) -> Runtime:
         settings = Settings.from_env()
-        return cls(settings=settings, store=Store.for_project(settings.project))
+        return cls(settings=settings, store=Store.for_project(settings.project, settings.database))

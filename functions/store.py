@@ -149,8 +149,9 @@ class Store:
         self.ops = OpCounts()
 
     @classmethod
-    def for_project(cls, project: str) -> Store:
-        return cls(firestore.Client(project=project))
+    def for_project(cls, project: str, database: str = "(default)") -> Store:
+        """The installation's database (``FIRECONTROL_DATABASE``) in ``project``."""
+        return cls(firestore.Client(project=project, database=database))
 
     def _doc(self, snapshot: Any) -> Doc:
         return Doc(

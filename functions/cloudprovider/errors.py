@@ -11,6 +11,8 @@
     └── PermanentError            the same request will fail the same way: report, don't raise
         ├── InvalidRequestError   400: bad name, port, IP, protocol (also raised before any call)
         ├── QuotaError            403 quotaExceeded: needs more quota or fewer resources
+        ├── NameConflictError     the name is held by a resource that is not this object's:
+        │                         nothing is adopted or deleted
         └── UnknownProviderError  ``build_provider`` asked for a provider we do not have
 
 Nothing outside ``functions.cloudprovider`` sees a ``google.api_core`` exception.
@@ -58,3 +60,8 @@ class QuotaError(PermanentError):
 
 class UnknownProviderError(PermanentError):
     pass
+
+
+class NameConflictError(PermanentError):
+    """A resource under the name we would use belongs to someone else (another cluster,
+    namespace or object, or nobody we know): it is neither adopted nor deleted."""

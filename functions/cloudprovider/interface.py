@@ -18,6 +18,18 @@ class Zone:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Whose a cloud resource is: written on it (labels or description) when it is made,
+    and checked before it is reused after a 409 or deleted."""
+
+    cluster: str
+    namespace: str
+    kind: str  # "Pod", "Service"
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
 class InstanceInfo:
     name: str
     zone: str
@@ -25,6 +37,7 @@ class InstanceInfo:
     internal_ip: str | None = None
     external_ip: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    id: str = ""  # Compute Engine's numeric id: new for every VM, even under a reused name
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,19 @@ from functions.api.pod import Pod, PodStatus
 from functions.cloudprovider import (
     CloudProvider,
     InstanceInfo,
+    NameConflictError,
     NotFoundError,
+    Owner,
     PermanentError,
+    TemporaryError,
 )
+from functions.cloudprovider import names as cloud_names
 from functions.config import Settings
 from functions.fingerprint import vm_term
 from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, set_condition
+from functions.objects import GuardedSync, Retry, doc_uid, set_condition
 from functions.store import PODS, Delete, Doc, Store, Update, Write
-from functions.vm_spec import instance_name, instance_spec, pod_zone
+from functions.vm_spec import instance_name, instance_spec, own_vm_names, pod_zone
 
 log = logging.getLogger("firecontrol.pods")
 
@@ -120,6 +124,21 @@ def vm_zone_of(doc: Doc) -> str | None:
         return None
 
 
+def vm_name_of(doc: Doc, cluster: str) -> str:
+    """The pod's VM: ``spec.nodeName`` when it is a name firecontrol gives this pod (a VM
+    made under an older naming scheme is kept), else ``instance_name``."""
+    spec = doc.data.get("spec")
+    node = spec.get("nodeName") if isinstance(spec, dict) else None
+    if isinstance(node, str) and node in own_vm_names(cluster, doc.namespace, doc.name):
+        return node
+    return instance_name(cluster, doc.namespace, doc.name)
+
+
+def pod_owner(doc: Doc, cluster: str) -> Owner:
+    """Whose the pod's VM is: written in its labels, checked before reuse or delete."""
+    return Owner(cluster=cluster, namespace=doc.namespace, kind=KIND, name=doc.name, uid=doc_uid(doc))
+
+
 def same_data(a: Any, b: Any) -> bool:
     """Equal as stored: ``1.0 == 1`` in Python, not in Firestore (a sum of doubles is a double)."""
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
@@ -137,7 +156,20 @@ class PodSync(GuardedSync[PodResult]):
         return PodResult()
 
     def _vm(self, doc: Doc) -> str:
-        return instance_name(self.settings.cluster, doc.namespace, doc.name)
+        return vm_name_of(doc, self.settings.cluster)
+
+    def _owner(self, doc: Doc) -> Owner:
+        return pod_owner(doc, self.settings.cluster)
+
+    def _delete_vm(self, doc: Doc) -> list[Write]:
+        """Delete the pod's VM if it is the pod's; one that is not is left alone and said so."""
+        vm = self._vm(doc)
+        try:
+            self.cloud.ensure_instance_deleted(vm, vm_zone_of(doc), owner=self._owner(doc))
+        except NameConflictError as error:
+            log.warning("VM not deleted: not this pod's", extra=ref_fields(KIND, doc.namespace, doc.name, vm=vm, error=str(error)))
+            return [self.event(doc, "NameConflict", str(error)[:1000], "Warning")]
+        return []
 
     def _problems(self, doc: Doc, pod: Pod) -> list[str]:
         """What the model cannot know: the zone's form, and that ``spec.nodeName`` is ours
@@ -152,7 +184,7 @@ class PodSync(GuardedSync[PodResult]):
                 problems.append(f"metadata.annotations['firecontrol.io/zone']: {zone!r} is not in this "
                                 f"installation's region {self.settings.region!r} (its load balancers are regional)")
         node = pod.spec.node_name
-        if node is not None and node != self._vm(doc):
+        if node is not None and node not in own_vm_names(self.settings.cluster, doc.namespace, doc.name):
             problems.append(f"spec.nodeName: {node[:80]!r} is not this pod's VM; leave it unset, firecontrol sets it")
         return problems
 
@@ -190,28 +222,56 @@ class PodSync(GuardedSync[PodResult]):
             info: InstanceInfo | None = self.cloud.get_instance(node, vm_zone_of(doc))
         except NotFoundError:
             info = None
+        owner = self._owner(doc)
+        if info is not None and not cloud_names.instance_owned(info.labels, owner.cluster, owner.uid, pod=owner, legacy=True):
+            return self._not_ours(doc, old, info, finalizers, now)
         return self._observe(doc, old, info, {})
+
+    def _not_ours(self, doc: Doc, old: PodStatus, info: InstanceInfo, finalizers: list[str], now: datetime) -> PodResult:
+        """The VM under the pod's node name is someone else's (labels): the pod has no VM of
+        its own. It fails, gives up its finalizer, and the VM is neither used nor deleted."""
+        message = f"VM {info.name} is not this pod's (its labels name another owner); it is left alone"
+        failed = Condition(type="PodScheduled", status="False", reason="NameConflict", message=message)
+        status = old.model_copy(update={
+            "phase": "Failed", "reason": "NameConflict", "message": message, "vm_fingerprint": None,
+            "host_ip": None, "pod_ip": None,
+            "conditions": set_condition(old.conditions, "PodScheduled", failed, now),
+        })
+        fields: dict[str, Any] = {"status": status.to_doc()}
+        if FINALIZER in finalizers:
+            fields["metadata.finalizers"] = [f for f in finalizers if f != FINALIZER]
+        self.commit([Update(doc.path, fields, doc.update_time), self.event(doc, "NameConflict", message, "Warning")])
+        log.warning("VM is not this pod's", extra=ref_fields(KIND, doc.namespace, doc.name, vm=info.name))
+        return PodResult("failed", "Failed", message)
 
     def _create(self, doc: Doc, pod: Any, old: PodStatus, raw: dict[str, Any], now: datetime) -> PodResult:
         attempts = int(raw.get("createAttempts") or 0) if isinstance(raw.get("createAttempts"), int) else 0
         next_time = raw.get("nextAttemptTime")
         if isinstance(next_time, datetime) and next_time > now:
             return PodResult("waiting", old.phase)
-        spec = instance_spec(pod, self.settings.cluster, self.settings.machine_type)
+        spec = instance_spec(pod, self.settings.cluster, self.settings.machine_type, uid=doc_uid(doc),
+                             vm_name=self._vm(doc), external_ip=self.settings.external_ips,
+                             service_account=self.settings.pod_service_account)
         try:
             info: InstanceInfo | None = self.cloud.ensure_instance(spec)
         except PermanentError as error:
+            # A name held by another VM is a conflict, not ours to adopt: backed off like any refusal.
+            reason = "NameConflict" if isinstance(error, NameConflictError) else "FailedCreate"
             attempts += 1
             message = f"VM {spec.name} could not be created (attempt {attempts}): {error}"[:1000]
-            failed = Condition(type="PodScheduled", status="False", reason="FailedCreate", message=message)
+            failed = Condition(type="PodScheduled", status="False", reason=reason, message=message)
             status = old.model_copy(update={"conditions": set_condition(old.conditions, "PodScheduled", failed, now)})
             fields = {
                 "status": {**status.to_doc(), "createAttempts": attempts,
                            "nextAttemptTime": now + timedelta(seconds=backoff(attempts))},
             }
-            self.commit([Update(doc.path, fields, doc.update_time), self.event(doc, "FailedCreate", message, "Warning")])
-            log.warning("VM not created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, attempts=attempts, error=str(error)))
+            self.commit([Update(doc.path, fields, doc.update_time), self.event(doc, reason, message, "Warning")])
+            log.warning("VM not created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, attempts=attempts,
+                                                           reason=reason, error=str(error)))
             return PodResult("failed", old.phase, message)
+        except TemporaryError as error:
+            self._failing(doc, old, raw, spec.name, error, now)
+            raise
         deadline = time.monotonic() + self.settings.pod_start_timeout
         delay = RUNNING_POLL[0]
         while info is not None and info.status not in ("RUNNING", *STOPPED) and time.monotonic() < deadline:
@@ -225,19 +285,34 @@ class PodSync(GuardedSync[PodResult]):
         result = self._observe(doc, old, info, {"spec.nodeName": spec.name}, created=True)
         return result
 
+    def _failing(self, doc: Doc, old: PodStatus, raw: dict[str, Any], vm: str, error: TemporaryError,
+                 now: datetime) -> None:
+        """Compute keeps failing (after the provider's retries): say so on the pod once, then
+        the caller re-raises so the platform retries. Later failures write nothing."""
+        current = next((c for c in old.conditions if c.type == "PodScheduled"), None)
+        log.warning("VM not created yet: Compute is failing", extra=ref_fields(KIND, doc.namespace, doc.name, vm=vm, error=str(error)))
+        if current is not None and (current.status, current.reason) == ("False", "FailedCreate"):
+            return
+        message = f"VM {vm} could not be created yet, retrying: {error}"[:1000]
+        failed = Condition(type="PodScheduled", status="False", reason="FailedCreate", message=message)
+        status = old.model_copy(update={"conditions": set_condition(old.conditions, "PodScheduled", failed, now)})
+        kept = {k: raw[k] for k in ("createAttempts", "nextAttemptTime") if k in raw}
+        self.commit([Update(doc.path, {"status": {**status.to_doc(), **kept}}, doc.update_time),
+                     self.event(doc, "FailedCreate", message, "Warning")])
+
     def _observe(self, doc: Doc, old: PodStatus, info: InstanceInfo | None, extra: dict[str, Any],
                  created: bool = False) -> PodResult:
         now = self.clock()
         status = pod_status(old, info, now)
         status_doc = status.to_doc()
         fields = dict(extra)
+        writes: list[Write] = []
         if status.phase == "Failed" and FINALIZER in _finalizers(doc):
             # A dead VM is not coming back: release what is left of it now, keep the pod's record.
-            self.cloud.ensure_instance_deleted(self._vm(doc), vm_zone_of(doc))
+            writes += self._delete_vm(doc)
             fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
         if not same_data(status_doc, doc.data.get("status")):
             fields["status"] = status_doc
-        writes: list[Write] = []
         if fields:
             writes.append(Update(doc.path, fields, doc.update_time))
         if created:
@@ -249,17 +324,15 @@ class PodSync(GuardedSync[PodResult]):
         return PodResult("created" if created else "observed", status.phase)
 
     def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
-        self.cloud.ensure_instance_deleted(self._vm(doc), vm_zone_of(doc))
+        conflict = self._delete_vm(doc)
         rest = [f for f in finalizers if f != FINALIZER]
-        self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time)])
+        self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time), *conflict])
         return PodResult("deleted", phase)
 
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
         """Two-phase delete: the VM first, then the finalizer, then the document."""
-        if FINALIZER in finalizers:
-            self.cloud.ensure_instance_deleted(self._vm(doc), vm_zone_of(doc))
+        writes: list[Write] = self._delete_vm(doc) if FINALIZER in finalizers else []
         rest = [f for f in finalizers if f != FINALIZER]
-        writes: list[Write] = []
         if rest:  # another finalizer's owner still has work to do
             if rest != finalizers:
                 writes.append(Update(doc.path, {"metadata.finalizers": rest}, doc.update_time))

@@ -15,13 +15,19 @@ from datetime import datetime
 from typing import Any, Literal
 
 from functions.api.meta import Condition, selector_matches
-from functions.api.names import short_hash
 from functions.api.parse import parse_service, parse_service_status
 from functions.api.service import LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus
-from functions.cloudprovider import PermanentError, TCPLoadBalancer, TemporaryError
+from functions.cloudprovider import (
+    NameConflictError,
+    Owner,
+    PermanentError,
+    TCPLoadBalancer,
+    TemporaryError,
+)
+from functions.cloudprovider import names as cloud_names
 from functions.config import Settings
 from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, set_condition
+from functions.objects import GuardedSync, Retry, doc_uid, set_condition
 from functions.pod_policy import PodInfo
 from functions.store import (
     SERVICES,
@@ -30,6 +36,7 @@ from functions.store import (
     Store,
     Update,
     Write,
+    doc_path,
 )
 
 log = logging.getLogger("firecontrol.services")
@@ -42,8 +49,15 @@ Action = Literal["invalid", "ensure", "teardown", "nothing"]
 
 
 def load_balancer_name(namespace: str, name: str) -> str:
-    """The provider prefixes the cluster; the namespace's hash keeps namespaces apart."""
-    return f"{short_hash(namespace)}-{name}"
+    """``{head of name}-{10 base36 of sha256("namespace/name")}``; the provider prefixes the
+    cluster. Two services never share it in practice, and ownership is checked anyway."""
+    return cloud_names.load_balancer_name(namespace, name)
+
+
+def service_owner(doc: Doc, cluster: str) -> Owner:
+    """Whose the load balancer is: written in every resource's description, checked before
+    a resource is reused, repaired or deleted."""
+    return Owner(cluster=cluster, namespace=doc.namespace, kind=KIND, name=doc.name, uid=doc_uid(doc))
 
 
 def _finalizers(doc: Doc) -> list[str]:
@@ -175,9 +189,13 @@ class ServiceSync(GuardedSync[ServiceResult]):
         protocol = service.spec.ports[0].protocol
         try:
             ip = self.lb.ensure_load_balancer(
-                name, self.settings.region, ports, hosts,
+                name, self.settings.region, ports, hosts, owner=service_owner(doc, self.settings.cluster),
                 protocol=protocol, load_balancer_ip=service.spec.load_balancer_ip,
+                source_ranges=service.spec.source_ranges,
+                session_affinity="CLIENT_IP" if service.spec.client_ip_affinity else "NONE",
             )
+        except NameConflictError as error:
+            return self._failed(doc, old, "NameConflict", str(error), now)
         except PermanentError as error:
             return self._failed(doc, old, "SyncLoadBalancerFailed", str(error), now)
         except TemporaryError as error:
@@ -216,9 +234,14 @@ class ServiceSync(GuardedSync[ServiceResult]):
     def _teardown(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
         name = load_balancer_name(doc.namespace, doc.name)
         had = FINALIZER in _finalizers(doc) or bool(old.load_balancer.ingress)
+        conflict: list[Write] = []
         if had:
             try:
-                self.lb.ensure_load_balancer_deleted(name, self.settings.region)
+                self.lb.ensure_load_balancer_deleted(name, self.settings.region, owner_uid=doc_uid(doc))
+            except NameConflictError as error:
+                # Ours are gone; what is left under the name is someone else's and stays.
+                log.warning("load balancer resources not ours: left alone", extra=ref_fields(KIND, doc.namespace, doc.name, error=str(error)))
+                conflict = [self.event(doc, "NameConflict", str(error)[:1000], "Warning")]
             except PermanentError as error:
                 return self._failed(doc, old, "DeleteLoadBalancerFailed", str(error), now)
             except TemporaryError as error:
@@ -231,7 +254,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
             finalizers = [f for f in _finalizers(doc) if f != FINALIZER]
             writes = self._status_write(doc, torn_down_status(old, now), {"metadata.finalizers": finalizers})
         if had:
-            writes.append(self.event(doc, "DeletedLoadBalancer", f"load balancer {name} deleted"))
+            writes += conflict or [self.event(doc, "DeletedLoadBalancer", f"load balancer {name} deleted")]
         self.commit(writes)
         log.info("load balancer deleted", extra=ref_fields(KIND, doc.namespace, doc.name, document_removed=decision.remove_document))
         return ServiceResult("teardown")
@@ -256,13 +279,25 @@ def sync_service(store: Store, lb: TCPLoadBalancer, settings: Settings, namespac
     return ServiceSync(store, lb, settings, clock, settle).run(namespace, name)
 
 
-def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, old: dict[str, Any]) -> bool:
-    """A service document deleted outright (no two-phase delete): still delete its load balancer."""
+def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, old: dict[str, Any],
+                     create_time: datetime | None = None) -> bool:
+    """A service document deleted outright (no two-phase delete): still delete its load
+    balancer, only the resources of that document (its uid, from ``metadata.uid`` or from
+    the old document's ``create_time``); anything else under the name stays."""
     meta = old.get("metadata")
     finalizers = meta.get("finalizers") if isinstance(meta, dict) else None
     status = parse_service_status(old)
     if not (isinstance(finalizers, list) and FINALIZER in finalizers) and not status.load_balancer.ingress:
         return False
-    lb.ensure_load_balancer_deleted(load_balancer_name(namespace, name), settings.region)
+    uid: str | None = None
+    if create_time is not None:
+        uid = doc_uid(Doc(doc_path(namespace, SERVICES, name), old, create_time, create_time))
+    elif isinstance(meta, dict) and isinstance(meta.get("uid"), str) and meta["uid"]:
+        uid = meta["uid"]
+    try:
+        lb.ensure_load_balancer_deleted(load_balancer_name(namespace, name), settings.region, owner_uid=uid)
+    except NameConflictError as error:
+        log.warning("deleted service's load balancer: resources not ours left alone",
+                    extra=ref_fields(KIND, namespace, name, error=str(error)))
     log.info("deleted service's load balancer deleted", extra=ref_fields(KIND, namespace, name))
     return True

@@ -9,23 +9,25 @@ The ``gce-container-declaration`` agent is deprecated and is not used.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-from functions.api.names import short_hash, zone_or_none
+from functions.api.names import zone_or_none
 from functions.api.pod import Pod
-from functions.cloudprovider.interface import InstanceSpec
+from functions.cloudprovider import names
+from functions.cloudprovider.interface import InstanceSpec, Owner
 
 COS_IMAGE = "projects/cos-cloud/global/images/family/cos-stable"
 DEFAULT_MACHINE_TYPE = "e2-small"
 MACHINE_TYPE_ANNOTATION = "firecontrol.io/machine-type"
 PREEMPTIBLE_ANNOTATION = "firecontrol.io/preemptible"
 ZONE_ANNOTATION = "firecontrol.io/zone"
-POD_LABEL = "firecontrol-pod"
-NAMESPACE_LABEL = "firecontrol-namespace"
+POD_LABEL = names.POD_LABEL
+NAMESPACE_LABEL = names.NAMESPACE_LABEL
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 _LAUNCHER = Path(__file__).parent / "vm" / "launch.sh"
 _UNIT = """[Unit]
@@ -44,12 +46,23 @@ WantedBy=multi-user.target
 
 
 def instance_name(cluster: str, namespace: str, pod: str) -> str:
-    """``{cluster}-{4 hex of namespace}-{pod}``, at most 63 characters, the same every time."""
-    name = f"{cluster}-{short_hash(namespace)}-{pod}"
+    """``{cluster}-{head of pod}-{10 base36 of sha256("namespace/pod")}``, at most 63
+    characters, the same every time; pods in two namespaces never share it in practice."""
+    return names.instance_name(cluster, namespace, pod)
+
+
+def legacy_instance_name(cluster: str, namespace: str, pod: str) -> str:
+    """The name versions before issue 10 gave a pod's VM (4 hex of the namespace: they
+    collide); a pod whose ``spec.nodeName`` is this keeps its VM."""
+    name = f"{cluster}-{hashlib.sha256(namespace.encode()).hexdigest()[:4]}-{pod}"
     if len(name) <= 63:
         return name
-    digest = short_hash(name, 8)
-    return f"{name[: 63 - 9].rstrip('-')}-{digest}"
+    return f"{name[: 63 - 9].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def own_vm_names(cluster: str, namespace: str, pod: str) -> tuple[str, ...]:
+    """The names firecontrol may have given this pod's VM: today's, then the legacy one."""
+    return instance_name(cluster, namespace, pod), legacy_instance_name(cluster, namespace, pod)
 
 
 @cache
@@ -101,14 +114,20 @@ def pod_zone(annotations: Mapping[str, str]) -> str | None:
     return zone
 
 
-def instance_spec(pod: Pod, cluster: str, default_machine_type: str = DEFAULT_MACHINE_TYPE) -> InstanceSpec:
+def instance_spec(pod: Pod, cluster: str, default_machine_type: str = DEFAULT_MACHINE_TYPE, *, uid: str = "",
+                  vm_name: str | None = None, external_ip: bool = False,
+                  service_account: str | None = None) -> InstanceSpec:
+    """The VM for ``pod`` (whose uid is ``uid``), named ``vm_name`` or ``instance_name``."""
     namespace, name = pod.metadata.namespace or "default", pod.name
     return InstanceSpec(
-        name=instance_name(cluster, namespace, name),
+        name=vm_name or instance_name(cluster, namespace, name),
         machine_type=machine_type(pod, default_machine_type),
         image=COS_IMAGE,
         metadata={"user-data": cloud_config(), "firecontrol-pod": f"{namespace}/{name}", **pod_metadata(pod)},
         labels={POD_LABEL: name, NAMESPACE_LABEL: namespace},
         preemptible=pod.metadata.annotations.get(PREEMPTIBLE_ANNOTATION, "false").lower() == "true",
         zone=pod_zone(pod.metadata.annotations),
+        owner=Owner(cluster=cluster, namespace=namespace, kind="Pod", name=name, uid=uid),
+        external_ip=external_ip,
+        service_account=service_account,
     )

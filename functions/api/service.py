@@ -12,6 +12,8 @@ from functions.api.base import Model
 from functions.api.meta import Condition, ObjectMeta, check_labels
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+ALL_SOURCES = "0.0.0.0/0"
+MAX_SOURCE_RANGES = 5000  # Compute Engine's limit on one firewall rule's source ranges
 
 
 class ServicePort(Model):
@@ -52,8 +54,34 @@ class ServiceSpec(Model):
     selector: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     ports: list[ServicePort] = Field(default_factory=list)
     load_balancer_ip: StrictStr | None = Field(default=None, alias="loadBalancerIP")
+    # Who may reach the load balancer (the firewall's sources); unset: everyone.
+    load_balancer_source_ranges: list[StrictStr] | None = None
+    session_affinity: Literal["None", "ClientIP"] | None = None
 
     _check_selector = field_validator("selector")(check_labels)
+
+    @field_validator("load_balancer_source_ranges")
+    @classmethod
+    def _cidrs(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_SOURCE_RANGES:
+            raise ValueError(f"at most {MAX_SOURCE_RANGES} ranges, got {len(value)}")
+        for cidr in value:
+            try:
+                ipaddress.IPv4Network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r:.60} is not an IPv4 CIDR such as '203.0.113.0/24'") from None
+        return value
+
+    @property
+    def source_ranges(self) -> list[str]:
+        """The firewall's sources: ``loadBalancerSourceRanges``, or everyone when unset or empty."""
+        return list(self.load_balancer_source_ranges or [ALL_SOURCES])
+
+    @property
+    def client_ip_affinity(self) -> bool:
+        return self.session_affinity == "ClientIP"
 
     @field_validator("load_balancer_ip")
     @classmethod

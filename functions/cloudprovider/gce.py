@@ -14,10 +14,15 @@ from google.cloud import compute_v1
 
 from . import names
 from .config import GceConfig
-from .errors import NotFoundError
+from .errors import NameConflictError, NotFoundError
 from .gce_api import ComputeApi
 from .gce_loadbalancer import GceLoadBalancers, Hook
-from .interface import InstanceInfo, InstanceSpec, Zone
+from .interface import InstanceInfo, InstanceSpec, Owner, Zone
+
+# Written on every pod VM, over anything the pod asks for: no project-wide SSH keys,
+# logins only through OS Login (IAM).
+HARDENING_METADATA = {"block-project-ssh-keys": "TRUE", "enable-oslogin": "TRUE"}
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
 
 def _info(instance: compute_v1.Instance) -> InstanceInfo:
@@ -30,7 +35,14 @@ def _info(instance: compute_v1.Instance) -> InstanceInfo:
         internal_ip=(nic.network_i_p or None) if nic is not None else None,
         external_ip=nat or None,
         labels=dict(instance.labels),
+        id=str(instance.id) if instance.id else "",
     )
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    shown = [f"{k}={v}" for k, v in sorted(labels.items()) if k.startswith("firecontrol-")]
+    return ", ".join(shown) or "no firecontrol labels"
+
 
 
 class GceCloud(GceLoadBalancers):
@@ -63,37 +75,51 @@ class GceCloud(GceLoadBalancers):
 
     def ensure_instance(self, spec: InstanceSpec) -> InstanceInfo:
         zone = spec.zone or self.config.zone
+        created = self._insert(f"insert instance {spec.name}", self.api.instances.insert_unary,
+                               zone=zone, instance_resource=self._instance(spec, zone))
+        if not created:
+            existing: InstanceInfo = self._read_existing(
+                f"instance {spec.name}", lambda: self._instance_or_none(spec.name, zone)
+            )
+            uid = spec.owner.uid if spec.owner is not None else None
+            if not names.instance_owned(existing.labels, self.config.cluster, uid, pod=spec.owner):
+                raise NameConflictError(
+                    f"VM {spec.name} already exists and is not this pod's ({_labels_text(existing.labels)}); "
+                    "it is left alone", status=409, reason="NameConflict")
+            return existing
+        return self.get_instance(spec.name, zone)
+
+    def _instance(self, spec: InstanceSpec, zone: str) -> compute_v1.Instance:
         preemptible = spec.preemptible
-        instance = compute_v1.Instance(
+        labels = {**spec.labels, **names.labels(self.config.cluster)}
+        if spec.owner is not None:
+            labels.update(names.instance_labels(spec.owner))
+        metadata = {**spec.metadata, **HARDENING_METADATA}
+        access = [compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")] if spec.external_ip else []
+        accounts = [compute_v1.ServiceAccount(email=spec.service_account, scopes=[CLOUD_PLATFORM])] if spec.service_account else []
+        return compute_v1.Instance(
             name=spec.name,
             machine_type=f"zones/{zone}/machineTypes/{spec.machine_type}",
-            labels={**spec.labels, **names.labels(self.config.cluster)},
+            labels=labels,
             tags=compute_v1.Tags(items=[self.config.cluster, *spec.tags]),
-            metadata=compute_v1.Metadata(
-                items=[compute_v1.Items(key=k, value=v) for k, v in sorted(spec.metadata.items())]
-            ),
+            metadata=compute_v1.Metadata(items=[compute_v1.Items(key=k, value=v) for k, v in sorted(metadata.items())]),
             disks=[compute_v1.AttachedDisk(
                 boot=True, auto_delete=True,
                 initialize_params=compute_v1.AttachedDiskInitializeParams(source_image=spec.image),
             )],
             network_interfaces=[compute_v1.NetworkInterface(
-                network=f"global/networks/{self.config.network}",
-                access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")],
+                network=f"global/networks/{self.config.network}", access_configs=access,
             )],
+            service_accounts=accounts,
+            shielded_instance_config=compute_v1.ShieldedInstanceConfig(
+                enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True,
+            ),
             scheduling=compute_v1.Scheduling(
                 preemptible=preemptible,
                 automatic_restart=not preemptible,
                 on_host_maintenance="TERMINATE" if preemptible else "MIGRATE",
             ),
         )
-        created = self._insert(f"insert instance {spec.name}", self.api.instances.insert_unary,
-                               zone=zone, instance_resource=instance)
-        if not created:
-            existing: InstanceInfo = self._read_existing(
-                f"instance {spec.name}", lambda: self._instance_or_none(spec.name, zone)
-            )
-            return existing
-        return self.get_instance(spec.name, zone)
 
     def _instance_or_none(self, name: str, zone: str) -> InstanceInfo | None:
         try:
@@ -101,6 +127,15 @@ class GceCloud(GceLoadBalancers):
         except NotFoundError:
             return None
 
-    def ensure_instance_deleted(self, name: str, zone: str | None = None) -> None:
-        self._delete(f"delete instance {name}", self.api.instances.delete_unary,
-                     zone=zone or self.config.zone, instance=name)
+    def ensure_instance_deleted(self, name: str, zone: str | None = None, *, owner_uid: str | None = None,
+                                owner: Owner | None = None) -> None:
+        zone = zone or self.config.zone
+        found = self._instance_or_none(name, zone)
+        if found is None:
+            return
+        uid = owner.uid if owner is not None else owner_uid
+        if not names.instance_owned(found.labels, self.config.cluster, uid, pod=owner, legacy=True):
+            raise NameConflictError(
+                f"VM {name} is not this object's ({_labels_text(found.labels)}); it is not deleted",
+                status=409, reason="NameConflict")
+        self._delete(f"delete instance {name}", self.api.instances.delete_unary, zone=zone, instance=name)

@@ -24,10 +24,12 @@ class HttpHealthCheck:
     self_link: str
     port: int
     request_path: str
+    description: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HttpHealthCheck:
-        return cls(data["name"], data["selfLink"], int(data.get("port", 80)), data.get("requestPath", "/"))
+        return cls(data["name"], data["selfLink"], int(data.get("port", 80)), data.get("requestPath", "/"),
+                   str(data.get("description", "")))
 
 
 class HttpHealthChecksClient:

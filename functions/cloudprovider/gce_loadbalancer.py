@@ -1,11 +1,17 @@
 """External TCP/UDP load balancers on GCE, the way cloud-provider-gcp builds them.
 
-Create order: address (unless the caller owns the IP), firewall, HTTP health check,
+Create order: address (unless the caller owns the IP), firewalls, HTTP health check,
 target pool, forwarding rule LAST, so a forwarding rule never points at half a load
 balancer. Delete order is the reverse, forwarding rule FIRST, tolerating 404. Each
-step reads, compares and creates or repairs (409 on create is success), so a pass
-killed between any two steps and run again converges with no duplicates and nothing
-leaked. Hosts change by the difference, in chunks of at most 1,000 instances.
+step reads, compares and creates or repairs, so a pass killed between any two steps
+and run again converges with no duplicates and nothing leaked. Hosts change by the
+difference, in chunks of at most 1,000 instances.
+
+Every resource's description names its owner (cluster, namespace, kind, name, uid,
+load balancer). A resource found under our name (read, or after a 409) that names
+anyone else is a ``NameConflictError``: it is never reused, repaired or deleted.
+The service firewall admits the service's ports from ``source_ranges`` to the load
+balancer's IP only; a second one (``-hc``) admits Google's health checkers.
 """
 
 from __future__ import annotations
@@ -21,13 +27,23 @@ from google.cloud import compute_v1
 from . import hosts as hostdiff
 from . import names
 from .config import GceConfig
-from .errors import AlreadyExistsError, InvalidRequestError, NotFoundError, TemporaryError
+from .errors import (
+    AlreadyExistsError,
+    InvalidRequestError,
+    NameConflictError,
+    NotFoundError,
+    TemporaryError,
+)
 from .gce_api import ComputeApi
 from .gce_healthchecks import HttpHealthCheck
+from .interface import Owner
 
 log = logging.getLogger("firecontrol.cloudprovider")
 PROTOCOLS = ("TCP", "UDP")
+SESSION_AFFINITIES = ("NONE", "CLIENT_IP")
 HEALTH_CHECK_PATH = "/"
+# Where legacy HTTP health checks (the only kind a target pool takes) come from.
+HEALTH_CHECK_RANGES = ("35.191.0.0/16", "209.85.152.0/22", "209.85.204.0/22")
 Hook = Callable[[str], None]
 
 
@@ -41,10 +57,14 @@ class LoadBalancerSpec:
     ports: tuple[int, ...]
     protocol: str
     user_ip: str | None
+    owner: Owner
+    source_ranges: tuple[str, ...] = ("0.0.0.0/0",)
+    session_affinity: str = "NONE"
 
     @classmethod
     def build(cls, cluster: str, name: str, region: str, ports: Sequence[int], protocol: str,
-              load_balancer_ip: str | None) -> LoadBalancerSpec:
+              load_balancer_ip: str | None, owner: Owner, source_ranges: Sequence[str] = ("0.0.0.0/0",),
+              session_affinity: str = "NONE") -> LoadBalancerSpec:
         resource = names.resource_name(cluster, name)
         if not ports or any(not isinstance(p, int) or not 1 <= p <= 65535 for p in ports):
             raise InvalidRequestError(f"load balancer {name!r}: ports must be 1-65535, got {list(ports)}")
@@ -55,7 +75,23 @@ class LoadBalancerSpec:
                 ipaddress.IPv4Address(load_balancer_ip)
             except ValueError:
                 raise InvalidRequestError(f"load balancer {name!r}: {load_balancer_ip!r} is not an IPv4 address") from None
-        return cls(name, resource, region, tuple(sorted(set(ports))), protocol.upper(), load_balancer_ip)
+        if session_affinity not in SESSION_AFFINITIES:
+            raise InvalidRequestError(f"load balancer {name!r}: session affinity must be one of {SESSION_AFFINITIES}, "
+                                      f"got {session_affinity!r}")
+        ranges: list[str] = []
+        for cidr in source_ranges:
+            try:
+                ranges.append(str(ipaddress.IPv4Network(cidr, strict=False)))
+            except ValueError:
+                raise InvalidRequestError(f"load balancer {name!r}: source range {cidr!r:.60} is not an IPv4 CIDR") from None
+        if not ranges:
+            raise InvalidRequestError(f"load balancer {name!r}: at least one source range is needed")
+        return cls(name, resource, region, tuple(sorted(set(ports))), protocol.upper(), load_balancer_ip, owner,
+                   tuple(sorted(set(ranges))), session_affinity)
+
+    @property
+    def health_check_firewall(self) -> str:
+        return names.health_check_firewall(self.resource)
 
     @property
     def port_range(self) -> str:
@@ -125,16 +161,45 @@ class GceLoadBalancers:
         return self._get(f"get forwarding rule {resource}", self.api.forwarding_rules.get,
                          region=region, forwarding_rule=resource)
 
+    # -- ownership --------------------------------------------------------------------
+
+    def _description(self, spec: LoadBalancerSpec) -> str:
+        return names.description(self.config.cluster, spec.name, spec.owner)
+
+    def _claim(self, spec: LoadBalancerSpec, kind: str, resource: str, found: Any) -> None:
+        """A resource found under our name is reused or repaired only if it is this owner's."""
+        text = str(getattr(found, "description", "") or "")
+        if not names.describes(text, self.config.cluster, spec.name, spec.owner.uid):
+            raise NameConflictError(
+                f"{kind} {resource} already exists and is not this load balancer's "
+                f"(its description: {text[:200]!r}); it is left alone", status=409, reason="NameConflict")
+
+    def _found_or_made(self, spec: LoadBalancerSpec, kind: str, resource: str, read: Callable[[], Any | None],
+                       insert: Callable[[], bool]) -> tuple[Any | None, bool]:
+        """Read; if absent insert; after a 409 read what is there. Whatever was found must be
+        ours. Returns (what was found, None when we made it now; created now)."""
+        found = read()
+        if found is None:
+            if insert():
+                return None, True
+            found = self._read_existing(f"insert {kind} {resource}", read)
+        self._claim(spec, kind, resource, found)
+        return found, False
+
     # -- ensure ---------------------------------------------------------------------
 
     def ensure_load_balancer(self, name: str, region: str, ports: Sequence[int], hosts: Sequence[str], *,
-                             protocol: str = "TCP", load_balancer_ip: str | None = None) -> str:
-        spec = LoadBalancerSpec.build(self.config.cluster, name, region, ports, protocol, load_balancer_ip)
+                             owner: Owner, protocol: str = "TCP", load_balancer_ip: str | None = None,
+                             source_ranges: Sequence[str] = ("0.0.0.0/0",), session_affinity: str = "NONE") -> str:
+        spec = LoadBalancerSpec.build(self.config.cluster, name, region, ports, protocol, load_balancer_ip, owner,
+                                      source_ranges, session_affinity)
         try:
             ip = self._ensure_address(spec)
             self.on_step("address")
-            self._ensure_firewall(spec)
+            self._ensure_firewall(spec, ip)
             self.on_step("firewall")
+            self._ensure_health_check_firewall(spec)
+            self.on_step("health-check-firewall")
             check = self._ensure_health_check(spec)
             self.on_step("health-check")
             pool = self._ensure_target_pool(spec, check, hosts)
@@ -158,14 +223,16 @@ class GceLoadBalancers:
             return self._get(f"get address {spec.resource}", self.api.addresses.get,
                              region=spec.region, address=spec.resource)
 
-        address = read()
-        if address is None:
+        def insert() -> bool:
             log.info("reserving address", extra={"loadBalancer": spec.name, "resource": spec.resource})
-            body = compute_v1.Address(name=spec.resource, description=names.description(self.config.cluster, spec.name),
+            body = compute_v1.Address(name=spec.resource, description=self._description(spec),
                                       labels=names.labels(self.config.cluster), address_type="EXTERNAL")
-            what = f"insert address {spec.resource}"
-            self._insert(what, self.api.addresses.insert_unary, region=spec.region, address_resource=body)
-            address = self._read_existing(what, read)  # the IP is known only once it is reserved
+            return self._insert(f"insert address {spec.resource}", self.api.addresses.insert_unary,
+                                region=spec.region, address_resource=body)
+
+        address, _ = self._found_or_made(spec, "address", spec.resource, read, insert)
+        if address is None:
+            address = self._read_existing(f"insert address {spec.resource}", read)  # the IP is known once reserved
         return str(address.address)
 
     def _release_own_address(self, spec: LoadBalancerSpec) -> None:
@@ -173,39 +240,59 @@ class GceLoadBalancers:
                         region=spec.region, address=spec.resource)
         if own is None or own.address == spec.user_ip:
             return  # nothing reserved, or the caller pinned the very IP we reserved: in use, kept
+        if not names.describes(own.description, self.config.cluster, spec.name, spec.owner.uid):
+            log.warning("address under our name is not ours: left alone",
+                        extra={"loadBalancer": spec.name, "resource": spec.resource})
+            return
         if self._delete(f"delete address {spec.resource}", self.api.addresses.delete_unary,
                         region=spec.region, address=spec.resource):
             log.info("released our address: the caller chose its own IP", extra={"loadBalancer": spec.name})
 
-    def _ensure_firewall(self, spec: LoadBalancerSpec) -> None:
-        def read() -> compute_v1.Firewall | None:
-            return self._get(f"get firewall {spec.resource}", self.api.firewalls.get, firewall=spec.resource)
-
-        want = compute_v1.Firewall(
+    def _ensure_firewall(self, spec: LoadBalancerSpec, ip: str) -> None:
+        """The service's ports, from its source ranges, to the load balancer's IP only."""
+        self._ensure_firewall_rule(spec, compute_v1.Firewall(
             name=spec.resource,
-            description=names.description(self.config.cluster, spec.name),
+            description=self._description(spec),
             network=f"global/networks/{self.config.network}",
             allowed=[compute_v1.Allowed(I_p_protocol=spec.protocol.lower(), ports=[str(p) for p in spec.ports])],
-            source_ranges=["0.0.0.0/0"],
+            source_ranges=list(spec.source_ranges),
+            destination_ranges=[f"{ip}/32"],
             target_tags=[self.config.cluster],  # every VM of this cluster carries the cluster tag
-        )
-        have = read()
-        if have is None:
-            log.info("creating firewall", extra={"loadBalancer": spec.name, "ports": list(spec.ports)})
-            what = f"insert firewall {spec.resource}"
-            if self._insert(what, self.api.firewalls.insert_unary, firewall_resource=want):
-                return
-            have = self._read_existing(what, read)
+        ))
+
+    def _ensure_health_check_firewall(self, spec: LoadBalancerSpec) -> None:
+        """Google's health checkers, to the health-check port (their probes go to the VM)."""
+        self._ensure_firewall_rule(spec, compute_v1.Firewall(
+            name=spec.health_check_firewall,
+            description=self._description(spec),
+            network=f"global/networks/{self.config.network}",
+            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(spec.ports[0])])],
+            source_ranges=list(HEALTH_CHECK_RANGES),
+            target_tags=[self.config.cluster],
+        ))
+
+    def _ensure_firewall_rule(self, spec: LoadBalancerSpec, want: compute_v1.Firewall) -> None:
+        name = want.name
+
+        def read() -> compute_v1.Firewall | None:
+            return self._get(f"get firewall {name}", self.api.firewalls.get, firewall=name)
+
+        def insert() -> bool:
+            log.info("creating firewall", extra={"loadBalancer": spec.name, "firewall": name, "ports": list(want.allowed[0].ports)})
+            return self._insert(f"insert firewall {name}", self.api.firewalls.insert_unary, firewall_resource=want)
+
+        have, _ = self._found_or_made(spec, "firewall", name, read, insert)
 
         def shape(fw: compute_v1.Firewall) -> tuple[Any, ...]:
             allowed = sorted((a.I_p_protocol.lower(), tuple(sorted(a.ports))) for a in fw.allowed)
-            return allowed, sorted(fw.source_ranges), sorted(fw.target_tags)
+            return allowed, sorted(fw.source_ranges), sorted(fw.destination_ranges), sorted(fw.target_tags)
 
-        if shape(have) != shape(want):
-            log.info("updating firewall", extra={"loadBalancer": spec.name, "ports": list(spec.ports)})
-            patch = compute_v1.Firewall(allowed=want.allowed, source_ranges=want.source_ranges, target_tags=want.target_tags)
-            self.api.mutate(f"patch firewall {spec.resource}", self.api.firewalls.patch_unary,
-                            project=self.config.project, firewall=spec.resource, firewall_resource=patch)
+        if have is not None and shape(have) != shape(want):
+            log.info("updating firewall", extra={"loadBalancer": spec.name, "firewall": name})
+            patch = compute_v1.Firewall(allowed=want.allowed, source_ranges=want.source_ranges,
+                                        destination_ranges=want.destination_ranges, target_tags=want.target_tags)
+            self.api.mutate(f"patch firewall {name}", self.api.firewalls.patch_unary,
+                            project=self.config.project, firewall=name, firewall_resource=patch)
 
     def _ensure_health_check(self, spec: LoadBalancerSpec) -> str:
         def read() -> HttpHealthCheck | None:
@@ -213,13 +300,14 @@ class GceLoadBalancers:
                              http_health_check=spec.resource)
 
         want = {"port": spec.ports[0], "requestPath": HEALTH_CHECK_PATH}
-        check = read()
-        if check is None:
+
+        def insert() -> bool:
             log.info("creating health check", extra={"loadBalancer": spec.name, "port": spec.ports[0]})
-            body = {"name": spec.resource, "description": names.description(self.config.cluster, spec.name), **want}
-            what = f"insert health check {spec.resource}"
-            if not self._insert(what, self.api.health_checks.insert_unary, http_health_check_resource=body):
-                check = self._read_existing(what, read)
+            body = {"name": spec.resource, "description": self._description(spec), **want}
+            return self._insert(f"insert health check {spec.resource}", self.api.health_checks.insert_unary,
+                                http_health_check_resource=body)
+
+        check, _ = self._found_or_made(spec, "health check", spec.resource, read, insert)
         if check is not None and (check.port, check.request_path) != (want["port"], want["requestPath"]):
             log.info("updating health check", extra={"loadBalancer": spec.name, "port": spec.ports[0]})
             self.api.mutate(f"patch health check {spec.resource}", self.api.health_checks.patch_unary,
@@ -234,11 +322,23 @@ class GceLoadBalancers:
         desired = hostdiff.diff_hosts([], hosts, self.config.zone).add
         pool = read()
         if pool is not None:
+            self._claim(spec, "target pool", spec.resource, pool)
+            if pool.session_affinity != spec.session_affinity:
+                # A target pool's affinity cannot change in place: make it again, the rule first.
+                log.info("recreating target pool: session affinity changed",
+                         extra={"loadBalancer": spec.name, "was": pool.session_affinity, "now": spec.session_affinity})
+                self._delete_own_rule(spec)
+                self._delete(f"delete target pool {spec.resource}", self.api.target_pools.delete_unary,
+                             region=spec.region, target_pool=spec.resource)
+                pool = None
+        if pool is not None:
             current: Sequence[str] = pool.instances
         else:
             created, missing = self._create_pool(spec, check, desired[: hostdiff.MAX_AT_CREATE])
             if created is None:
-                created = self._read_existing(f"insert target pool {spec.resource}", read).instances
+                existing = self._read_existing(f"insert target pool {spec.resource}", read)
+                self._claim(spec, "target pool", spec.resource, existing)
+                created = existing.instances
             current = created
             desired = tuple(h for h in desired if h not in missing)
         self._update_members(spec.name, spec.resource, spec.region, current, desired)
@@ -249,8 +349,8 @@ class GceLoadBalancers:
         def insert(refs: Sequence[str]) -> bool:
             log.info("creating target pool", extra={"loadBalancer": spec.name, "instances": len(refs)})
             body = compute_v1.TargetPool(
-                name=spec.resource, description=names.description(self.config.cluster, spec.name),
-                health_checks=[check], instances=[self._instance_link(r) for r in refs], session_affinity="NONE",
+                name=spec.resource, description=self._description(spec), health_checks=[check],
+                instances=[self._instance_link(r) for r in refs], session_affinity=spec.session_affinity,
             )
             return self._insert(f"insert target pool {spec.resource}", self.api.target_pools.insert_unary,
                                 region=spec.region, target_pool_resource=body)
@@ -261,9 +361,17 @@ class GceLoadBalancers:
             existing = self._existing(first)  # an instance went away; skip it, not an error
             return (existing if insert(existing) else None), set(first) - set(existing)
 
+    def _delete_own_rule(self, spec: LoadBalancerSpec) -> None:
+        rule = self._get_rule(spec.resource, spec.region)
+        if rule is not None:
+            self._claim(spec, "forwarding rule", spec.resource, rule)
+            self._delete(f"delete forwarding rule {spec.resource}", self.api.forwarding_rules.delete_unary,
+                         region=spec.region, forwarding_rule=spec.resource)
+
     def _ensure_forwarding_rule(self, spec: LoadBalancerSpec, ip: str, pool: str) -> None:
         rule = self._get_rule(spec.resource, spec.region)
         if rule is not None:
+            self._claim(spec, "forwarding rule", spec.resource, rule)
             if (rule.I_p_address == ip and rule.port_range == spec.port_range
                     and rule.I_p_protocol == spec.protocol and _same(rule.target, pool)):
                 return
@@ -276,14 +384,15 @@ class GceLoadBalancers:
         else:
             log.info("creating forwarding rule", extra={"loadBalancer": spec.name, "ip": ip, "portRange": spec.port_range})
         body = compute_v1.ForwardingRule(
-            name=spec.resource, description=names.description(self.config.cluster, spec.name),
+            name=spec.resource, description=self._description(spec),
             I_p_address=ip, I_p_protocol=spec.protocol, port_range=spec.port_range, target=pool,
             load_balancing_scheme="EXTERNAL", labels=names.labels(self.config.cluster),
         )
         what = f"insert forwarding rule {spec.resource}"
         if not self._insert(what, self.api.forwarding_rules.insert_unary, region=spec.region, forwarding_rule_resource=body):
-            # Raced with another pass; the next pass repairs it if it differs.
-            self._read_existing(what, lambda: self._get_rule(spec.resource, spec.region))
+            # Raced with another pass (or someone took the name): it must be ours; the next pass repairs it.
+            found = self._read_existing(what, lambda: self._get_rule(spec.resource, spec.region))
+            self._claim(spec, "forwarding rule", spec.resource, found)
 
     # -- hosts ------------------------------------------------------------------------
 
@@ -343,8 +452,9 @@ class GceLoadBalancers:
 
     # -- garbage collection -------------------------------------------------------------
 
-    def list_load_balancers(self, region: str) -> set[str]:
-        """Names of the load balancers this cluster owns any resource of (found by description)."""
+    def list_load_balancers(self, region: str) -> dict[str, str | None]:
+        """The load balancers this cluster owns any resource of (found by description), with
+        the owner uid their resources carry (None: made by an older version, no uid)."""
         project = self.config.project
         described: list[tuple[str, str]] = []
         listings: tuple[tuple[str, Callable[..., Any], dict[str, str]], ...] = (
@@ -357,28 +467,45 @@ class GceLoadBalancers:
             pager = self.api.call(what, method, project=project, **kwargs)
             described += [(item.name, item.description) for item in pager]
         described += self.api.call("list health checks", self.api.health_checks.list_descriptions, project=project)
-        owned = set()
+        owned: dict[str, str | None] = {}
         for name, text in described:
-            owner = names.owner(text, self.config.cluster)
-            if owner is not None and name.startswith(names.prefix(self.config.cluster)):
-                owned.add(owner)
+            lb = names.owner(text, self.config.cluster)
+            if lb is not None and name.startswith(names.prefix(self.config.cluster)):
+                uid = names.owner_uid(text, self.config.cluster)
+                owned[lb] = uid or owned.get(lb)
         return owned
 
     # -- delete -----------------------------------------------------------------------
 
-    def ensure_load_balancer_deleted(self, name: str, region: str) -> None:
+    def ensure_load_balancer_deleted(self, name: str, region: str, *, owner_uid: str | None = None) -> None:
+        """Forwarding rule first, address last; each read first and deleted only if its
+        description names this cluster's ``name`` (and ``owner_uid`` when given)."""
         resource = names.resource_name(self.config.cluster, name)
-        steps: list[tuple[str, Callable[..., Any], dict[str, str]]] = [
-            ("forwarding rule", self.api.forwarding_rules.delete_unary, {"region": region, "forwarding_rule": resource}),
-            ("target pool", self.api.target_pools.delete_unary, {"region": region, "target_pool": resource}),
-            ("health check", self.api.health_checks.delete_unary, {"http_health_check": resource}),
-            ("firewall", self.api.firewalls.delete_unary, {"firewall": resource}),
+        checker = names.health_check_firewall(resource)
+        rule = {"region": region, "forwarding_rule": resource}
+        pool = {"region": region, "target_pool": resource}
+        check = {"http_health_check": resource}
+        address = {"region": region, "address": resource}
+        steps: list[tuple[str, str, Callable[..., Any], Callable[..., Any], dict[str, str]]] = [
+            ("forwarding rule", resource, self.api.forwarding_rules.get, self.api.forwarding_rules.delete_unary, rule),
+            ("target pool", resource, self.api.target_pools.get, self.api.target_pools.delete_unary, pool),
+            ("health check", resource, self.api.health_checks.get, self.api.health_checks.delete_unary, check),
+            ("health check firewall", checker, self.api.firewalls.get, self.api.firewalls.delete_unary, {"firewall": checker}),
+            ("firewall", resource, self.api.firewalls.get, self.api.firewalls.delete_unary, {"firewall": resource}),
             # Only an address we reserved carries our name: a caller's own IP is never released.
-            ("address", self.api.addresses.delete_unary, {"region": region, "address": resource}),
+            ("address", resource, self.api.addresses.get, self.api.addresses.delete_unary, address),
         ]
-        deleted = []
-        for kind, method, kwargs in steps:
-            if self._delete(f"delete {kind} {resource}", method, **kwargs):
-                deleted.append(kind)
+        deleted, foreign = [], []
+        for kind, target, get, delete, kwargs in steps:
+            found = self._get(f"get {kind} {target}", get, **kwargs)
+            if found is not None:
+                text = str(getattr(found, "description", "") or "")
+                if not names.describes(text, self.config.cluster, name, owner_uid):
+                    foreign.append(f"{kind} {target} (description {text[:120]!r})")
+                elif self._delete(f"delete {kind} {target}", delete, **kwargs):
+                    deleted.append(kind)
             self.on_step(f"{kind.replace(' ', '-')}-deleted")
-        log.info("load balancer deleted", extra={"loadBalancer": name, "deleted": deleted})
+        log.info("load balancer deleted", extra={"loadBalancer": name, "deleted": deleted, "notOurs": foreign})
+        if foreign:
+            raise NameConflictError(f"load balancer {name!r}: not ours, left alone: {'; '.join(foreign)}",
+                                    status=409, reason="NameConflict")

@@ -52,6 +52,9 @@ class InstanceSpec:
     preemptible: bool = False
     tags: tuple[str, ...] = ()
     zone: str | None = None  # None: the configured zone
+    owner: Owner | None = None  # whose the VM is: written in its labels, checked on a 409
+    external_ip: bool = False  # an access config (public IP); else egress goes through Cloud NAT
+    service_account: str | None = None  # the VM's identity (None: none at all)
 
 
 class TCPLoadBalancer(Protocol):
@@ -66,22 +69,28 @@ class TCPLoadBalancer(Protocol):
         ports: Sequence[int],
         hosts: Sequence[str],
         *,
+        owner: Owner,
         protocol: str = "TCP",
         load_balancer_ip: str | None = None,
+        source_ranges: Sequence[str] = ("0.0.0.0/0",),
+        session_affinity: str = "NONE",
     ) -> str:
-        """Create or repair the load balancer so it matches; return its ingress IP."""
+        """Create or repair the load balancer so it matches; return its ingress IP.
+        NameConflictError if a resource under its name is not ``owner``'s (nothing touched)."""
         ...
 
     def update_hosts(self, name: str, region: str, hosts: Sequence[str]) -> None:
         """Make the instances behind ``name`` exactly ``hosts`` (missing instances are skipped)."""
         ...
 
-    def ensure_load_balancer_deleted(self, name: str, region: str) -> None:
-        """Delete everything ``name`` owns; quiet when nothing is there."""
+    def ensure_load_balancer_deleted(self, name: str, region: str, *, owner_uid: str | None = None) -> None:
+        """Delete everything ``name`` owns (of ``owner_uid`` when given); quiet when nothing is
+        there; NameConflictError after deleting the rest if a resource is someone else's."""
         ...
 
-    def list_load_balancers(self, region: str) -> set[str]:
-        """Names of every load balancer this cluster has any resource of (for garbage collection)."""
+    def list_load_balancers(self, region: str) -> dict[str, str | None]:
+        """Every load balancer this cluster has any resource of, with the owner uid its
+        resources carry (None: made by an older version), for garbage collection."""
         ...
 
 
@@ -96,11 +105,15 @@ class Instances(Protocol):
         ...
 
     def ensure_instance(self, spec: InstanceSpec) -> InstanceInfo:
-        """Create the VM unless it exists (409 is success); return it as it is now."""
+        """Create the VM unless it exists; return it as it is now. A VM already under the
+        name is reused only if its labels name ``spec.owner``, else NameConflictError."""
         ...
 
-    def ensure_instance_deleted(self, name: str, zone: str | None = None) -> None:
-        """Delete the VM in ``zone`` (None: the configured one) and wait; quiet when it is not there."""
+    def ensure_instance_deleted(self, name: str, zone: str | None = None, *, owner_uid: str | None = None,
+                                owner: Owner | None = None) -> None:
+        """Delete the VM in ``zone`` (None: the configured one) and wait; quiet when it is not
+        there. Only a VM labelled for this cluster (and ``owner_uid``, or ``owner`` whose
+        older VMs carry no uid) is deleted; any other is a NameConflictError."""
         ...
 
 

@@ -7,6 +7,7 @@ import urllib.request
 from typing import Any
 
 from emulator.compute import ComputeEmulator, Timing
+from functions.cloudprovider import Owner
 
 PROJECT = "test-project"
 REGION = "us-central1"
@@ -14,6 +15,8 @@ ZONE = "us-central1-a"
 TIMING = Timing(operation_delay=0.01, provisioning_delay=0.03, staging_delay=0.03, wait_timeout=1.0)
 FAST_RETRIES = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.1)
 LB_KINDS = ("addresses", "firewalls", "httpHealthChecks", "targetPools", "forwardingRules")
+# Whose the compute tests' load balancers are (written in every description).
+OWNER = Owner(cluster="fc", namespace="default", kind="Service", name="web", uid="uid-web")
 
 
 def names_by_kind(emulator: ComputeEmulator) -> dict[str, list[str]]:
@@ -23,7 +26,9 @@ def names_by_kind(emulator: ComputeEmulator) -> dict[str, list[str]]:
 
 
 def one_of_each(emulator: ComputeEmulator, name: str) -> bool:
-    return names_by_kind(emulator) == {kind: [name] for kind in LB_KINDS}
+    """Exactly one load balancer's resources: one of each kind, and its health-check firewall."""
+    want = {kind: [name] for kind in LB_KINDS} | {"firewalls": sorted([name, f"{name}-hc"])}
+    return {kind: sorted(found) for kind, found in names_by_kind(emulator).items()} == want
 
 
 def nothing_left(emulator: ComputeEmulator) -> bool:

@@ -9,11 +9,12 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider import PermanentError, QuotaError, TemporaryError
-from tests.compute.support import FAST_RETRIES, REGION, nothing_left, one_of_each, seed
+from tests.compute.support import FAST_RETRIES, OWNER, REGION, nothing_left, one_of_each, seed
 
 LB = "fc-web"
-CREATE_STEPS = ["address", "firewall", "health-check", "target-pool", "forwarding-rule"]
-DELETE_STEPS = ["forwarding-rule-deleted", "target-pool-deleted", "health-check-deleted", "firewall-deleted"]
+CREATE_STEPS = ["address", "firewall", "health-check-firewall", "health-check", "target-pool", "forwarding-rule"]
+DELETE_STEPS = ["forwarding-rule-deleted", "target-pool-deleted", "health-check-deleted",
+                "health-check-firewall-deleted", "firewall-deleted"]
 
 
 class Killed(Exception):
@@ -36,9 +37,9 @@ def test_thirty_percent_of_calls_failing_still_converges(emulator: ComputeEmulat
     emulator.inject(path="^/compute/v1/", status=429, rate=0.176)
 
     for name in ("web", "api", "db"):
-        ip = cloud.ensure_load_balancer(name, REGION, [80, 81], hosts[:20])
+        ip = cloud.ensure_load_balancer(name, REGION, [80, 81], hosts[:20], owner=OWNER)
         assert one_of_each(emulator, f"fc-{name}")
-        assert cloud.ensure_load_balancer(name, REGION, [80, 81], hosts[:20]) == ip
+        assert cloud.ensure_load_balancer(name, REGION, [80, 81], hosts[:20], owner=OWNER) == ip
         cloud.update_hosts(name, REGION, hosts[10:])
         assert one_of_each(emulator, f"fc-{name}")
         pool = emulator.state.dump()["resources"]["targetPools"][0]
@@ -55,8 +56,8 @@ def test_thirty_percent_of_calls_failing_still_converges(emulator: ComputeEmulat
 def test_create_killed_after_any_step_then_rerun_converges(emulator: ComputeEmulator, make_cloud: Callable[..., Any], step: str) -> None:
     seed(emulator, ["vm-1"])
     with pytest.raises(Killed):
-        make_cloud(on_step=kill_at(step)).ensure_load_balancer("web", REGION, [80], ["vm-1"])
-    ip = make_cloud().ensure_load_balancer("web", REGION, [80], ["vm-1"])
+        make_cloud(on_step=kill_at(step)).ensure_load_balancer("web", REGION, [80], ["vm-1"], owner=OWNER)
+    ip = make_cloud().ensure_load_balancer("web", REGION, [80], ["vm-1"], owner=OWNER)
     assert one_of_each(emulator, LB)
     assert emulator.state.dump()["resources"]["forwardingRules"][0]["IPAddress"] == ip
     make_cloud().ensure_load_balancer_deleted("web", REGION)
@@ -65,7 +66,7 @@ def test_create_killed_after_any_step_then_rerun_converges(emulator: ComputeEmul
 
 @pytest.mark.parametrize("step", DELETE_STEPS)
 def test_delete_killed_after_any_step_then_rerun_leaks_nothing(emulator: ComputeEmulator, make_cloud: Callable[..., Any], step: str) -> None:
-    make_cloud().ensure_load_balancer("web", REGION, [80], [])
+    make_cloud().ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
     with pytest.raises(Killed):
         make_cloud(on_step=kill_at(step)).ensure_load_balancer_deleted("web", REGION)
     make_cloud().ensure_load_balancer_deleted("web", REGION)
@@ -78,8 +79,8 @@ def test_pass_dying_while_waiting_for_an_insert_then_rerun(emulator: ComputeEmul
     emulator.configure({"operation_delay": 0.05})
     emulator.inject(method="POST", path=f"/{collection}$", status=403, reason="forbidden", message="denied", after=True, count=1)
     with pytest.raises(PermanentError):
-        cloud.ensure_load_balancer("web", REGION, [80], [])
-    ip = cloud.ensure_load_balancer("web", REGION, [80], [])
+        cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
+    ip = cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
     assert one_of_each(emulator, LB)
     assert emulator.state.dump()["resources"]["forwardingRules"][0]["IPAddress"] == ip
 
@@ -87,7 +88,7 @@ def test_pass_dying_while_waiting_for_an_insert_then_rerun(emulator: ComputeEmul
 def test_calls_failing_for_good_raise_temporary_after_the_retries(emulator: ComputeEmulator, cloud: Any) -> None:
     emulator.inject(path="/addresses/", status=503)
     with pytest.raises(TemporaryError) as error:
-        cloud.ensure_load_balancer("web", REGION, [80], [])
+        cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
     assert error.value.status == 503
     assert emulator.requests() == {"addresses.get": len(FAST_RETRIES) + 1}
     assert nothing_left(emulator)
@@ -96,6 +97,6 @@ def test_calls_failing_for_good_raise_temporary_after_the_retries(emulator: Comp
 def test_quota_exceeded_is_a_quota_error(emulator: ComputeEmulator, cloud: Any) -> None:
     emulator.inject(method="POST", path="/addresses$", status=403, reason="quotaExceeded")
     with pytest.raises(QuotaError) as error:
-        cloud.ensure_load_balancer("web", REGION, [80], [])
+        cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
     assert "IN_USE_ADDRESSES" in str(error.value)
     assert nothing_left(emulator)

@@ -2,12 +2,14 @@
 
 It serves the subset firecontrol uses (instances, target pools, forwarding rules,
 addresses, firewalls, HTTP health checks and their operations) at ``/compute/v1``,
-and an admin surface at ``/emulator`` for faults, delays, state dumps and request
-counts. See ``server.ComputeEmulator``.
+and an admin surface at ``/emulator`` for faults, delays, quotas, state dumps and
+request counts. It refuses what Compute Engine refuses (zones and machine types in
+``catalog``, labels, metadata and tags in ``limits``, the CPUS quota, references
+across regions). See ``server.ComputeEmulator``.
 """
 
 from .faults import FaultRule
-from .model import Timing
+from .model import Quotas, Timing
 from .server import ComputeEmulator
 
-__all__ = ["ComputeEmulator", "FaultRule", "Timing"]
+__all__ = ["ComputeEmulator", "FaultRule", "Quotas", "Timing"]

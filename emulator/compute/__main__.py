@@ -7,7 +7,7 @@ import os
 
 from emulator.jsonhttp import serve_until_interrupted
 
-from .model import Timing
+from .model import Quotas, Timing
 from .server import ComputeEmulator
 
 
@@ -19,9 +19,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--provisioning-delay", type=float, default=Timing.provisioning_delay)
     parser.add_argument("--staging-delay", type=float, default=Timing.staging_delay)
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault-injection RNG")
+    parser.add_argument("--cpu-quota", type=float, default=float(os.environ.get("COMPUTE_EMULATOR_CPU_QUOTA", Quotas.cpus)),
+                        help="the CPUS quota of every region (vCPUs of instances not TERMINATED)")
     args = parser.parse_args(argv)
     timing = Timing(args.operation_delay, args.provisioning_delay, args.staging_delay)
-    emulator = ComputeEmulator(args.host, args.port, timing=timing, seed=args.seed)
+    emulator = ComputeEmulator(args.host, args.port, timing=timing, seed=args.seed, quotas=Quotas(cpus=args.cpu_quota))
     print(f"Compute Engine emulator on {emulator.url} (COMPUTE_API_ENDPOINT={emulator.url})", flush=True)
     serve_until_interrupted(emulator.serve_forever, emulator.server)
 

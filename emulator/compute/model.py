@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 # The Compute Engine name rule (RFC 1035 label).
 NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
-REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,20 @@ class Timing:
     provisioning_delay: float = 0.1  # instance PROVISIONING → STAGING
     staging_delay: float = 0.1  # instance STAGING → RUNNING
     wait_timeout: float = 2.0  # longest one operations.wait blocks (Compute: 2 minutes)
+
+
+@dataclass
+class Quotas:
+    """Regional quotas checked when an instance is inserted; generous unless a test lowers them.
+
+    ``cpus`` is the ``CPUS`` limit of every region, ``region_cpus`` overrides it per region.
+    """
+
+    cpus: float = 1000.0
+    region_cpus: dict[str, float] = field(default_factory=dict)
+
+    def cpus_in(self, region: str) -> float:
+        return float(self.region_cpus.get(region, self.cpus))
 
 
 class IpPool:

@@ -1,7 +1,13 @@
 """What each kind adds to the generic verbs: defaults, references, addresses, in-use rules.
 
-- instances get an internal IP (10.128.0.0/9), a NAT IP (198.18.0.0/15) per access
-  config, and go PROVISIONING → STAGING → RUNNING with the configured delays;
+- instances need a machine type their zone offers (``catalog``) and a boot disk, carry
+  labels, metadata and tags within Compute Engine's limits (``limits``), count their
+  vCPUs against the region's ``CPUS`` quota (403 quotaExceeded), get an internal IP
+  (10.128.0.0/9), a NAT IP (198.18.0.0/15) per access config (none without one), and
+  go PROVISIONING → STAGING → RUNNING with the configured delays;
+- a reference to an instance, target pool or address in another region than the
+  resource that names it is a 400, as are firewall ranges that are not CIDRs and a
+  target pool ``sessionAffinity`` other than NONE, CLIENT_IP or CLIENT_IP_PROTO;
 - addresses and ephemeral forwarding-rule IPs come from 203.0.113.0/24 (TEST-NET-3,
   never routed);
 - a target pool in use by a forwarding rule, a health check in use by a target pool,
@@ -12,11 +18,11 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import catalog, limits
 from .errors import ApiError, in_use, invalid, not_found
 from .model import Key
 
@@ -26,6 +32,9 @@ if TYPE_CHECKING:
 Json = dict[str, Any]
 MAX_INSTANCES_PER_CALL = 1000
 PROTOCOLS = {"TCP", "UDP", "ESP", "AH", "SCTP", "ICMP", "L3_DEFAULT"}
+SESSION_AFFINITIES = ("NONE", "CLIENT_IP", "CLIENT_IP_PROTO")
+FIREWALL_PATCH_FIELDS = ("allowed", "denied", "sourceRanges", "destinationRanges", "sourceTags", "targetTags",
+                         "description", "priority", "disabled")
 
 
 def instance_status(state: ComputeState, key: Key) -> str:
@@ -55,18 +64,46 @@ def _no_external_ip() -> ApiError:
     return ApiError(403, "Quota 'IN_USE_ADDRESSES' exceeded. Limit: 254.0 in region.", "quotaExceeded")
 
 
-def _existing(state: ComputeState, ref: str, key: Key, collection: str, scope: str | None = None) -> str:
+def region_of(scope: str) -> str | None:
+    """The region of ``zones/Z`` or ``regions/R``; None for ``global``."""
+    kind, _, where = scope.partition("/")
+    if kind == "zones":
+        return catalog.region_of(where)
+    return where if kind == "regions" else None
+
+
+_NOUNS = {"instances": "instance", "targetPools": "target pool", "addresses": "address"}
+
+
+def _same_region(target: Key, key: Key, field: str, ref: str) -> None:
+    """Compute Engine refuses a regional resource that names one of another region."""
+    there, here = region_of(target.scope), region_of(key.scope)
+    if there is not None and here is not None and there != here:
+        raise invalid(
+            f"Invalid value for field '{field}': '{ref}'. "
+            f"The {_NOUNS.get(target.collection, target.collection)} is in region '{there}'; "
+            f"it must be in region '{here}'."
+        )
+
+
+def _existing(state: ComputeState, ref: str, key: Key, collection: str, scope: str | None = None,
+              field: str = "resource") -> str:
     target = state.resolve(ref, key.project, collection, scope)
     if target.collection != collection:
-        raise invalid(f"Invalid value for field 'resource': '{ref}'. Expected a {collection} URL.")
+        raise invalid(f"Invalid value for field '{field}': '{ref}'. Expected a {collection} URL.")
+    _same_region(target, key, field, ref)
     state.require(target)
     return state.link(target)
 
 
-def prepare(state: ComputeState, key: Key, body: Json) -> Json:
-    """Validate an insert's body and fill what Compute Engine fills; nothing is stored yet."""
+def prepare(state: ComputeState, key: Key, body: Json, *, quota: bool = True) -> Json:
+    """Validate an insert's body and fill what Compute Engine fills; nothing is stored yet.
+
+    ``quota=False`` (fixtures seeding state) skips the regional CPU quota.
+    """
+    if key.collection == "instances":
+        return _prepare_instance(state, key, body, quota)
     prepare_kind: dict[str, Callable[[ComputeState, Key, Json], Json]] = {
-        "instances": _prepare_instance,
         "targetPools": _prepare_target_pool,
         "forwardingRules": _prepare_forwarding_rule,
         "addresses": _prepare_address,
@@ -76,21 +113,63 @@ def prepare(state: ComputeState, key: Key, body: Json) -> Json:
     return prepare_kind[key.collection](state, key, body)
 
 
-_MACHINE_TYPE = re.compile(
-    r"^(f1-micro|g1-small|e2-(micro|small|medium)|(e2|n1|n2|n2d|c2|c2d|c3|t2d)-(standard|highmem|highcpu)-\d{1,3})$"
-)
-
-
-def _prepare_instance(state: ComputeState, key: Key, body: Json) -> Json:
+def _machine_type(state: ComputeState, key: Key, ref: object) -> catalog.MachineType:
     zone = key.scope.split("/")[1]
-    body.setdefault("machineType", f"zones/{zone}/machineTypes/e2-small")
-    machine_type = str(body["machineType"]).rsplit("/", 1)[-1]
-    if not _MACHINE_TYPE.match(machine_type):
+    if not ref:
+        raise invalid("Invalid value for field 'resource.machineType': ''. A machine type is required.")
+    target = state.resolve(str(ref), key.project, "machineTypes", key.scope)
+    same_zone = target.collection == "machineTypes" and target.scope == key.scope
+    found = catalog.machine_type(zone, target.name) if same_zone else None
+    if found is None:
         raise invalid(
-            f"Invalid value for field 'resource.machineType': '{body['machineType']}'. "
-            f"Machine type with name '{machine_type}' does not exist in zone '{zone}'."
+            f"Invalid value for field 'resource.machineType': '{ref}'. "
+            f"Machine type with name '{target.name}' does not exist in zone '{zone}'."
         )
-    body["machineType"] = state.link(state.resolve(body["machineType"], key.project, "machineTypes", key.scope))
+    return found
+
+
+def guest_cpus(body: Json) -> int:
+    """The vCPUs of an instance's machine type (0 if unknown)."""
+    found = catalog.MACHINE_TYPES.get(str(body.get("machineType", "")).rsplit("/", 1)[-1])
+    return found.guest_cpus if found is not None else 0
+
+
+def cpus_in_use(state: ComputeState, project: str, region: str) -> int:
+    """The region's ``CPUS`` usage: every instance not TERMINATED, inserts still pending included."""
+    used = 0
+    for key, body in (*state.resources.items(), *state.pending.items()):
+        if key.collection != "instances" or key.project != project or region_of(key.scope) != region:
+            continue
+        if state.overrides.get(key) != "TERMINATED":
+            used += guest_cpus(body)
+    return used
+
+
+def _check_cpus(state: ComputeState, key: Key, machine: catalog.MachineType) -> None:
+    region = region_of(key.scope) or ""
+    limit = state.quotas.cpus_in(region)
+    if cpus_in_use(state, key.project, region) + machine.guest_cpus > limit:
+        raise ApiError(403, f"Quota 'CPUS' exceeded. Limit: {limit:.1f} in region {region}.", "quotaExceeded")
+
+
+def _check_disks(disks: object) -> None:
+    if not isinstance(disks, list) or not any(isinstance(d, dict) and d.get("boot") for d in disks):
+        raise invalid("Invalid value for field 'resource.disks': ''. Exactly one boot disk must be specified.")
+    if sum(1 for d in disks if isinstance(d, dict) and d.get("boot")) > 1:
+        raise invalid("Invalid value for field 'resource.disks': ''. Exactly one boot disk must be specified.")
+
+
+def _prepare_instance(state: ComputeState, key: Key, body: Json, quota: bool = True) -> Json:
+    machine = _machine_type(state, key, body.get("machineType"))
+    _check_disks(body.get("disks"))
+    limits.check_labels(body.get("labels"))
+    limits.check_metadata(body.get("metadata"))
+    limits.check_tags((body.get("tags") or {}).get("items"), "resource.tags.items")
+    if len(body.get("serviceAccounts") or []) > 1:
+        raise invalid("Invalid value for field 'resource.serviceAccounts': ''. At most one service account is allowed.")
+    if quota:
+        _check_cpus(state, key, machine)
+    body["machineType"] = state.link(Key(key.project, key.scope, "machineTypes", machine.name))
     nics = body.get("networkInterfaces") or [{}]
     for i, nic in enumerate(nics):
         nic.setdefault("network", f"{state.base_url}/compute/v1/projects/{key.project}/global/networks/default")
@@ -110,8 +189,13 @@ def _prepare_instance(state: ComputeState, key: Key, body: Json) -> Json:
 
 
 def _prepare_target_pool(state: ComputeState, key: Key, body: Json) -> Json:
+    affinity = body.setdefault("sessionAffinity", "NONE")
+    if affinity not in SESSION_AFFINITIES:
+        raise invalid(f"Invalid value for field 'resource.sessionAffinity': '{affinity}'. "
+                      f"Must be one of {', '.join(SESSION_AFFINITIES)}.")
     body["instances"] = _dedupe(
-        [_existing(state, ref, key, "instances") for ref in body.get("instances", [])]
+        [_existing(state, ref, key, "instances", field=f"resource.instances[{i}]")
+         for i, ref in enumerate(body.get("instances", []))]
     )
     if len(body["instances"]) > MAX_INSTANCES_PER_CALL:
         raise invalid(f"Invalid value for field 'resource.instances': more than {MAX_INSTANCES_PER_CALL}.")
@@ -119,7 +203,6 @@ def _prepare_target_pool(state: ComputeState, key: Key, body: Json) -> Json:
     if len(checks) > 1:
         raise invalid("Invalid value for field 'resource.healthChecks': at most one health check.")
     body["healthChecks"] = [_existing(state, ref, key, "httpHealthChecks", "global") for ref in checks]
-    body.setdefault("sessionAffinity", "NONE")
     return body
 
 
@@ -140,9 +223,10 @@ def _prepare_forwarding_rule(state: ComputeState, key: Key, body: Json) -> Json:
         raise invalid(f"Invalid value for field 'resource.IPProtocol': '{body['IPProtocol']}'.")
     if body.get("portRange"):
         body["portRange"] = _port_range(str(body["portRange"]))
+    limits.check_labels(body.get("labels"))
     if not body.get("target"):
         raise invalid("Invalid value for field 'resource.target': ''. A target is required.")
-    body["target"] = _existing(state, body["target"], key, "targetPools", key.scope)
+    body["target"] = _existing(state, body["target"], key, "targetPools", key.scope, field="resource.target")
     requested = body.get("IPAddress")
     if not requested:
         ip = state.external_ips.allocate()
@@ -163,6 +247,7 @@ def _address_for(state: ComputeState, key: Key, requested: str) -> Key:
     """The reserved address a forwarding rule asks for, by IP or by URL."""
     if "/" in requested:
         address = state.resolve(requested, key.project, "addresses", key.scope)
+        _same_region(address, key, "resource.IPAddress", requested)
         state.require(address)
         return address
     ip = _ip_literal(requested, "resource.IPAddress")
@@ -176,6 +261,7 @@ def _address_for(state: ComputeState, key: Key, requested: str) -> Key:
 
 
 def _prepare_address(state: ComputeState, key: Key, body: Json) -> Json:
+    limits.check_labels(body.get("labels"))
     requested = body.get("address")
     if requested:
         ip = _ip_literal(requested, "resource.address")
@@ -202,11 +288,15 @@ def _prepare_firewall(state: ComputeState, key: Key, body: Json) -> Json:
             raise invalid("Invalid value for field 'resource.allowed[0].IPProtocol': ''.")
         for port in rule.get("ports", []):
             _port_range(str(port))
-    for cidr in body.get("sourceRanges", []):
-        try:
-            ipaddress.ip_network(cidr)
-        except ValueError:
-            raise invalid(f"Invalid value for field 'resource.sourceRanges': '{cidr}'.") from None
+    for field in ("sourceRanges", "destinationRanges"):
+        for i, cidr in enumerate(body.get(field) or []):
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise invalid(f"Invalid value for field 'resource.{field}[{i}]': '{cidr}'. "
+                              "Must be a CIDR address range that is contained in the network.") from None
+    for field in ("sourceTags", "targetTags"):
+        limits.check_tags(body.get(field), f"resource.{field}")
     network = body.get("network") or "global/networks/default"
     body["network"] = state.link(state.resolve(network, key.project, "networks", "global"))
     body.setdefault("direction", "INGRESS")
@@ -297,7 +387,8 @@ def action(state: ComputeState, key: Key, name: str, body: Json) -> Callable[[],
                 f"at most {MAX_INSTANCES_PER_CALL} per request."
             )
         if name == "addInstance":
-            links = [_existing(state, ref, key, "instances") for ref in refs]
+            links = [_existing(state, ref, key, "instances", field=f"resource.instances[{i}].instance")
+                     for i, ref in enumerate(refs)]
         else:
             links = [state.link(state.resolve(ref, key.project, "instances")) for ref in refs]
 
@@ -311,9 +402,8 @@ def action(state: ComputeState, key: Key, name: str, body: Json) -> Callable[[],
 
         return apply
     if key.collection == "firewalls" and name == "patch":
-        patch = {k: v for k, v in body.items() if k in ("allowed", "denied", "sourceRanges", "targetTags", "description", "priority", "disabled")}
-        if "allowed" in patch:
-            _prepare_firewall(state, key, {**state.resources[key], **patch})
+        patch = {k: v for k, v in body.items() if k in FIREWALL_PATCH_FIELDS}
+        _prepare_firewall(state, key, {**state.resources[key], **patch})
 
         def apply_patch() -> None:
             state.require(key).update(patch)

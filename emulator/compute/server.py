@@ -10,7 +10,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,7 +18,8 @@ from emulator.jsonhttp import JsonHandler
 
 from .errors import ApiError, not_found
 from .faults import FaultRule, Faults
-from .model import KINDS, Key, Timing
+from .model import KINDS, Key, Quotas, Timing
+from .resources import cpus_in_use, region_of
 from .state import ComputeState
 
 Json = dict[str, Any]
@@ -51,8 +52,10 @@ def api_method(method: str, match: re.Match[str] | None) -> str:
 class ComputeEmulator:
     """A stateful Compute Engine API on ``url``; bind port 0 for a free port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, timing: Timing | None = None, seed: int | None = 0) -> None:
-        self.state = ComputeState(timing or Timing())
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timing: Timing | None = None, seed: int | None = 0,
+                 quotas: Quotas | None = None) -> None:
+        self._quotas = quotas or Quotas()  # what ``reset`` goes back to
+        self.state = ComputeState(timing or Timing(), quotas=_copy(self._quotas))
         self.faults = Faults(seed)
         self.server = ThreadingHTTPServer((host, port), _handler(self))
         self.server.daemon_threads = True
@@ -90,8 +93,32 @@ class ComputeEmulator:
 
     def reset(self) -> None:
         self.state.reset()
+        self.state.quotas = _copy(self._quotas)
         self.faults.clear()
         self.faults.reset_counts()
+
+    def set_quotas(self, data: Json) -> Json:
+        """Change the quotas (``cpus``: every region's CPUS limit, ``region_cpus``: per region)
+        until the next reset; answer the limits and each region's usage."""
+        with self.state.lock:
+            quotas = self.state.quotas
+            if "cpus" in data:
+                quotas.cpus = float(data["cpus"])
+            if "region_cpus" in data:
+                quotas.region_cpus = {str(r): float(v) for r, v in dict(data["region_cpus"]).items()}
+            return self.quotas()
+
+    def quotas(self) -> Json:
+        """The limits, and the CPUS in use in each region that has instances."""
+        self.state.advance()
+        with self.state.lock:
+            quotas = self.state.quotas
+            keys = [k for k in (*self.state.resources, *self.state.pending) if k.collection == "instances"]
+            regions = sorted({(k.project, region_of(k.scope) or "") for k in keys})
+            usage: dict[str, dict[str, int]] = {}
+            for project, region in regions:
+                usage.setdefault(project, {})[region] = cpus_in_use(self.state, project, region)
+            return {"cpus": quotas.cpus, "region_cpus": dict(quotas.region_cpus), "usage": usage}
 
     def configure(self, data: Json) -> Json:
         for name in asdict(self.state.timing):
@@ -168,6 +195,8 @@ class ComputeEmulator:
             return 200, {"requests": self.requests(), "injected": dict(self.faults.injected), "total": sum(self.faults.requests.values())}
         if path == "/emulator/config":
             return 200, self.configure(body if method == "POST" else {})
+        if path == "/emulator/quotas":
+            return 200, self.set_quotas(body) if method == "POST" else self.quotas()
         if path == "/emulator/instances" and method == "POST":
             created = self.state.seed_instances(body["project"], body["zone"], list(body["names"]), dict(body.get("labels", {})))
             return 200, {"created": created}
@@ -180,6 +209,10 @@ class ComputeEmulator:
                 self.state.remove_now(key)
                 return 200, {}
         return 404, {"error": {"code": 404, "message": f"no admin route {method} {path}"}}
+
+
+def _copy(quotas: Quotas) -> Quotas:
+    return replace(quotas, region_cpus=dict(quotas.region_cpus))
 
 
 def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:

@@ -19,12 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import resources
+from . import catalog, resources
 from .errors import ApiError, already_exists, invalid, not_found
 from .listing import page, parse_filter
-from .model import KINDS, NAME, REGION, ZONE, IpPool, Key, Timing, timestamp
+from .model import KINDS, NAME, IpPool, Key, Quotas, Timing, timestamp
 
 Json = dict[str, Any]
+
+
+def check_name(name: object) -> str:
+    """Every resource name is an RFC 1035 label of at most 63 characters."""
+    if not isinstance(name, str) or not NAME.match(name):
+        raise invalid(
+            f"Invalid value for field 'resource.name': '{name}'. "
+            "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'"
+        )
+    return name
 
 
 @dataclass
@@ -41,6 +51,7 @@ class Operation:
 class ComputeState:
     timing: Timing = field(default_factory=Timing)
     base_url: str = "http://127.0.0.1"
+    quotas: Quotas = field(default_factory=Quotas)
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -51,7 +62,7 @@ class ComputeState:
             self.resources: dict[Key, Json] = {}
             self.created: dict[Key, float] = {}  # monotonic creation time of instances
             self.overrides: dict[Key, str] = {}  # instance status set from outside
-            self.pending: set[Key] = set()  # names taken by inserts not yet DONE
+            self.pending: dict[Key, Json] = {}  # inserts not yet DONE: their names are taken
             self.operations: dict[Key, Operation] = {}
             self.queue: list[Operation] = []
             self.internal_ips = IpPool("10.128.0.0/9", skip=2)
@@ -163,9 +174,10 @@ class ComputeState:
         return body
 
     def check_scope(self, scope: str) -> None:
+        """A zone or region Compute Engine has (see ``catalog``); anything else is a 400."""
         kind, _, where = scope.partition("/")
-        pattern = {"zones": ZONE, "regions": REGION}.get(kind)
-        if pattern is not None and not pattern.match(where):
+        known = {"zones": catalog.ZONES, "regions": catalog.REGIONS}.get(kind)
+        if known is not None and where not in known:
             raise invalid(f"Invalid value for field '{kind[:-1]}': '{where}'. Unknown {kind[:-1]}.")
 
     def get(self, key: Key) -> Json:
@@ -214,12 +226,7 @@ class ComputeState:
     def insert(self, project: str, scope: str, collection: str, body: Json) -> Json:
         self.advance()
         self.check_scope(scope)
-        name = body.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
-            raise invalid(
-                f"Invalid value for field 'resource.name': '{name}'. "
-                "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'"
-            )
+        name = check_name(body.get("name"))
         key = Key(project, scope, collection, name)
         with self.lock:
             if key in self.resources or key in self.pending:
@@ -234,10 +241,10 @@ class ComputeState:
             )
             if scope != "global":
                 resource[scope.split("/")[0][:-1]] = self.scope_link(project, scope)
-            self.pending.add(key)
+            self.pending[key] = resource
 
             def apply() -> None:
-                self.pending.discard(key)
+                self.pending.pop(key, None)
                 resources.created(self, key, resource)
                 self.resources[key] = resource
 
@@ -282,10 +289,12 @@ class ComputeState:
         self.check_scope(f"zones/{zone}")
         with self.lock:
             for name in names:
-                key = Key(project, f"zones/{zone}", "instances", name)
+                key = Key(project, f"zones/{zone}", "instances", check_name(name))
                 if key in self.resources:
                     raise already_exists(key.path)
-                body = resources.prepare(self, key, {"name": name, "labels": dict(labels)})
+                seeded = {"name": name, "labels": dict(labels), "machineType": f"zones/{zone}/machineTypes/e2-small",
+                          "disks": [{"boot": True, "autoDelete": True}]}
+                body = resources.prepare(self, key, seeded, quota=False)
                 body.update(kind="compute#instance", id=self.new_id(), name=name, creationTimestamp=timestamp(), selfLink=self.link(key), zone=self.scope_link(project, f"zones/{zone}"))
                 resources.created(self, key, body)
                 self.created[key] = float("-inf")

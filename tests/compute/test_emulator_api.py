@@ -44,8 +44,12 @@ def reason(error: gexc.GoogleAPICallError) -> str:
 
 
 def new_instance(name: str, **labels: str) -> compute_v1.Instance:
+    """The least Compute Engine accepts: a machine type of the zone and a boot disk (and a NAT IP here)."""
     nic = compute_v1.NetworkInterface(access_configs=[compute_v1.AccessConfig(name="External NAT")])
-    return compute_v1.Instance(name=name, labels=labels, network_interfaces=[nic])
+    disk = compute_v1.AttachedDisk(boot=True, auto_delete=True, initialize_params=compute_v1.AttachedDiskInitializeParams(
+        source_image="projects/debian-cloud/global/images/family/debian-12"))
+    return compute_v1.Instance(name=name, labels=labels, network_interfaces=[nic], disks=[disk],
+                               machine_type=f"zones/{ZONE}/machineTypes/e2-small")
 
 
 def test_instance_lifecycle_through_the_real_client(emulator: ComputeEmulator, client_kwargs: dict[str, Any]) -> None:

@@ -45,8 +45,10 @@ class PodInfo:
     created: datetime | None = None
     node_name: str | None = None
     vm_zone: str | None = None  # where its VM was made; None: the configured zone
-    # Why the pod's VM could not be made (PodScheduled False), if it could not.
+    # Why the pod's VM could not be made (PodScheduled False), if it could not, and the
+    # condition's reason (InvalidSpec: the pod runtime refused the pod itself).
     unschedulable: str | None = None
+    unschedulable_reason: str | None = None
 
     @classmethod
     def from_doc(cls, doc: Doc) -> PodInfo:
@@ -76,6 +78,7 @@ class PodInfo:
             node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else None,
             vm_zone=zone_or_none(status.get("vmZone")),
             unschedulable=str(scheduled.get("message") or "VM not created") if scheduled.get("status") == "False" else None,
+            unschedulable_reason=str(scheduled.get("reason")) if scheduled.get("status") == "False" else None,
         )
 
     def controller_ref(self) -> dict[str, Any] | None:
@@ -85,6 +88,11 @@ class PodInfo:
 def labels_of(data: dict[str, Any]) -> dict[str, str]:
     """A document's string labels (anything else a client wrote there is ignored)."""
     return {k: v for k, v in as_dict(as_dict(data.get("metadata")).get("labels")).items() if isinstance(v, str)}
+
+
+def refused_as_invalid(pod: PodInfo) -> bool:
+    """The pod runtime refused the pod itself (InvalidSpec): no VM was made, none will be."""
+    return pod.phase == "Failed" and pod.unschedulable_reason == "InvalidSpec"
 
 
 def is_active(pod: PodInfo) -> bool:

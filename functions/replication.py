@@ -19,12 +19,13 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from functions import fingerprint
+from functions import fingerprint, quota
+from functions.api.admission import pod_problems
 from functions.api.controller import (
     ReplicationController,
     ReplicationControllerStatus,
@@ -33,12 +34,12 @@ from functions.api.controller import (
 )
 from functions.api.meta import Condition, selector_matches
 from functions.api.names import generate_pod_name
-from functions.api.parse import parse_controller, parse_controller_status
+from functions.api.parse import parse_controller, parse_controller_status, parse_pod
 from functions.config import Settings
 from functions.logs import ref_fields
 from functions.objects import Contention, object_uid, set_condition
 from functions.objects import event_for as object_event
-from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
+from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion, refused_as_invalid
 from functions.store import (
     COMMIT_BUDGET_BYTES,
     CONTROLLERS,
@@ -181,6 +182,25 @@ def new_pod(rc: ReplicationController, namespace: str, ref: dict[str, Any], now:
     return Create(doc_path(namespace, PODS, name), doc)
 
 
+def template_problems(pod: Create, namespace: str, settings: Settings) -> list[str]:
+    """What the pod runtime would refuse in ``pod``, a pod the template makes: the same
+    parse and the same admission check, with paths under ``spec.template``. A template
+    that passes makes pods that pass, so the controller never creates pods to see them fail."""
+    name = pod.path.rsplit("/", 1)[1]
+    parsed = parse_pod(pod.data, namespace, name)
+    problems = parsed.errors if parsed.obj is None else pod_problems(parsed.obj, namespace, name, settings)
+    return [f"spec.template.{problem}" for problem in problems]
+
+
+def refused_message(refused: Sequence[PodInfo]) -> str:
+    """The backstop's word: pods of this template were refused, none more are made."""
+    newest = max(refused, key=lambda p: (p.created.timestamp() if p.created else 0.0, p.name))
+    return (
+        f"{len(refused)} pod(s) made from this template were refused by the pod runtime; no more are "
+        f"created until spec.template changes or they are deleted. {newest.name}: {newest.unschedulable}"
+    )[:1000]
+
+
 def remove_pod(pod: PodInfo, now: datetime, owner_references: list[dict[str, Any]] | None = None) -> Write:
     """Delete a pod at once if nothing holds it, else mark it for its finalizers' owner."""
     if not pod.finalizers and owner_references is None:
@@ -221,8 +241,15 @@ def _invalid(
     return Plan(writes=writes, errors=errors)
 
 
-def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetime) -> Plan:
-    """Decide one pass: which pods to create, delete, adopt and release, and the status."""
+def plan_sync(
+    rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetime,
+    admission: quota.ControllerAdmission | None = None,
+) -> Plan:
+    """Decide one pass: which pods to create, delete, adopt and release, and the status.
+
+    ``admission`` holds the namespace's quotas and usage, read by the caller when the
+    controller is short of pods; no pod over quota is created.
+    """
     namespace, name = rc.namespace, rc.name
     uid = controller_uid(rc.path, rc.create_time)
     ref = owner_ref(name, uid)
@@ -235,6 +262,13 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         return _invalid(rc, uid, old, generation, digest, owned, parsed.errors, now)
 
     spec = parsed.obj.spec
+    sample = new_pod(parsed.obj, namespace, ref, now)  # the first pod to create, if any is
+    problems = template_problems(sample, namespace, settings)
+    if problems:
+        return _invalid(rc, uid, old, generation, digest, owned, problems, now)
+    template_digest = spec_hash(spec.template.to_doc())
+    since = old.template_since if old.template_hash == template_digest and old.template_since else now
+    refused = [p for p in owned if refused_as_invalid(p) and p.created is not None and p.created >= since]
     adopt: list[PodInfo] = []
     release: list[PodInfo] = []
     mine: list[PodInfo] = []
@@ -258,8 +292,10 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
     slow_start: SlowStart | None = None
     creates: list[Create] = []
     removing: list[PodInfo] = []
+    blocked: Condition | None = None
+    request = quota.pod_request(quota.machine_type_of(spec.template.metadata.annotations, settings))
     if diff < 0:
-        first = new_pod(parsed.obj, namespace, ref, now)
+        first = sample
         size = document_size(first.path, first.data)
         if size > MAX_DOCUMENT_BYTES:
             message = (
@@ -271,6 +307,12 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         if settings.slow_start:
             slow_start = next_window(old.slow_start, active, awaiting, bool(failing), settings.burst)
             batch = min(batch, max(0, slow_start.window - len(awaiting)))
+        if refused:  # the backstop: the pod runtime refuses this template's pods
+            blocked, batch = failure("FailedCreate", refused_message(refused)), 0
+        elif admission is not None:
+            fits, refusal = admission.allowed(request, -diff, f"{name}-")
+            batch = min(batch, fits)
+            blocked = failure("FailedCreate", refusal) if refusal else None
         if batch:
             creates = [first] + [new_pod(parsed.obj, namespace, ref, now) for _ in range(batch - 1)]
         if slow_start is not None:
@@ -291,6 +333,8 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
     release = release[: max(0, room - len(adopt_only))]
 
     pod_writes: list[Write] = [*creates]
+    if creates and admission is not None:
+        pod_writes += admission.writes(request, len(creates))
     for pod in adopt:
         refs = [*pod.owner_references, ref]
         if pod.path in removing_paths:
@@ -321,8 +365,10 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
             "observed_generation": generation,
             "spec_hash": digest,
             "finished_pods": len([p for p in finished_pods(mine + adopt) if p.path not in removing_paths]),
-            "conditions": _condition_set(old.conditions, vm_failure(failing), now),
+            "conditions": _condition_set(old.conditions, blocked or vm_failure(failing), now),
             "slow_start": slow_start,
+            "template_hash": template_digest,
+            "template_since": since,
         }
     )
     events: list[Write] = []
@@ -332,6 +378,10 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         events.append(event_for(namespace, name, uid, "SuccessfulCreate", _pods_message("Created", creating)))
     if deleting:
         events.append(event_for(namespace, name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting)))
+    old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
+    if blocked is not None and (old_failure is None or (old_failure.reason, old_failure.message) != (blocked.reason, blocked.message)):
+        events.append(event_for(namespace, name, uid, "FailedCreate", blocked.message or "", "Warning"))
+        log.warning("not creating pods", extra=ref_fields(KIND, namespace, name, reason=blocked.message))
     if parsed.unknown and digest != old.spec_hash:
         message = "fields not supported, kept but ignored: " + ", ".join(parsed.unknown)
         events.append(event_for(namespace, name, uid, "UnsupportedFields", message, "Warning"))
@@ -345,7 +395,7 @@ def plan_sync(rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetim
         releasing=[p.name for p in release],
         want=spec.replicas,
         active=len(active),
-        more=(bool(creates or removing) and abs(diff) > len(creates) + len(removing)) or deferred > 0,
+        more=(bool(creates or removing) and abs(diff) > len(creates) + len(removing) and blocked is None) or deferred > 0,
     )
 
 
@@ -465,6 +515,11 @@ def sync_controller(
             return result
         now = clock()
         plan = plan_sync(rc, pods, settings, now)
+        if plan.want > plan.active and not plan.errors:
+            # Short of pods: the namespace's quotas decide how many may be made.
+            admission = quota.for_controller(store, rc, settings)
+            if admission is not None:
+                plan = plan_sync(rc, pods, settings, now, admission)
         result.invalid = bool(plan.errors)
         if not plan.writes:
             return result
@@ -553,6 +608,11 @@ def pods_at_rest(rc: Doc, settings: Settings) -> AtRest | None:
         return None
     failures = [c for c in old.conditions if c.type == FAILURE]
     parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
+    if parsed.obj is not None and not parsed.errors:
+        ref = owner_ref(rc.name, controller_uid(rc.path, rc.create_time))
+        sample = new_pod(parsed.obj, rc.namespace, ref, datetime.fromtimestamp(0, UTC))
+        if template_problems(sample, rc.namespace, settings):
+            parsed = parse_controller(None, rc.namespace, rc.name, settings.max_replicas)  # invalid, reported
     if parsed.obj is None or parsed.errors:
         invalid_only = [c.reason for c in failures] == ["InvalidSpec"]
         return AtRest(old.replicas, old.finished_pods) if invalid_only else None

@@ -24,6 +24,7 @@ CONTROLLERS = "replicationControllers"
 PODS = "pods"
 SERVICES = "services"
 EVENTS = "events"
+QUOTAS = "resourceQuotas"
 EVENT_TTL = timedelta(hours=1)  # Kubernetes' default event TTL; Firestore TTL reads expireAt
 
 
@@ -269,6 +270,23 @@ class Store:
     def record(self, events: Iterable[RecordEvent], now: datetime) -> None:
         """Write events on their own, e.g. a failure whose commit did not happen."""
         self.commit(list(events), now)
+
+    def count_matching(
+        self, namespace: str, collection: str, filters: Sequence[tuple[tuple[str, ...], str, Any]] = ()
+    ) -> int:
+        """How many of one namespace's documents of a kind match every filter (an
+        aggregation: one read per 1,000 matched). A field is its keys from the top:
+        ``((("status", "phase"), "in", ["Failed", "Succeeded"]),)``."""
+        query: Any = self._namespace(namespace, collection)
+        for keys, op, value in filters:
+            query = query.where(filter=FieldFilter(FieldPath(*keys).to_api_repr(), op, value))
+        return int(self._aggregate(query.count(alias="n"))["n"])
+
+    def select_in_namespace(self, namespace: str, collection: str, fields: Sequence[tuple[str, ...]]) -> list[Doc]:
+        """One namespace's documents of a kind with only the given fields (a projection)."""
+        paths = [FieldPath(*keys).to_api_repr() for keys in fields]
+        return self._run(self._namespace(namespace, collection).select(paths))
+
 
 
 def event_doc(event: RecordEvent, now: datetime) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
@@ -69,6 +70,10 @@ class ReplicationControllerStatus(Model):
     # firecontrol's own: the Failed or Succeeded pods it keeps (an idle resync counts pods).
     finished_pods: int = 0
     slow_start: SlowStart | None = None
+    # The hash of the pod template, and when a pass first saw it: the pods it made since
+    # are the ones the backstop looks at (the pod runtime refusing them stops creation).
+    template_hash: str | None = None
+    template_since: datetime | None = None
 
 
 class ReplicationController(Model):

@@ -13,9 +13,9 @@ import hashlib
 import re
 import secrets
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-GCE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-GCE_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")  # us-central1-a
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+GCE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+GCE_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]\Z")  # us-central1-a
 
 
 def zone_or_none(value: object) -> str | None:

@@ -18,12 +18,14 @@ from functions.api.base import error_messages, unknown_fields
 from functions.api.controller import ReplicationController, ReplicationControllerStatus
 from functions.api.names import (
     MAX_CONTROLLER_NAME,
+    MAX_NAMESPACE,
     MAX_POD_NAME,
     MAX_SERVICE_NAME,
     name_problem,
     namespace_problem,
 )
 from functions.api.pod import Pod
+from functions.api.quota import ResourceQuota, ResourceQuotaStatus
 from functions.api.service import Service, ServiceStatus
 
 T = TypeVar("T", bound=BaseModel)
@@ -133,3 +135,17 @@ def parse_service_status(doc: Any) -> ServiceStatus:
         return ServiceStatus.model_validate(raw if isinstance(raw, dict) else {})
     except ValidationError:
         return ServiceStatus()
+
+
+def parse_quota(doc: Any, namespace: str, name: str) -> Parsed[ResourceQuota]:
+    """A ResourceQuota; there is no 2014 shape of it."""
+    doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
+    return _parse(doc, ResourceQuota, "ResourceQuota", namespace, name, MAX_NAMESPACE, dict)
+
+
+def parse_quota_status(doc: Any) -> ResourceQuotaStatus:
+    raw = doc.get("status") if isinstance(doc, dict) else None
+    try:
+        return ResourceQuotaStatus.model_validate(raw if isinstance(raw, dict) else {})
+    except ValidationError:
+        return ResourceQuotaStatus()

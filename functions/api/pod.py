@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -13,6 +14,35 @@ from functions.api.names import DNS_LABEL
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 MAX_STRING = 32_768
+
+# docker refuses container names of fewer than 2 characters ([a-zA-Z0-9][a-zA-Z0-9_.-]+),
+# which Kubernetes' DNS-1123 label allows: the pod's containers carry these names.
+MIN_CONTAINER_NAME = 2
+# docker's image reference grammar (github.com/distribution/reference, regexp.go).
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(rf"(?P<name>{_NAME})(?::{_TAG})?(?:@{_DIGEST})?\Z", re.ASCII)
+MAX_IMAGE_NAME = 255  # docker's limit on the name part of a reference
+
+
+def image_problem(value: str) -> str | None:
+    """Why docker would refuse ``value`` as an image reference, or None."""
+    match = IMAGE_REFERENCE.match(value)
+    if match is None:
+        return (
+            f"image {value!r:.80} is not a docker image reference such as 'nginx:1.27' or "
+            "'us-docker.pkg.dev/project/repo/app@sha256:...' (repository names are lower-case)"
+        )
+    if len(match["name"]) > MAX_IMAGE_NAME:
+        return f"image name is {len(match['name'])} characters; docker allows at most {MAX_IMAGE_NAME}"
+    return None
 
 
 def _plain_text(value: str, what: str) -> str:
@@ -59,10 +89,10 @@ class Container(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if len(value) > 63 or not DNS_LABEL.match(value):
+        if not MIN_CONTAINER_NAME <= len(value) <= 63 or not DNS_LABEL.match(value):
             raise ValueError(
-                f"container name {value!r:.80} must be a DNS-1123 label (at most 63 lower-case "
-                "letters, digits and '-')"
+                f"container name {value!r:.80} must be a DNS-1123 label of {MIN_CONTAINER_NAME} to 63 "
+                "lower-case letters, digits and '-' (docker refuses a name of one character)"
             )
         return value
 
@@ -71,7 +101,11 @@ class Container(Model):
     def _image(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("image must not be empty")
-        return _plain_text(value, "image")
+        _plain_text(value, "image")
+        problem = image_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("command", "args")
     @classmethod

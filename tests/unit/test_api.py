@@ -168,9 +168,9 @@ def test_status_is_read_leniently() -> None:
 def test_pod_validation() -> None:
     assert parse_pod(pod_doc("p", {"a": "b"}), "default", "p").ok
     bad = pod_doc("p", {"a": "b"})
-    bad["spec"]["containers"] = [{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]
+    bad["spec"]["containers"] = [{"name": "ab", "image": "x"}, {"name": "ab", "image": "y"}]
     [message] = parse_pod(bad, "default", "p").errors
-    assert "duplicate container names ['a']" in message
+    assert "duplicate container names ['ab']" in message
     nul = pod_doc("p", {"a": "b"})
     nul["spec"]["containers"][0]["env"] = [{"name": "A", "value": "x\x00y"}]
     assert any("must not contain NUL" in m for m in parse_pod(nul, "default", "p").errors)

@@ -182,9 +182,18 @@ def test_large_pods_are_created_within_the_commit_budget() -> None:
 
 
 def test_template_too_large_for_a_pod_document_is_invalid() -> None:
-    plan = plan_sync(_heavy_rc(1, 40), [], SETTINGS, NOW)  # ~1.2 MB a pod
+    heavy = _heavy_rc(1, 0)
+    heavy.data["spec"]["template"]["metadata"]["annotations"] = {f"a{i}": "x" * 30_000 for i in range(40)}
+    plan = plan_sync(heavy, [], SETTINGS, NOW)  # ~1.2 MB a pod, in annotations (not VM metadata)
     assert plan.creating == [] and len(plan.errors) == 1
     assert plan.errors[0].startswith("spec.template: a pod made from it would take")
+
+
+def test_template_over_compute_metadata_limit_is_invalid() -> None:
+    plan = plan_sync(_heavy_rc(1, 20), [], SETTINGS, NOW)  # 600 kB of env: over 512 KiB of VM metadata
+    assert plan.creating == [] and len(plan.errors) == 1
+    assert plan.errors[0].startswith("spec.template.spec.containers: the pod's names, images")
+    assert "524288 (512 KiB)" in plan.errors[0]
 
 
 def test_adoptions_beyond_one_commit_wait_for_the_next_pass() -> None:

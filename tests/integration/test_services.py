@@ -68,8 +68,11 @@ def running_pod(rt: Runtime, compute: ComputeEmulator, name: str, labels: dict[s
     from functions.vm_spec import instance_name
 
     vm = instance_name(rt.settings.cluster, "default", name)
-    compute.state.seed_instances(rt.settings.project, ZONE, [vm], {})
+    owner = {"firecontrol-cluster": rt.settings.cluster, "firecontrol-namespace": "default", "firecontrol-pod": name,
+             "firecontrol-uid": f"uid-{name}"}
+    compute.state.seed_instances(rt.settings.project, ZONE, [vm], owner)
     doc = pod_doc(name, labels or {"app": "web"})
+    doc["metadata"].update(uid=f"uid-{name}", finalizers=["firecontrol.io/instance"])  # as the pod pass made it
     doc["spec"]["nodeName"] = vm
     doc["status"] = {"phase": "Running"}
     rt.store.client.document(doc_path("default", PODS, name)).set(doc)

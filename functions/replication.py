@@ -193,11 +193,12 @@ def template_problems(pod: Create, namespace: str, settings: Settings) -> list[s
 
 
 def refused_message(refused: Sequence[PodInfo]) -> str:
-    """The backstop's word: pods of this template were refused, none more are made."""
-    newest = max(refused, key=lambda p: (p.created.timestamp() if p.created else 0.0, p.name))
+    """The backstop's word: this template's pods are refused, none more are made. (No pod
+    name in it: the message stays the same while old refused pods are cleaned up.)"""
+    reasons = sorted({p.unschedulable or "refused" for p in refused})
     return (
-        f"{len(refused)} pod(s) made from this template were refused by the pod runtime; no more are "
-        f"created until spec.template changes or they are deleted. {newest.name}: {newest.unschedulable}"
+        "pods made from this template are refused by the pod runtime; no more are created until "
+        f"spec.template changes or they are deleted: {reasons[0]}"
     )[:1000]
 
 

@@ -14,36 +14,60 @@ In this order, each step reading what the one before may have changed:
    nothing changed), every load-balanced service is re-synced, and load balancers no
    service holds are deleted.
 
+A VM or load balancer is deleted only if no object owns it by uid (the
+``firecontrol-uid`` label, the owner in its description): a pod deleted and made
+again under the same name while a sweep runs keeps its new VM. The delete itself
+checks the uid again (``owner_uid``), so one made between the decision and the call
+is spared too (a ``NameConflictError``, counted as skipped).
+
+Bounded. Pods are read as a projection of the few fields resync needs, one at a
+time, so memory does not grow with their size. The work of steps 3 to 5 is a list
+of items; no item starts after ``resync_deadline`` (from the tick's start), and one
+still running then (a Compute operation) is left to finish on its own: the sweep
+answers by its deadline. The first item not done is kept in the document
+``firecontrol/resync``, and the next tick starts there and goes round (a cursor,
+rather than an order derived from the objects, so every item gets its turn however
+many there are and whichever of them keep failing). One object failing is reported
+in the summary and as a Warning event on the object, and does not stop the others;
+``summary_status`` answers 500 only when the sweep itself could not run.
+
 Most ticks find nothing to repair, and reading every pod to learn that costs a read
 per pod. So unless a full sweep is due (every ``resync_full_every`` minutes, or asked
-for), a tick first asks whether the cluster is idle, from what it reads anyway (the
-VMs, the controllers) and a few aggregations: every VM RUNNING; every controller at
-rest (its last pass saw this spec, every active pod ready, nothing failed); as many
-pods in all as the controllers hold, none of them marked for deletion; and the pods
-Running on VMs exactly the VMs that run (``functions/fingerprint.py``). Idle, it skips steps 2 to 4 and the controller
+for, or a sweep cut short goes on), a tick first asks whether the cluster is idle,
+from what it reads anyway (the VMs, the controllers) and a few aggregations: every
+VM RUNNING; every controller at rest (its last pass saw this spec, every active pod
+ready, nothing failed); as many pods in all as the controllers hold, none of them
+marked for deletion; and the pods Running on VMs exactly the VMs that run
+(``functions/fingerprint.py``). Idle, it skips steps 2 to 4 and the controller
 passes; anything else, and it sweeps in full. Services are re-synced either way.
 
-One object failing does not stop the others. Only resources named and labelled for
-this cluster are ever deleted.
+Only resources named and labelled for this cluster are ever deleted.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from google.api_core import exceptions as gexc
 
 from functions import fingerprint
 from functions.cloudprovider import InstanceInfo
+from functions.cloudprovider.errors import NameConflictError
+from functions.cloudprovider.names import UID_LABEL
 from functions.handlers import RETRYABLE
+from functions.objects import doc_uid, event_for
 from functions.pod_policy import PodInfo
 from functions.pods import FINALIZER as VM_FINALIZER
-from functions.pods import STOPPED, same_data, sync_pod, vm_zone_of
+from functions.pods import STOPPED, same_data, sync_pod, vm_name_of, vm_zone_of
 from functions.replication import (
     KIND,
     AtRest,
@@ -56,24 +80,86 @@ from functions.runtime import Runtime
 from functions.services import FINALIZER as LB_FINALIZER
 from functions.services import load_balancer_name, sync_service
 from functions.store import CONTROLLERS, PODS, SERVICES, Doc, StaleWrite, doc_path
-from functions.vm_spec import instance_name
+from functions.vm_spec import ZONE_ANNOTATION
 
 log = logging.getLogger("firecontrol.resync")
 # An aggregation refused (an index missing, say) costs this tick its shortcut, no more.
 UNSUMMABLE: tuple[type[Exception], ...] = (*RETRYABLE, gexc.GoogleAPICallError, ValueError)
 BOOT_WAIT_BUDGET = 60.0  # seconds all pod passes of one sweep may wait for VMs to boot
+CURSOR = "firecontrol/resync"  # where the next tick starts when one stopped at its deadline
+STEPS = ("orphans", "vms", "pods", "controllers", "services", "loadBalancers")
+# What resync reads of a pod: enough to match it to its VM, judge whether it needs a
+# pass, collect it as an orphan, and plan its controller's pass (``PodInfo``).
+POD_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("metadata", "name"), ("metadata", "uid"), ("metadata", "labels"), ("metadata", "ownerReferences"),
+    ("metadata", "finalizers"), ("metadata", "deletionTimestamp"), ("metadata", "creationTimestamp"),
+    ("metadata", "annotations", ZONE_ANNOTATION),
+    ("spec", "nodeName"),
+    ("status", "phase"), ("status", "conditions"), ("status", "containerStatuses"), ("status", "vmZone"),
+    ("status", "vmFingerprint"), ("status", "nextAttemptTime"),
+)
+Hook = Callable[[str], None]
+
+
+class PastDeadline(Exception):
+    """The tick's deadline came while an item ran: it goes on alone, the sweep stops."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One piece of a sweep's work: ``run`` it; ``subject`` (kind, namespace, name, uid)
+    is the object told with an event when it fails."""
+
+    step: str
+    key: str
+    what: str
+    run: Callable[[], Any]
+    subject: tuple[str, str, str, str] | None = None
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return STEPS.index(self.step), self.key
+
+
+def rotated(items: Iterable[Item], cursor: tuple[str, str] | None) -> list[Item]:
+    """The items in their steps' order, starting at the cursor (the first item the last
+    tick did not do) and going round."""
+    ordered = sorted(items, key=lambda item: item.order)
+    if cursor is None or cursor[0] not in STEPS:
+        return ordered
+    at = (STEPS.index(cursor[0]), cursor[1])
+    first = next((i for i, item in enumerate(ordered) if item.order >= at), len(ordered))
+    return ordered[first:] + ordered[:first]
+
+
+def summary_status(summary: Mapping[str, Any]) -> int:
+    """The HTTP status of a tick: 500 only when the sweep itself could not run (a
+    listing or a read failed); objects that failed are in the summary and on the
+    objects, and the next tick tries them again."""
+    return 500 if summary.get("sweepErrors") else 200
 
 
 class Sweep:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, on_step: Hook | None = None) -> None:
         self.rt = rt
+        self.on_step = on_step or (lambda step: None)
         self.errors: list[str] = []
+        self.sweep_errors: list[str] = []
         self.counts: dict[str, int] = defaultdict(int)
+        self.deadline = float("inf")
+        self.had_cursor = False
+        self.deferred: Counter[str] = Counter()
+        self.resume_at: tuple[str, str] | None = None
+        self.overran: str | None = None  # the item still running when the deadline came
+        self.boot_deadline: float | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def attempt(self, what: str, call: Any) -> tuple[bool, Any]:
         """(True, result), or (False, None) with the error noted: the sweep goes on."""
         try:
             return True, call()
+        except PastDeadline:
+            raise
         except RETRYABLE as error:
             self.errors.append(f"{what}: {error}")
             return False, None
@@ -82,35 +168,128 @@ class Sweep:
             self.errors.append(f"{what}: {type(error).__name__}: {error}")
             return False, None
 
+    def read(self, what: str, call: Callable[[], Any]) -> tuple[bool, Any]:
+        """A listing or read the sweep cannot do without: failing, it is a sweep error."""
+        try:
+            return True, call()
+        except Exception as error:
+            log.exception(f"resync: {what} failed")
+            self.sweep_errors.append(f"{what}: {type(error).__name__}: {error}")
+            return False, None
+
     def run(self, full: bool | None = None) -> dict[str, Any]:
         """``full``: sweep in full (True), only if the cluster is not idle (False), or
         in full when the clock says one is due (None, the Scheduler's tick)."""
         rt = self.rt
         started = time.monotonic()
+        self.deadline = started + rt.settings.resync_deadline
         ops_before = rt.store.ops.snapshot()
-        _, vms = self.attempt("list instances", rt.provider.list_instances)
-        _, balancers = self.attempt("list load balancers", lambda: rt.provider.list_load_balancers(rt.settings.region))
-        controllers = rt.store.all_of_kind(CONTROLLERS)
-        if full is None:
-            full = full_sweep_due(rt.clock(), rt.settings.resync_full_every)
-        because = "a full sweep was due or asked for" if full else self.busy(vms, controllers)
-        if because is not None:
-            self.sweep(vms, controllers)
-        self.sync_services(rt.store.all_of_kind(SERVICES), balancers)
-        summary: dict[str, Any] = {"mode": "idle" if because is None else "full"}
-        if because is not None:
-            summary["fullBecause"] = because
+        summary: dict[str, Any] = {"mode": "full"}
+        _, vms = self.read("list instances", rt.provider.list_instances)
+        _, balancers = self.read("list load balancers", lambda: rt.provider.list_load_balancers(rt.settings.region))
+        self.on_step("listed")
+        cursor = self.read_cursor()
+        self.had_cursor = cursor is not None
+        read, controllers = self.read("read controllers", lambda: rt.store.all_of_kind(CONTROLLERS))
+        items: list[Item] = []
+        if read:
+            if full is None:
+                full = full_sweep_due(rt.clock(), rt.settings.resync_full_every)
+            if full:
+                because: str | None = "a full sweep was due or asked for"
+            elif cursor is not None:
+                because = f"the last sweep stopped at its deadline; going on from {cursor[0]} {cursor[1]}"
+            else:
+                because = self.busy(vms, controllers)
+            summary["mode"] = "idle" if because is None else "full"
+            if because is not None:
+                summary["fullBecause"] = because
+                items += self.sweep_items(vms, controllers)
+            items += self.service_items(balancers)
+            self.on_step("read")
+            self.work(rotated(items, cursor))
         summary.update({
             key: self.counts[key]
             for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
-                        "vmsDeleted", "services", "loadBalancersDeleted")
+                        "vmsDeleted", "vmsSkipped", "services", "loadBalancersDeleted", "loadBalancersSkipped")
         })
+        summary["deferred"] = dict(self.deferred)
+        summary["resumeAt"] = " ".join(self.resume_at) if self.resume_at else None
+        summary["overran"] = self.overran
         ops_after = rt.store.ops.snapshot()
         summary["firestore"] = {k: ops_after[k] - ops_before[k] for k in ops_after}
-        summary["errors"] = self.errors
+        summary["errors"] = [*self.sweep_errors, *self.errors]
+        summary["sweepErrors"] = self.sweep_errors
         summary["seconds"] = round(time.monotonic() - started, 3)
         log.info("resync done", extra={"summary": {k: v for k, v in summary.items() if k != "errors"}})
         return summary
+
+    # -- the cursor ----------------------------------------------------------------
+
+    def read_cursor(self) -> tuple[str, str] | None:
+        ok, doc = self.read("read the resync cursor", lambda: self.rt.store.get(CURSOR))
+        data = doc.data if ok and doc is not None else {}
+        step, key = data.get("step"), data.get("key")
+        return (step, key) if isinstance(step, str) and isinstance(key, str) else None
+
+    def write_cursor(self, at: tuple[str, str] | None) -> None:
+        store = self.rt.store
+        if at is None and not self.had_cursor:
+            return
+        call = (lambda: store.delete(CURSOR)) if at is None else (
+            lambda: store.put(CURSOR, {"step": at[0], "key": at[1], "at": self.rt.clock()}))
+        self.read("write the resync cursor", call)
+
+    # -- doing the work, by the deadline -------------------------------------------
+
+    def work(self, items: list[Item]) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="resync")
+        try:
+            for index, item in enumerate(items):
+                if time.monotonic() >= self.deadline:
+                    self.defer(items[index:])
+                    break
+                try:
+                    self.run_item(item)
+                except PastDeadline:
+                    # Still running: it goes on alone (every item is idempotent), and the
+                    # next tick starts after it, so one that always overruns cannot starve the rest.
+                    self.overran = item.what
+                    self.defer(items[index + 1:])
+                    break
+        finally:
+            self._pool.shutdown(wait=False)
+        self.write_cursor(self.resume_at)
+
+    def defer(self, left: list[Item]) -> None:
+        self.resume_at = (left[0].step, left[0].key) if left else None
+        self.deferred.update(item.step for item in left)
+        log.warning("resync stopped at its deadline", extra={
+            "deferred": dict(self.deferred), "resumeAt": " ".join(self.resume_at or ()), "overran": self.overran})
+
+    def bounded(self, call: Callable[[], Any]) -> Any:
+        """Run ``call``, but wait for it no longer than the tick's deadline."""
+        assert self._pool is not None
+        future = self._pool.submit(call)
+        try:
+            return future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+        except FutureTimeout:
+            raise PastDeadline() from None
+
+    def run_item(self, item: Item) -> None:
+        ok, _ = self.attempt(item.what, lambda: self.bounded(item.run))
+        if not ok and item.subject is not None:
+            self.tell(item.subject, self.errors[-1])
+
+    def tell(self, subject: tuple[str, str, str, str], error: str) -> None:
+        """A Warning event on the object whose item failed (the next tick tries again)."""
+        kind, namespace, name, uid = subject
+        event = event_for(kind, namespace, name, uid, "ResyncFailed", f"resync: {error}"[:1000], "Warning")
+        try:
+            self.rt.store.record([event], self.rt.clock())
+        except Exception:
+            log.warning("resync: could not record a failure event", extra={"object": f"{kind}/{namespace}/{name}"})
+    # -- what to do ------------------------------------------------------------------
 
     def busy(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> str | None:
         """Why this tick must sweep in full; None when the cluster is idle."""
@@ -131,83 +310,114 @@ class Sweep:
             return f"{leaving} pods marked for deletion"
         return idle_verdict(vms, controllers, held, (pods_in_all, pod_sum))
 
-    def sweep(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> None:
+    def sweep_items(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> list[Item]:
         """Steps 2 to 5 but the services. The controllers were read before the pods: a
         pass that changed pods since also changed its controller, so the guarded commit
         of a pass over these pods fails and re-reads."""
         rt = self.rt
-        pods = rt.store.all_of_kind(PODS)
+        ok, pods = self.read("read pods", lambda: list(rt.store.stream_of_kind(PODS, POD_FIELDS)))
+        if not ok:
+            return []
         live = {(d.namespace, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
-        collected = self.collect_orphan_pods(pods, live)
+        items = [*self.orphan_items(pods, live)]
         if vms is not None:
-            self.reconcile_vms(vms, [p for p in pods if p.path not in collected])
+            items += self.vm_items(vms, pods)
         by_namespace: dict[str, list[Doc]] = defaultdict(list)
         for pod in pods:
             by_namespace[pod.namespace].append(pod)
         for doc in controllers:
-            _, result = self.attempt(
-                f"{KIND} {doc.namespace}/{doc.name}",
-                lambda doc=doc: sync_controller(
-                    rt.store, rt.settings, doc.namespace, doc.name, rt.clock, (doc, by_namespace[doc.namespace])
-                ),
-            )
-            self.counts["controllers"] += 1
-            if result is not None:
-                self.counts["created"] += result.created
-                self.counts["deleted"] += result.deleted
-                self.counts["invalid"] += int(result.invalid)
+            items.append(Item(
+                "controllers", doc.path, f"{KIND} {doc.namespace}/{doc.name}",
+                partial(self.controller_pass, doc, by_namespace[doc.namespace]),
+                (KIND, doc.namespace, doc.name, controller_uid(doc.path, doc.create_time)),
+            ))
+        return items
 
-    def reconcile_vms(self, vms: list[InstanceInfo], pods: list[Doc]) -> None:
+    def controller_pass(self, doc: Doc, pods: list[Doc]) -> None:
         rt = self.rt
-        # A VM is its zone and name: a pod's VM is the one in the zone it was made in.
+        self.counts["controllers"] += 1
+        result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock, (doc, pods))
+        self.counts["created"] += result.created
+        self.counts["deleted"] += result.deleted
+        self.counts["invalid"] += int(result.invalid)
+
+    def vm_key(self, doc: Doc) -> tuple[str, str]:
+        """A VM is its zone and name: a pod's VM is the one in the zone it was made in,
+        under the name its ``spec.nodeName`` records (else the name it would be made under)."""
+        return vm_zone_of(doc) or self.rt.settings.zone, vm_name_of(doc, self.rt.settings.cluster)
+
+    def vm_items(self, vms: list[InstanceInfo], pods: list[Doc]) -> list[Item]:
+        rt = self.rt
         by_key = {(vm.zone, vm.name): vm for vm in vms}
-
-        def key(doc: Doc) -> tuple[str, str]:
-            return vm_zone_of(doc) or rt.settings.zone, instance_name(rt.settings.cluster, doc.namespace, doc.name)
-
-        holders = {key(doc) for doc in pods if VM_FINALIZER in PodInfo.from_doc(doc).finalizers}
-        for zone, name in sorted(set(by_key) - holders):
-            if self.attempt(f"VM {zone}/{name}",
-                            lambda name=name, zone=zone: rt.provider.ensure_instance_deleted(name, zone))[0]:
-                self.counts["vmsDeleted"] += 1
-                log.info("VM no pod holds deleted", extra={"vm": name, "zone": zone})
-        now = rt.clock()
-        # Pod passes wait for a new VM to boot; here, one after another, they share one
-        # budget, so a sweep over many booting VMs still reaches controllers and services.
-        deadline = time.monotonic() + min(rt.settings.pod_start_timeout, BOOT_WAIT_BUDGET)
+        # Who holds each VM: the uids of the pods that hold our finalizer under its key.
+        holders: dict[tuple[str, str], set[str]] = defaultdict(set)
         for doc in pods:
-            vm = by_key.get(key(doc))
-            if needs_pass(doc, vm, now):
-                self.counts["pods"] += 1
-                settings = replace(rt.settings, pod_start_timeout=max(0.0, deadline - time.monotonic()))
-                self.attempt(
-                    f"Pod {doc.namespace}/{doc.name}",
-                    lambda doc=doc, settings=settings: sync_pod(
-                        rt.store, rt.provider, settings, doc.namespace, doc.name, rt.clock),
-                )
+            if VM_FINALIZER in PodInfo.from_doc(doc).finalizers:
+                holders[self.vm_key(doc)].add(doc_uid(doc))
+        items = []
+        for key, vm in sorted(by_key.items()):
+            uid = vm.labels.get(UID_LABEL) or None
+            if key in holders and (uid is None or uid in holders[key]):
+                continue  # a VM from before uid labels is matched by its name alone
+            items.append(Item("vms", f"{vm.zone}/{vm.name}", f"VM {vm.zone}/{vm.name}",
+                              partial(self.delete_vm, vm, uid)))
+        now = rt.clock()
+        for doc in pods:
+            if needs_pass(doc, by_key.get(self.vm_key(doc)), now):
+                items.append(Item("pods", doc.path, f"Pod {doc.namespace}/{doc.name}",
+                                  partial(self.pod_pass, doc),
+                                  ("Pod", doc.namespace, doc.name, doc_uid(doc))))
+        return items
 
-    def collect_orphan_pods(self, pods: list[Doc], live: set[tuple[str, str, str]]) -> set[str]:
-        """Delete (or mark) pods whose controller is gone; the paths it did."""
-        collected: set[str] = set()
+    def delete_vm(self, vm: InstanceInfo, uid: str | None) -> None:
+        provider = self.rt.provider
+        try:
+            if uid is None:
+                provider.ensure_instance_deleted(vm.name, vm.zone)
+            else:
+                provider.ensure_instance_deleted(vm.name, vm.zone, owner_uid=uid)
+        except NameConflictError as conflict:  # made again for a new pod since it was listed
+            self.counts["vmsSkipped"] += 1
+            log.info("VM not deleted: another owns it now", extra={"vm": vm.name, "zone": vm.zone, "error": str(conflict)})
+            return
+        self.counts["vmsDeleted"] += 1
+        log.info("VM no pod holds deleted", extra={"vm": vm.name, "zone": vm.zone, "uid": uid})
+
+    def pod_pass(self, doc: Doc) -> None:
+        """Pod passes wait for a new VM to boot; here, one after another, they share one
+        budget, so a sweep over many booting VMs still reaches controllers and services."""
+        rt = self.rt
+        if self.boot_deadline is None:
+            self.boot_deadline = time.monotonic() + min(rt.settings.pod_start_timeout, BOOT_WAIT_BUDGET)
+        wait = max(0.0, min(self.boot_deadline, self.deadline) - time.monotonic())
+        self.counts["pods"] += 1
+        sync_pod(rt.store, rt.provider, replace(rt.settings, pod_start_timeout=wait), doc.namespace, doc.name, rt.clock)
+
+    def orphan_items(self, pods: list[Doc], live: set[tuple[str, str, str]]) -> list[Item]:
+        """Pods whose controller is gone: deleted (or marked, for their finalizers' owner)."""
+        items = []
         for doc in pods:
             pod = PodInfo.from_doc(doc)
             ref = pod.controller_ref()
             if ref is None or ref.get("kind") != KIND or pod.being_deleted:
                 continue
-            if (doc.namespace, ref.get("name"), ref.get("uid")) in live or self.owner_exists(doc.namespace, ref):
+            if (doc.namespace, ref.get("name"), ref.get("uid")) in live:
                 continue
-            now = self.rt.clock()
-            try:
-                self.rt.store.commit([remove_pod(pod, now)], now)
-            except StaleWrite:
-                continue  # changed since read: the next tick looks again
-            except RETRYABLE as error:
-                self.errors.append(f"Pod {doc.namespace}/{doc.name}: {error}")
-                continue
-            self.counts["orphansDeleted"] += 1
-            collected.add(doc.path)
-            log.info("orphan pod deleted", extra={"object": f"Pod/{doc.namespace}/{doc.name}", "owner": ref.get("name")})
-        return collected
+            items.append(Item("orphans", doc.path, f"Pod {doc.namespace}/{doc.name}",
+                              partial(self.collect_orphan, doc, pod, ref),
+                              ("Pod", doc.namespace, doc.name, doc_uid(doc))))
+        return items
+
+    def collect_orphan(self, doc: Doc, pod: PodInfo, ref: dict[str, Any]) -> None:
+        if self.owner_exists(doc.namespace, ref):
+            return
+        now = self.rt.clock()
+        try:
+            self.rt.store.commit([remove_pod(pod, now)], now)
+        except StaleWrite:
+            return  # changed since read: the next tick looks again
+        self.counts["orphansDeleted"] += 1
+        log.info("orphan pod deleted", extra={"object": f"Pod/{doc.namespace}/{doc.name}", "owner": ref.get("name")})
 
     def owner_exists(self, namespace: str, ref: dict[str, Any]) -> bool:
         """The controllers were read before the pods: one made in between is looked up."""
@@ -217,12 +427,17 @@ class Sweep:
         doc = self.rt.store.get(doc_path(namespace, CONTROLLERS, name))
         return doc is not None and controller_uid(doc.path, doc.create_time) == ref.get("uid")
 
-    def sync_services(self, services: list[Doc], balancers: set[str] | None) -> None:
-        """Re-sync load-balanced services; delete load balancers no service holds. The
-        load balancers were listed before the services were read, so one made since
-        for a new service is not in the list and cannot be taken for an orphan."""
+    def service_items(self, balancers: Mapping[str, str | None] | set[str] | None) -> list[Item]:
+        """Re-sync load-balanced services; delete load balancers no service holds (by
+        name, and by uid when the load balancer records one). The load balancers were
+        listed before the services were read, so one made since for a new service is
+        not in the list and cannot be taken for an orphan."""
         rt = self.rt
-        held: set[str] = set()
+        ok, services = self.read("read services", lambda: rt.store.all_of_kind(SERVICES))
+        if not ok:
+            return []
+        held: dict[str, set[str]] = defaultdict(set)
+        items = []
         for doc in services:
             spec, meta, status = (doc.data.get(k) for k in ("spec", "metadata", "status"))
             wants = (isinstance(spec, dict) and (spec.get("type") == "LoadBalancer"
@@ -232,20 +447,38 @@ class Sweep:
             has_ip = isinstance(status, dict) and bool((status.get("loadBalancer") or {}).get("ingress"))
             if not (wants or holds or has_ip):
                 continue
-            held.add(load_balancer_name(doc.namespace, doc.name))
-            if self.attempt(
-                f"Service {doc.namespace}/{doc.name}",
-                lambda doc=doc: sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock,
-                                             settle=False),
-            )[0]:
-                self.counts["services"] += 1
-        for name in sorted((balancers or set()) - held):
-            if self.attempt(
-                f"load balancer {name}",
-                lambda name=name: rt.provider.ensure_load_balancer_deleted(name, rt.settings.region),
-            )[0]:
-                self.counts["loadBalancersDeleted"] += 1
-                log.info("load balancer no service holds deleted", extra={"loadBalancer": name})
+            held[load_balancer_name(doc.namespace, doc.name)].add(doc_uid(doc))
+            items.append(Item("services", doc.path, f"Service {doc.namespace}/{doc.name}",
+                              partial(self.service_pass, doc),
+                              ("Service", doc.namespace, doc.name, doc_uid(doc))))
+        if balancers is None:
+            return items
+        owners = dict(balancers) if isinstance(balancers, Mapping) else dict.fromkeys(balancers)
+        for name, uid in sorted(owners.items()):
+            if name in held and (uid is None or uid in held[name]):
+                continue
+            items.append(Item("loadBalancers", name, f"load balancer {name}",
+                              partial(self.delete_load_balancer, name, uid)))
+        return items
+
+    def service_pass(self, doc: Doc) -> None:
+        rt = self.rt
+        sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock, settle=False)
+        self.counts["services"] += 1
+
+    def delete_load_balancer(self, name: str, uid: str | None) -> None:
+        provider, region = self.rt.provider, self.rt.settings.region
+        try:
+            if uid is None:
+                provider.ensure_load_balancer_deleted(name, region)
+            else:
+                provider.ensure_load_balancer_deleted(name, region, owner_uid=uid)
+        except NameConflictError as conflict:
+            self.counts["loadBalancersSkipped"] += 1
+            log.info("load balancer not deleted: another owns it now", extra={"loadBalancer": name, "error": str(conflict)})
+            return
+        self.counts["loadBalancersDeleted"] += 1
+        log.info("load balancer no service holds deleted", extra={"loadBalancer": name, "uid": uid})
 
 
 def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
@@ -307,5 +540,7 @@ def idle_verdict(
     return None
 
 
-def resync_all(rt: Runtime, full: bool | None = None) -> dict[str, Any]:
-    return Sweep(rt).run(full)
+def resync_all(rt: Runtime, full: bool | None = None, on_step: Hook | None = None) -> dict[str, Any]:
+    """One tick. ``on_step`` is called with "listed" (the VMs and load balancers listed,
+    no document read yet) and "read" (everything read, no work done yet)."""
+    return Sweep(rt, on_step).run(full)

@@ -9,7 +9,7 @@ precondition failed: re-read and decide again). Callers describe writes as data
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,6 +203,39 @@ class Store:
         """Every document of one kind in every namespace (a collection-group query)."""
         return self._run(self.client.collection_group(collection))
 
+    def stream_of_kind(self, collection: str, fields: Iterable[tuple[str, ...]]) -> Iterator[Doc]:
+        """Every document of one kind, only the given fields of each (a projection: how
+        big the documents are does not matter), one at a time as the query streams them.
+        A field is its keys from the top (``("metadata", "annotations", "a.b/c")``)."""
+        paths = [FieldPath(*keys).to_api_repr() for keys in fields]
+        query = self.client.collection_group(collection).select(paths)
+        count = 0
+        for snapshot in query.stream():
+            count += 1
+            self.ops.add(reads=1)
+            yield self._doc(snapshot)
+        if not count:
+            self.ops.add(reads=1)
+
+    def create(self, path: str, data: dict[str, Any]) -> bool:
+        """Create a document unless one is there: True if this call made it."""
+        try:
+            self.client.document(path).create(data)
+        except (gexc.AlreadyExists, gexc.Conflict):
+            self.ops.add(reads=1)  # a failed create is billed as a read
+            return False
+        self.ops.add(writes=1, commits=1)
+        return True
+
+    def put(self, path: str, data: dict[str, Any]) -> None:
+        """Write a whole document, unconditionally (small bookkeeping documents)."""
+        self.client.document(path).set(data)
+        self.ops.add(writes=1, commits=1)
+
+    def delete(self, path: str) -> None:
+        self.client.document(path).delete()
+        self.ops.add(deletes=1, commits=1)
+
     def _aggregate(self, aggregate: Any) -> dict[str, Any]:
         """Run an aggregation (its ``count`` aliased "n"): its results by alias, billed one
         read per 1,000 index entries it matched."""
@@ -286,7 +319,6 @@ class Store:
         """One namespace's documents of a kind with only the given fields (a projection)."""
         paths = [FieldPath(*keys).to_api_repr() for keys in fields]
         return self._run(self._namespace(namespace, collection).select(paths))
-
 
 
 def event_doc(event: RecordEvent, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""Resync bounded: owners by uid, a deadline, memory that does not grow with the pods' size,
+and objects that keep failing reported rather than failing the tick."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from emulator.compute import ComputeEmulator
+from functions.cloudprovider.names import UID_LABEL
+from functions.objects import doc_uid
+from functions.pods import FINALIZER, sync_pod
+from functions.replication import controller_uid, owner_ref
+from functions.resync import CURSOR, resync_all, summary_status
+from functions.runtime import Runtime
+from functions.store import CONTROLLERS, PODS, doc_path
+from functions.vm_spec import instance_name
+from tests.helpers import CrashBefore, pod_doc, pods, rc_doc, write_rc
+
+ZONE = "us-central1-a"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def instances(compute: ComputeEmulator) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = compute.state.dump()["resources"]["instances"]
+    return items
+
+
+def test_a_pod_made_again_under_its_name_during_a_sweep_keeps_its_new_vm(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Between the sweep's VM listing and its pod reads, the bare pod ``db`` is deleted
+    (and its VM with it) and made again; the new pod's VM is made after the reads. The
+    sweep saw the old pod's VM and no pod holding it: it must not delete the new one."""
+    path = doc_path("default", PODS, "db")
+    crt.store.client.document(path).set(pod_doc("db", {"app": "db"}))
+    sync_pod(crt.store, crt.provider, crt.settings, "default", "db", crt.clock)
+    [old_vm] = instances(compute)
+    old_uid = old_vm["labels"][UID_LABEL]
+
+    def between(step: str) -> None:
+        if step == "listed":  # the pod deleted, its VM with it, and made again, no pass yet
+            crt.store.client.document(path).update({"metadata.deletionTimestamp": datetime.now(UTC)})
+            sync_pod(crt.store, crt.provider, crt.settings, "default", "db", crt.clock)
+            assert instances(compute) == [] and pods(crt.store) == []
+            crt.store.client.document(path).set(pod_doc("db", {"app": "db"}))
+        elif step == "read":  # the new pod's pass: its finalizer, then its VM
+            sync_pod(crt.store, crt.provider, crt.settings, "default", "db", crt.clock)
+
+    summary = resync_all(crt, full=True, on_step=between)
+    assert summary["errors"] == [] and summary["vmsDeleted"] == 0 and summary["vmsSkipped"] == 1
+    new = crt.store.get(path)
+    assert new is not None
+    [vm] = instances(compute)
+    assert vm["labels"][UID_LABEL] == doc_uid(new) != old_uid
+    assert [p.phase for p in pods(crt.store)] == ["Running"]
+
+
+def test_a_vm_whose_pod_is_gone_is_deleted_by_uid(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Same name, another uid: the old pod's VM is no pod's, and goes."""
+    path = doc_path("default", PODS, "db")
+    crt.store.client.document(path).set(pod_doc("db", {"app": "db"}))
+    sync_pod(crt.store, crt.provider, crt.settings, "default", "db", crt.clock)
+    # deleted outright (its finalizer bypassed) and made again: the VM is an orphan
+    crt.store.client.document(path).delete()
+    crt.store.client.document(path).set(pod_doc("db", {"app": "db"}))
+    summary = resync_all(crt, full=True)
+    assert summary["vmsDeleted"] + summary["vmsSkipped"] == 1
+
+
+# -- memory ------------------------------------------------------------------------
+
+SWEEP = textwrap.dedent("""
+    import json, resource, sys
+    from dataclasses import replace
+    from datetime import UTC, datetime
+    sys.path.insert(0, {root!r})
+    from functions.cloudprovider import GceConfig
+    from functions.cloudprovider.gce import GceCloud
+    from functions.config import Settings
+    from functions.runtime import Runtime
+    from functions.store import Store
+    from functions.resync import resync_all
+    settings = Settings(project={project!r}, cluster="fc", compute_api_endpoint={endpoint!r}, pod_start_timeout=5.0)
+    cloud = GceCloud(replace(GceConfig.from_settings(settings), retry_delays=(0.01,)))
+    rt = Runtime(settings=settings, store=Store.for_project(settings.project), clock=lambda: datetime.now(UTC), cloud=cloud)
+    rt.store.get("namespaces/default/replicationControllers/none")  # the client up: its memory is the baseline
+    cloud.list_instances()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    summary = resync_all(rt, full=True)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({{"before": before * 1024, "after": after * 1024, "summary": summary}}))
+""")
+
+
+def test_a_sweep_over_80_pods_of_0_9_mb_stays_within_256_mib(crt: Runtime, compute: ComputeEmulator) -> None:
+    """80 pods of 0.9 MB each (9,000 env values), Running on their VMs, one controller at rest.
+    The sweep runs in a process of its own, whose peak resident memory is measured."""
+    replicas, size = 80, 900_000
+    doc = rc_doc("big", replicas)
+    env = [{"name": f"V{i}", "value": f"{i:08d}" * 10} for i in range(size // 100)]  # many small fields
+    doc["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    write_rc(crt.store, doc)
+    rc = crt.store.get(doc_path("default", CONTROLLERS, "big"))
+    assert rc is not None
+    ref = owner_ref("big", controller_uid(rc.path, rc.create_time))
+    names = []
+    from functions.fingerprint import vm_term
+
+    for i in range(replicas):
+        name = f"big-{i:03d}"
+        vm = instance_name("fc", "default", name)
+        names.append(vm)
+        crt.store.client.document(doc_path("default", PODS, name)).set({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "big"}, "ownerReferences": [ref], "finalizers": [FINALIZER],
+                         "creationTimestamp": datetime.now(UTC)},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "env": env}], "nodeName": vm},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "vmFingerprint": vm_term(vm), "vmZone": ZONE},
+        })
+    compute.state.seed_instances(crt.settings.project, ZONE, names, {"firecontrol-cluster": "fc"})
+    script = SWEEP.format(root=str(ROOT), project=crt.settings.project, endpoint=compute.url)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = result["summary"]
+    assert summary["errors"] == [] and summary["controllers"] == 1 and summary["vmsDeleted"] == 0
+    assert summary["firestore"]["reads"] >= replicas
+    grown = (result["after"] - result["before"]) / 2**20
+    peak = result["after"] / 2**20
+    print(f"sweep over {replicas} pods of {size / 1e6:.1f} MB: peak {peak:.0f} MiB, grew {grown:.0f} MiB")
+    assert peak < 256, (peak, grown)
+    assert grown < 64, (peak, grown)  # the pods' bodies are never read: nothing grows with them
+
+
+# -- the deadline --------------------------------------------------------------------
+
+
+def test_a_slow_compute_stops_the_sweep_at_its_deadline_and_the_next_tick_finishes(
+    crt: Runtime, compute: ComputeEmulator,
+) -> None:
+    """Five VMs no pod holds, each delete taking over half a second, and
+    a controller whose pods are missing, with a 1.5 s deadline: the tick answers by then, says what it left,
+    and the next one starts there and finishes."""
+    orphans = [instance_name("fc", "default", f"gone-{i}") for i in range(5)]
+    compute.state.seed_instances(crt.settings.project, ZONE, orphans, {"firecontrol-cluster": "fc"})
+    write_rc(crt.store, rc_doc("web", 2))
+    compute.configure({"operation_delay": 0.6})
+    rt = replace(crt, settings=replace(crt.settings, resync_deadline=1.5, slow_start=False))
+
+    first = resync_all(rt, full=True)
+    assert first["seconds"] < 1.5 + 0.5, first
+    assert first["errors"] == [] and summary_status(first) == 200
+    assert 1 <= first["vmsDeleted"] <= 2 and first["controllers"] == 0 and first["overran"].startswith("VM ")
+    assert first["deferred"]["controllers"] == 1 and first["deferred"]["vms"] >= 2, first["deferred"]
+    assert first["resumeAt"] is not None and first["resumeAt"].startswith("vms ")
+    cursor = crt.store.get(CURSOR)
+    assert cursor is not None and cursor.data["step"] == "vms"
+
+    compute.configure({"operation_delay": 0.01})
+    second = resync_all(replace(rt, settings=replace(rt.settings, resync_deadline=30.0)), full=False)
+    assert second["mode"] == "full" and "stopped at its deadline" in second["fullBecause"]
+    assert second["deferred"] == {} and second["resumeAt"] is None and second["errors"] == []
+    assert second["controllers"] == 1 and second["created"] == 2
+    assert crt.store.get(CURSOR) is None
+    assert [i["name"] for i in instances(compute) if i["name"] in orphans] == []
+
+
+def test_items_not_reached_come_first_next_tick(crt: Runtime, compute: ComputeEmulator) -> None:
+    """A deadline that lets one item through per tick: every item still gets its turn."""
+    for name in ("a", "b", "c"):
+        write_rc(crt.store, rc_doc(name, 1))
+    rt = replace(crt, settings=replace(crt.settings, resync_deadline=1.0, slow_start=False))
+    compute.configure({"operation_delay": 0.01})
+    from functions import resync
+
+    synced: list[str] = []
+    real = resync.Sweep.controller_pass
+
+    def slow_pass(self: resync.Sweep, doc: Any, pods: Any) -> None:
+        import time
+
+        synced.append(doc.name)
+        real(self, doc, pods)
+        time.sleep(1.2)  # past the deadline: the sweep stops after this one
+
+    resync.Sweep.controller_pass = slow_pass  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            summary = resync_all(rt, full=True)
+            assert summary_status(summary) == 200
+    finally:
+        resync.Sweep.controller_pass = real  # type: ignore[method-assign]
+    assert synced == ["a", "b", "c"]
+
+
+# -- failures --------------------------------------------------------------------------
+
+
+def test_a_pod_failing_every_tick_is_reported_and_the_tick_answers_200(crt: Runtime, compute: ComputeEmulator) -> None:
+    crt.store.client.document(doc_path("default", PODS, "doomed")).set(pod_doc("doomed", {"app": "x"}))
+    broken = replace(crt, cloud=CrashBefore(crt.provider, "ensure_instance"))
+    for _ in range(2):
+        summary = resync_all(broken, full=True)
+        assert summary["pods"] == 1 and len(summary["errors"]) == 1 and "doomed" in summary["errors"][0]
+        assert summary["sweepErrors"] == [] and summary_status(summary) == 200
+    events = [e.to_dict() or {} for e in crt.store.client.collection("namespaces/default/events").stream()]
+    [event] = [e for e in events if e["reason"] == "ResyncFailed"]
+    assert event["involvedObject"]["name"] == "doomed" and event["type"] == "Warning" and event["count"] == 2
+
+
+def test_a_sweep_that_cannot_list_answers_500(crt: Runtime, compute: ComputeEmulator) -> None:
+    broken = replace(crt, cloud=CrashBefore(crt.provider, "list_instances"))
+    summary = resync_all(broken, full=True)
+    assert summary["sweepErrors"] and summary_status(summary) == 500

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Deploy firecontrol with gcloud: the same system as infra/terraform, from the same
-# definition of the functions (infra/functions.yaml, read through infra/spec.py).
+# definitions (infra/functions.yaml and infra/iam.yaml, read through infra/spec.py).
 #
 #   infra/deploy.sh --project PROJECT [--region us-central1] [--zone us-central1-a]
-#                   [--cluster firecontrol] [--max-replicas 100] [--schedule CRON]
-#                   [--firestore-location LOCATION] [--dry-run]
+#                   [--cluster firecontrol] [--database CLUSTER] [--max-replicas 100]
+#                   [--schedule CRON] [--firestore-location LOCATION] [--external-ips]
+#                   [--no-nat] [--dry-run]
 #
 # Every step reads what is there first and changes only what is missing or differs,
 # so a second run changes nothing. Every command is printed ("+ ..."); --dry-run runs
-# none of them and prints what a first run would do.
+# none of them and prints what a first run would do. Every name carries the cluster,
+# so installations with different clusters (and databases) share a project apart.
 # Needs gcloud, curl, and python3 with PyYAML (PYTHON=...; the repo's .venv by default).
 set -euo pipefail
 
@@ -23,12 +25,17 @@ PROJECT=""
 REGION=us-central1
 ZONE=us-central1-a
 CLUSTER=firecontrol
+DATABASE=""
 MAX_REPLICAS=100
 SCHEDULE=""
 FIRESTORE_LOCATION=""
+EXTERNAL_IPS=false
+NAT=true
 DRY_RUN=false
+# The VPC network the pods' VMs use (functions/cloudprovider/config.py: "default").
+NETWORK=default
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -37,9 +44,12 @@ while [ $# -gt 0 ]; do
     --region) REGION=${2:?--region needs a value}; shift 2 ;;
     --zone) ZONE=${2:?--zone needs a value}; shift 2 ;;
     --cluster) CLUSTER=${2:?--cluster needs a value}; shift 2 ;;
+    --database) DATABASE=${2:?--database needs a value}; shift 2 ;;
     --max-replicas) MAX_REPLICAS=${2:?--max-replicas needs a value}; shift 2 ;;
     --schedule) SCHEDULE=${2:?--schedule needs a value}; shift 2 ;;
     --firestore-location) FIRESTORE_LOCATION=${2:?--firestore-location needs a value}; shift 2 ;;
+    --external-ips) EXTERNAL_IPS=true; shift ;;
+    --no-nat) NAT=false; shift ;;
     --dry-run) DRY_RUN=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
@@ -48,14 +58,20 @@ done
 [ -n "$PROJECT" ] || { usage >&2; die "--project is required"; }
 [[ $CLUSTER =~ ^[a-z][a-z0-9-]{0,14}[a-z0-9]$ ]] || die "--cluster: 2 to 16 lower-case letters, digits and '-', starting with a letter"
 [[ $MAX_REPLICAS =~ ^[0-9]+$ ]] && [ "$MAX_REPLICAS" -le 10000 ] || die "--max-replicas: a whole number from 0 to 10000"
+# Each installation has a Firestore database of its own, named after its cluster.
+DATABASE=${DATABASE:-$CLUSTER}
+[[ $DATABASE == "(default)" || $DATABASE =~ ^[a-z][a-z0-9-]{2,61}[a-z0-9]$ ]] ||
+  die "--database: 4 to 63 lower-case letters, digits and '-', starting with a letter (a cluster name shorter than 4 needs --database)"
 FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-$REGION}
+$EXTERNAL_IPS && NAT=false  # VMs with external IPs reach the internet without NAT
 
-# The same names as infra/terraform.
-DATABASE="(default)"
+# The same names as infra/terraform: every one carries the cluster.
 BUCKET="$PROJECT-$CLUSTER-source"
-ROLE_ID="firecontrolFirewalls_${CLUSTER//-/_}"
-SA_IDS=(runtime trigger scheduler build)
+SA_IDS=(runtime trigger scheduler build pods)
 sa_email() { echo "$CLUSTER-$1@$PROJECT.iam.gserviceaccount.com"; }
+ROUTER="$CLUSTER-router"
+NAT_NAME="$CLUSTER-nat"
+if [ "$DATABASE" = "(default)" ]; then RELEASE=cloud.firestore; else RELEASE="cloud.firestore/$DATABASE"; fi
 APIS=(
   artifactregistry.googleapis.com cloudbuild.googleapis.com cloudfunctions.googleapis.com
   cloudresourcemanager.googleapis.com cloudscheduler.googleapis.com compute.googleapis.com
@@ -63,18 +79,22 @@ APIS=(
   iam.googleapis.com logging.googleapis.com pubsub.googleapis.com run.googleapis.com
   storage.googleapis.com
 )
-# "account role" pairs granted on the project; invocation is granted per function.
+# The runtime's custom roles (infra/iam.yaml): key, role id, title, permissions, condition.
+ROLES=$("$PYTHON" "$HERE/spec.py" roles "$PROJECT" "$REGION" "$CLUSTER" "$NETWORK" "$DATABASE")
+DATABASE_CONDITION=$("$PYTHON" "$HERE/spec.py" database-condition "$PROJECT" "$REGION" "$CLUSTER" "$NETWORK" "$DATABASE")
+# "account role" pairs granted on the project without a condition; the runtime's are
+# conditioned (below), invocation is granted per function, the pods' account has none.
 PROJECT_ROLES=(
-  "runtime roles/datastore.user"
-  "runtime roles/compute.instanceAdmin.v1"
-  "runtime roles/compute.loadBalancerAdmin"
-  "runtime projects/$PROJECT/roles/$ROLE_ID"
   "trigger roles/eventarc.eventReceiver"
   "build roles/logging.logWriter"
   "build roles/artifactregistry.writer"
 )
-FIREWALL_PERMISSIONS=compute.firewalls.create,compute.firewalls.delete,compute.firewalls.get,compute.firewalls.list,compute.firewalls.update,compute.networks.updatePolicy
-ENV_VARS="GOOGLE_CLOUD_PROJECT=$PROJECT,FIRECONTROL_REGION=$REGION,FIRECONTROL_ZONE=$ZONE,FIRECONTROL_CLUSTER=$CLUSTER,FIRECONTROL_MAX_REPLICAS=$MAX_REPLICAS,CLOUD_PROVIDER=gce"
+# What earlier versions granted the runtime on the whole project: revoked.
+STALE_RUNTIME_ROLES=(
+  roles/datastore.user roles/compute.instanceAdmin.v1 roles/compute.loadBalancerAdmin
+  "projects/$PROJECT/roles/firecontrolFirewalls_${CLUSTER//-/_}"
+)
+ENV_VARS="GOOGLE_CLOUD_PROJECT=$PROJECT,FIRECONTROL_REGION=$REGION,FIRECONTROL_ZONE=$ZONE,FIRECONTROL_CLUSTER=$CLUSTER,FIRECONTROL_DATABASE=$DATABASE,FIRECONTROL_MAX_REPLICAS=$MAX_REPLICAS,FIRECONTROL_EXTERNAL_IPS=$EXTERNAL_IPS,FIRECONTROL_POD_SERVICE_ACCOUNT=$(sa_email pods),CLOUD_PROVIDER=gce"
 RULES_API=https://firebaserules.googleapis.com/v1
 
 WORK=$(mktemp -d)
@@ -89,15 +109,26 @@ change() { show "$@"; if ! $DRY_RUN; then "$@"; fi; }
 look() { show "$@"; if $DRY_RUN; then return 1; fi; "$@" 2>"$WORK/look.err"; }
 step() { echo "== $*" >&3; }
 
-# The JSON policy in file $1 grants role $2 to member $3 (unconditionally).
+# The JSON policy in file $1 grants role $2 to member $3: unconditionally, or with the
+# condition in JSON file $4 (same title and expression).
 has_binding() {
   "$PYTHON" - "$@" <<'PY'
 import json, sys
 policy = json.load(open(sys.argv[1])) if open(sys.argv[1]).read().strip() else {}
-ok = any(b.get("role") == sys.argv[2] and sys.argv[3] in b.get("members", []) and not b.get("condition")
+want = json.load(open(sys.argv[4])) if len(sys.argv) > 4 else None
+def same(condition):
+    if want is None:
+        return not condition
+    return bool(condition) and all(condition.get(k) == want[k] for k in ("title", "expression"))
+ok = any(b.get("role") == sys.argv[2] and sys.argv[3] in b.get("members", []) and same(b.get("condition"))
          for b in policy.get("bindings", []))
 sys.exit(0 if ok else 1)
 PY
+}
+# Write an IAM condition (title $2, expression $3) as the JSON file $1.
+condition_file() {
+  "$PYTHON" -c 'import json, sys; json.dump({"title": sys.argv[2], "expression": sys.argv[3], "description": sys.argv[4]}, open(sys.argv[1], "w"))' \
+    "$1" "$2" "$3" "firecontrol $CLUSTER: only this installation's resources"
 }
 
 SPEC=$("$PYTHON" "$HERE/spec.py" functions)
@@ -126,13 +157,13 @@ if ! grep -q '/fields/expireAt$' <<<"$ttls"; then
     --enable-ttl --async --project="$PROJECT"
 fi
 
-step "Firestore security rules (infra/firestore.rules)"
+step "Firestore security rules (infra/firestore.rules) for $DATABASE: release $RELEASE"
 # gcloud has no command for rules: the Firebase Rules REST API, with gcloud's token in
 # a header file so it is never printed.
 AUTH="$WORK/auth-header"
 token=$(look gcloud auth print-access-token) || token=""
 (umask 077; printf 'Authorization: Bearer %s\n' "$token" >"$AUTH")
-release=$(look curl -fsS -H "@$AUTH" "$RULES_API/projects/$PROJECT/releases/cloud.firestore") || release=""
+release=$(look curl -fsS -H "@$AUTH" "$RULES_API/projects/$PROJECT/releases/$RELEASE") || release=""
 current=""
 if [ -n "$release" ]; then
   ruleset=$("$PYTHON" -c 'import json, sys; print(json.loads(sys.argv[1])["rulesetName"])' "$release")
@@ -146,10 +177,10 @@ if ! "$PYTHON" -c 'import json, sys; files = json.loads(sys.argv[1] or "{}").get
   if $DRY_RUN; then name="projects/$PROJECT/rulesets/NEW_RULESET"; else
     name=$("$PYTHON" -c 'import json, sys; print(json.loads(sys.argv[1])["name"])' "$created")
   fi
-  body="{\"name\": \"projects/$PROJECT/releases/cloud.firestore\", \"rulesetName\": \"$name\"}"
+  body="{\"name\": \"projects/$PROJECT/releases/$RELEASE\", \"rulesetName\": \"$name\"}"
   if [ -n "$release" ]; then
     change curl -fsS -X PATCH -H "@$AUTH" -H "Content-Type: application/json" \
-      --data "{\"release\": $body}" "$RULES_API/projects/$PROJECT/releases/cloud.firestore" >/dev/null
+      --data "{\"release\": $body}" "$RULES_API/projects/$PROJECT/releases/$RELEASE" >/dev/null
   else
     change curl -fsS -X POST -H "@$AUTH" -H "Content-Type: application/json" \
       --data "$body" "$RULES_API/projects/$PROJECT/releases" >/dev/null
@@ -162,10 +193,16 @@ for id in "${SA_IDS[@]}"; do
     change gcloud iam service-accounts create "$CLUSTER-$id" --display-name="firecontrol $CLUSTER: $id" --project="$PROJECT"
   fi
 done
-if ! look gcloud iam roles describe "$ROLE_ID" --project="$PROJECT" --format="value(name)" >/dev/null; then
-  change gcloud iam roles create "$ROLE_ID" --project="$PROJECT" --title="firecontrol $CLUSTER: firewall rules" \
-    --permissions="$FIREWALL_PERMISSIONS" --stage=GA
-fi
+
+step "Custom roles of the runtime (infra/iam.yaml)"
+while IFS=$'\t' read -r -u 4 _ role_id title permissions _; do
+  have=$(look gcloud iam roles describe "$role_id" --project="$PROJECT" --format="value(includedPermissions)") || have=""
+  if [ -z "$have" ]; then
+    change gcloud iam roles create "$role_id" --project="$PROJECT" --title="$title" --permissions="$permissions" --stage=GA
+  elif [ "$(tr ';' '\n' <<<"$have" | sort | paste -sd,)" != "$permissions" ]; then
+    change gcloud iam roles update "$role_id" --project="$PROJECT" --title="$title" --permissions="$permissions" --stage=GA
+  fi
+done 4<<<"$ROLES"
 
 step "Project roles"
 look gcloud projects get-iam-policy "$PROJECT" --format=json >"$WORK/project-policy.json" || : >"$WORK/project-policy.json"
@@ -177,6 +214,66 @@ for pair in "${PROJECT_ROLES[@]}"; do
       --condition=None --format=none
   fi
 done
+# The runtime: each role only on this installation's database and resources.
+runtime="serviceAccount:$(sa_email runtime)"
+grant_runtime() {  # role, condition title, condition expression ("-": none)
+  if [ "$3" = - ]; then
+    has_binding "$WORK/project-policy.json" "$1" "$runtime" ||
+      change gcloud projects add-iam-policy-binding "$PROJECT" --member="$runtime" --role="$1" --condition=None --format=none
+    return 0
+  fi
+  local file
+  file="$WORK/condition-$(tr -c 'a-zA-Z0-9' _ <<<"$1").json"
+  condition_file "$file" "$2" "$3"
+  has_binding "$WORK/project-policy.json" "$1" "$runtime" "$file" ||
+    change gcloud projects add-iam-policy-binding "$PROJECT" --member="$runtime" --role="$1" \
+      --condition-from-file="$file" --format=none
+}
+grant_runtime roles/datastore.user "firecontrol-$CLUSTER-database" "$DATABASE_CONDITION"
+while IFS=$'\t' read -r -u 4 key role_id _ _ condition; do
+  grant_runtime "projects/$PROJECT/roles/$role_id" "firecontrol-$CLUSTER-$key" "$condition"
+done 4<<<"$ROLES"
+for role in "${STALE_RUNTIME_ROLES[@]}"; do
+  if has_binding "$WORK/project-policy.json" "$role" "$runtime"; then
+    change gcloud projects remove-iam-policy-binding "$PROJECT" --member="$runtime" --role="$role" \
+      --condition=None --format=none
+  fi
+done
+
+step "Pod VMs run as $(sa_email pods): no roles; the runtime may attach it to a VM"
+look gcloud iam service-accounts get-iam-policy "$(sa_email pods)" --project="$PROJECT" --format=json \
+  >"$WORK/pods-policy.json" || : >"$WORK/pods-policy.json"
+if ! has_binding "$WORK/pods-policy.json" roles/iam.serviceAccountUser "$runtime"; then
+  change gcloud iam service-accounts add-iam-policy-binding "$(sa_email pods)" --project="$PROJECT" \
+    --member="$runtime" --role=roles/iam.serviceAccountUser --format=none
+fi
+
+if $NAT; then
+  step "Cloud NAT for $NETWORK in $REGION (the pods' VMs have no external IP)"
+  # One NAT serves a network's subnetworks in a region: if any router there has one
+  # (another installation's, or one of your own), the pods' VMs use it.
+  look gcloud compute routers list --project="$PROJECT" --regions="$REGION" --format=json >"$WORK/routers.json" ||
+    : >"$WORK/routers.json"
+  found=$("$PYTHON" - "$WORK/routers.json" "$NETWORK" "$ROUTER" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read().strip()
+routers = json.loads(text) if text else []
+on_network = [r for r in routers if str(r.get("network", "")).rsplit("/", 1)[-1] == sys.argv[2]]
+nat = next((r["name"] for r in on_network if r.get("nats")), "")
+ours = any(r.get("name") == sys.argv[3] for r in on_network)
+print(f"{nat}|{'yes' if ours else 'no'}")
+PY
+)
+  IFS='|' read -r nat_router have_router <<<"$found"
+  if [ -n "$nat_router" ]; then
+    echo "   Cloud NAT on router $nat_router already serves $NETWORK in $REGION" >&3
+  else
+    [ "$have_router" = yes ] || change gcloud compute routers create "$ROUTER" --network="$NETWORK" \
+      --region="$REGION" --project="$PROJECT" --description="firecontrol $CLUSTER: Cloud NAT for the pods' VMs"
+    change gcloud compute routers nats create "$NAT_NAME" --router="$ROUTER" --region="$REGION" --project="$PROJECT" \
+      --auto-allocate-nat-external-ips --nat-all-subnet-ip-ranges --enable-logging --log-filter=ERRORS_ONLY
+  fi
+fi
 
 step "Source bucket gs://$BUCKET and archive"
 if ! look gcloud storage buckets describe "gs://$BUCKET" --format="value(name)" >/dev/null; then
@@ -198,6 +295,7 @@ fi
 
 step "Functions"
 while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout max_instances schedule; do
+  name="$CLUSTER-$name"
   args=(--gen2 --region="$REGION" --project="$PROJECT" --runtime="$RUNTIME" --source="$OBJECT"
     --entry-point="$entry" --memory="$memory" --timeout="${timeout}s" --max-instances="$max_instances"
     --min-instances=0 --service-account="$(sa_email runtime)"
@@ -230,19 +328,20 @@ while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout
   fi
 
   if [ "$schedule" != - ]; then
-    step "Cloud Scheduler job $CLUSTER-$name"
+    job_name="$CLUSTER-${entry//_/-}"
+    step "Cloud Scheduler job $job_name"
     [ "$entry" = resync ] && [ -n "$SCHEDULE" ] && schedule=$SCHEDULE
     uri=$(look gcloud functions describe "$name" --region="$REGION" --project="$PROJECT" \
       --format="value(serviceConfig.uri)") || uri="https://$name-URL.a.run.app"
     job=(--location="$REGION" --project="$PROJECT" --schedule="$schedule" --time-zone=Etc/UTC
       --uri="$uri" --http-method=post --attempt-deadline="${timeout}s" --max-retry-attempts=0
       --oidc-service-account-email="$(sa_email scheduler)" --oidc-token-audience="$uri")
-    have=$(look gcloud scheduler jobs describe "$CLUSTER-$name" --location="$REGION" --project="$PROJECT" \
+    have=$(look gcloud scheduler jobs describe "$job_name" --location="$REGION" --project="$PROJECT" \
       --format="value(schedule,httpTarget.uri,httpTarget.oidcToken.serviceAccountEmail)") || have=""
     if [ -z "$have" ]; then
-      change gcloud scheduler jobs create http "$CLUSTER-$name" "${job[@]}"
+      change gcloud scheduler jobs create http "$job_name" "${job[@]}"
     elif [ "$have" != "$schedule"$'\t'"$uri"$'\t'"$(sa_email scheduler)" ]; then
-      change gcloud scheduler jobs update http "$CLUSTER-$name" "${job[@]}"
+      change gcloud scheduler jobs update http "$job_name" "${job[@]}"
     fi
   fi
 done 4<<<"$SPEC"

@@ -1,6 +1,7 @@
-"""Read infra/functions.yaml, the one definition of the functions, and package the source.
+"""Read infra/functions.yaml and infra/iam.yaml, the one definition of the functions and
+of the runtime's rights, and package the source.
 
-deploy.sh calls this as a script (``python3 infra/spec.py functions|archive DIR``);
+deploy.sh calls this as a script (``python3 infra/spec.py functions|roles|archive ...``);
 tests and the local stack import it. Terraform reads the same YAML with yamldecode.
 It needs only the standard library and PyYAML.
 """
@@ -20,6 +21,7 @@ import yaml
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
 SPEC_PATH = INFRA / "functions.yaml"
+IAM_PATH = INFRA / "iam.yaml"
 FIRESTORE_EVENT = "google.cloud.firestore.document.v1.written"
 _MEMORY = re.compile(r"^[1-9][0-9]*(Mi|Gi)$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,61}[a-z0-9]$")
@@ -45,6 +47,64 @@ class Function:
     def cloud_name(self) -> str:
         """The Cloud Functions (and Cloud Run service) name."""
         return self.name.replace("_", "-")
+
+    def deployed_name(self, cluster: str) -> str:
+        """The name in an installation: every function's name carries its cluster."""
+        return f"{cluster}-{self.cloud_name}"
+
+
+@dataclass(frozen=True)
+class Installation:
+    """The values a condition in iam.yaml is written for."""
+
+    project: str
+    region: str
+    cluster: str
+    network: str = "default"
+    database: str = "(default)"
+
+    def render(self, template: str) -> str:
+        """{project}, {region}, {cluster}, {network}, {database} replaced; {zone} (extract's) kept."""
+        for key in ("project", "region", "cluster", "network", "database"):
+            template = template.replace("{" + key + "}", getattr(self, key))
+        return template
+
+
+@dataclass(frozen=True)
+class Role:
+    """A custom role of the runtime account, as granted in one installation."""
+
+    key: str
+    role_id: str
+    title: str
+    permissions: tuple[str, ...]
+    condition: str | None  # a CEL expression, or None for an unconditional grant
+
+
+def role_id(base: str, cluster: str) -> str:
+    """A custom role's id in a project: ``{base}_{cluster}`` ('-' -> '_'), one per installation."""
+    return f"{base}_{cluster.replace('-', '_')}"
+
+
+def runtime_roles(where: Installation, path: Path = IAM_PATH) -> list[Role]:
+    """The runtime's custom roles from iam.yaml, with their conditions rendered for ``where``."""
+    raw = yaml.safe_load(path.read_text())
+    roles = []
+    for key, role in raw["roles"].items():
+        permissions = role.get("permissions") or []
+        if not permissions or not all(isinstance(p, str) and p.startswith("compute.") for p in permissions):
+            raise SpecError(f"iam.yaml: roles.{key}.permissions: Compute Engine permissions, at least one")
+        if len(set(permissions)) != len(permissions):
+            raise SpecError(f"iam.yaml: roles.{key}.permissions: a permission appears twice")
+        condition = role.get("condition")
+        roles.append(Role(key, role_id(role["id"], where.cluster), where.render(role["title"]),
+                          tuple(sorted(permissions)), where.render(condition) if condition else None))
+    return roles
+
+
+def database_condition(where: Installation, path: Path = IAM_PATH) -> str:
+    """The condition on the runtime's Firestore role: this installation's database only."""
+    return where.render(str(yaml.safe_load(path.read_text())["database_condition"]))
 
 
 @dataclass(frozen=True)
@@ -141,12 +201,19 @@ def _tsv(f: Function) -> str:
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: spec.py functions | runtime | archive OUT_DIR"
+    usage = ("usage: spec.py functions | runtime | archive OUT_DIR"
+             " | roles PROJECT REGION CLUSTER NETWORK DATABASE | database-condition PROJECT REGION CLUSTER NETWORK DATABASE")
     if argv == ["functions"]:
         # name, cloud name, type, event, document, retry, memory, timeout, max instances, schedule
         print("\n".join(_tsv(f) for f in load().functions))
     elif argv == ["runtime"]:
         print(load().runtime)
+    elif len(argv) == 6 and argv[0] == "roles":
+        # key, role id, title, permissions (comma-separated), condition ("-": none)
+        for role in runtime_roles(Installation(*argv[1:])):
+            print("\t".join([role.key, role.role_id, role.title, ",".join(role.permissions), role.condition or "-"]))
+    elif len(argv) == 6 and argv[0] == "database-condition":
+        print(database_condition(Installation(*argv[1:])))
     elif len(argv) == 2 and argv[0] == "archive":
         print(build_archive(load(), Path(argv[1])))
     else:

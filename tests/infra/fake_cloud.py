@@ -9,6 +9,7 @@ fails loudly (exit 3), so deploy.sh cannot issue one the tests did not expect.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -57,6 +58,36 @@ def _bind(bindings: dict[str, list[str]], flags: dict[str, list[str]]) -> None:
         members.append(_flag(flags, "member"))
 
 
+def _condition(flags: dict[str, list[str]]) -> dict[str, str] | None:
+    """--condition=None (none), or --condition-from-file (a JSON file with title and expression)."""
+    if "condition-from-file" in flags:
+        loaded: dict[str, str] = json.loads(Path(_flag(flags, "condition-from-file")).read_text())
+        if not loaded.get("title") or not loaded.get("expression"):
+            raise Unknown(f"condition without title or expression: {loaded}")
+        return loaded
+    if _flag(flags, "condition") != "None":
+        raise Unknown("a project binding names its condition: --condition=None or --condition-from-file")
+    return None
+
+
+def _project_bind(policy: list[dict[str, Any]], flags: dict[str, list[str]], remove: bool = False) -> None:
+    """A project policy with conditions: bindings are (role, condition) -> members, as IAM keeps them."""
+    role, member, condition = _flag(flags, "role"), _flag(flags, "member"), _condition(flags)
+    binding = next((b for b in policy if b["role"] == role and b.get("condition") == condition), None)
+    if remove:
+        if binding is None or member not in binding["members"]:
+            raise Unknown(f"remove-iam-policy-binding: {member} has no {role} binding with {condition}")
+        binding["members"].remove(member)
+        if not binding["members"]:
+            policy.remove(binding)
+        return
+    if binding is None:
+        binding = {"role": role, "members": [], **({"condition": condition} if condition else {})}
+        policy.append(binding)
+    if member not in binding["members"]:
+        binding["members"].append(member)
+
+
 def gcloud(args: list[str], state: State) -> int:
     words, flags = _flags(args)
     project = flags.get("project", [""])[-1]
@@ -66,18 +97,19 @@ def gcloud(args: list[str], state: State) -> int:
     elif words[:2] == ["services", "enable"]:
         state["apis"] = sorted(set(state.get("apis", [])) | set(words[2:]))
     elif command == "firestore databases describe":
-        if "database" not in state:
+        if _flag(flags, "database") not in state.get("databases", {}):
             return _not_found("database")
         print(f"projects/{project}/databases/{_flag(flags, 'database')}")
     elif command == "firestore databases create":
-        state["database"] = {"name": _flag(flags, "database"), "location": _flag(flags, "location"),
-                             "type": _flag(flags, "type")}
+        state.setdefault("databases", {})[_flag(flags, "database")] = {
+            "location": _flag(flags, "location"), "type": _flag(flags, "type")}
     elif words[:4] == ["firestore", "fields", "ttls", "list"]:
-        group = _flag(flags, "collection-group")
-        for field in state.get("ttls", {}).get(group, []):
-            print(f"projects/{project}/databases/(default)/collectionGroups/{group}/fields/{field}")
+        group, database = _flag(flags, "collection-group"), _flag(flags, "database")
+        for field in state.get("ttls", {}).get(database, {}).get(group, []):
+            print(f"projects/{project}/databases/{database}/collectionGroups/{group}/fields/{field}")
     elif words[:4] == ["firestore", "fields", "ttls", "update"]:
-        fields = state.setdefault("ttls", {}).setdefault(_flag(flags, "collection-group"), [])
+        by_group = state.setdefault("ttls", {}).setdefault(_flag(flags, "database"), {})
+        fields = by_group.setdefault(_flag(flags, "collection-group"), [])
         if "enable-ttl" in flags and words[4] not in fields:
             fields.append(words[4])
     elif words[:2] == ["auth", "print-access-token"]:
@@ -88,16 +120,40 @@ def gcloud(args: list[str], state: State) -> int:
         print(words[3])
     elif command == "iam service-accounts create":
         state.setdefault("service_accounts", []).append(f"{words[3]}@{project}.iam.gserviceaccount.com")
+    elif command == "iam service-accounts get-iam-policy":
+        if words[3] not in state.get("service_accounts", []):
+            return _not_found(words[3])
+        print(_policy(state.get("account_policies", {}).get(words[3], {})))
+    elif command == "iam service-accounts add-iam-policy-binding":
+        _bind(state.setdefault("account_policies", {}).setdefault(words[3], {}), flags)
     elif command == "iam roles describe":
         if words[3] not in state.get("roles", {}):
             return _not_found(words[3])
-        print(f"projects/{project}/roles/{words[3]}")
-    elif command == "iam roles create":
+        if _flag(flags, "format") != "value(includedPermissions)":
+            raise Unknown(f"iam roles describe --format={_flag(flags, 'format')}")
+        print(";".join(state["roles"][words[3]]))
+    elif command in ("iam roles create", "iam roles update"):
+        if (words[2] == "create") == (words[3] in state.get("roles", {})):
+            raise Unknown(f"iam roles {words[2]} {words[3]}: exists={words[3] in state.get('roles', {})}")
         state.setdefault("roles", {})[words[3]] = _flag(flags, "permissions").split(",")
     elif command.startswith("projects get-iam-policy"):
-        print(_policy(state.get("project_policy", {})))
+        print(json.dumps({"bindings": state.get("project_policy", [])}))
     elif command.startswith("projects add-iam-policy-binding"):
-        _bind(state.setdefault("project_policy", {}), flags)
+        _project_bind(state.setdefault("project_policy", []), flags)
+    elif command.startswith("projects remove-iam-policy-binding"):
+        _project_bind(state.setdefault("project_policy", []), flags, remove=True)
+    elif command == "compute routers list":
+        region = _flag(flags, "regions")
+        print(json.dumps([r for r in state.get("routers", {}).values() if r["region"].endswith(f"/{region}")]))
+    elif command == "compute routers create":
+        routers = state.setdefault("routers", {})
+        if words[3] in routers:
+            raise Unknown(f"router {words[3]} exists")
+        routers[words[3]] = {"name": words[3], "region": f"projects/{project}/regions/{_flag(flags, 'region')}",
+                             "network": f"projects/{project}/global/networks/{_flag(flags, 'network')}", "nats": []}
+    elif words[:4] == ["compute", "routers", "nats", "create"]:
+        router = state["routers"][_flag(flags, "router")]
+        router["nats"].append({"name": words[4], "flags": sorted(a for a in args if a.startswith("--"))})
     elif command == "storage buckets describe":
         if words[3] not in state.get("buckets", {}):
             return _not_found(words[3])
@@ -165,7 +221,7 @@ def curl(args: list[str], state: State) -> int:
     body = json.loads(Path(data[1:]).read_text() if data and data.startswith("@") else data or "null")
     path = url.split("/v1/", 1)[1]
     rules = state.setdefault("rules", {"rulesets": {}, "release": None})
-    if method == "GET" and path.endswith("/releases/cloud.firestore"):
+    if method == "GET" and "/releases/cloud.firestore" in path:
         if rules["release"] is None:
             print("curl: (22) The requested URL returned error: 404", file=sys.stderr)
             return 22
@@ -178,8 +234,9 @@ def curl(args: list[str], state: State) -> int:
         print(json.dumps({"name": name}))
     elif method == "POST" and path.endswith("/releases"):
         rules["release"] = body["rulesetName"]
+        rules["release_name"] = body["name"]
         print(json.dumps(body))
-    elif method == "PATCH" and path.endswith("/releases/cloud.firestore"):
+    elif method == "PATCH" and "/releases/cloud.firestore" in path:
         rules["release"] = body["release"]["rulesetName"]
         print(json.dumps(body["release"]))
     else:
@@ -193,11 +250,23 @@ def _header(args: list[str]) -> str:
     return "".join(Path(f).read_text() for f in files)
 
 
+def _keep_files(home: Path, args: list[str]) -> None:
+    """Every file a call names (a condition, a lifecycle rule, the archive), kept in
+    files.jsonl: deploy.sh deletes its work directory on exit, and the tests replay the
+    calls through the real gcloud, which reads them while parsing its arguments."""
+    with (home / "files.jsonl").open("a") as kept:
+        for arg in args:
+            path = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+            if path.startswith("/") and Path(path).is_file():
+                kept.write(json.dumps({"path": path, "content": base64.b64encode(Path(path).read_bytes()).decode()}) + "\n")
+
+
 def main(argv: list[str]) -> int:
     home = Path(os.environ["FAKE_CLOUD_DIR"])
     tool, args = argv[0], argv[1:]
     with (home / "calls.jsonl").open("a") as calls:
         calls.write(json.dumps([tool, *args]) + "\n")
+    _keep_files(home, args)
     state_path = home / "state.json"
     state: State = json.loads(state_path.read_text()) if state_path.exists() else {}
     try:

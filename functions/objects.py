@@ -163,7 +163,7 @@ class GuardedSync(Generic[R]):
     def _report_refusal(self, doc: Doc, problem: str) -> None:
         """The condition, if a small update of it fits, and an event (its own document)."""
         reason = TOO_LARGE if "size" in problem or "bytes" in problem else "WriteRefused"
-        message = f"status not written: {problem}"[:1000]
+        message = f"not written: {problem}"[:1000]
         log.warning("write refused", extra=ref_fields(self.kind, doc.namespace, doc.name, reason=reason, error=problem))
         status = doc.data.get("status")
         conditions = status.get("conditions") if isinstance(status, dict) else None
@@ -198,8 +198,7 @@ def _too_large(doc: Doc | None, writes: Sequence[Write]) -> str | None:
         else:
             continue
         if size > MAX_DOCUMENT_BYTES:
-            return (f"the document would take about {size:,} bytes, over Firestore's limit of "
-                    f"{MAX_DOCUMENT_BYTES:,} bytes; make it smaller (annotations, env values, args)")
+            return f"the document would be {size:,} bytes, over Firestore's {MAX_DOCUMENT_BYTES:,}-byte limit; make it smaller"
     return None
 
 

@@ -63,12 +63,12 @@ def sync_service(event: CloudEvent) -> None:
 def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     """HTTP, called by Cloud Scheduler: one pass over every controller, a JSON summary back."""
     rt = _rt()
-    from functions.resync import resync_all
+    from functions.resync import resync_all, summary_status
 
     body = request.get_json(silent=True)  # Cloud Scheduler sends none; `main.py resync` asks for full
     full = True if isinstance(body, dict) and body.get("full") is True else None
     summary: dict[str, Any] = resync_all(rt, full)
-    code = 500 if summary["errors"] else 200
+    code = summary_status(summary)  # 500 only when the sweep itself could not run
     return json.dumps(summary), code, {"Content-Type": "application/json"}
 
 

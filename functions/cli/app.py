@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a YAML or JSON file, a folder of them, or - for stdin (repeatable)")
     apply.add_argument("--dry-run", action="store_true", help="validate and show what would change; write nothing")
 
-    get = verb("get", "list objects: replicationcontrollers (rc), pods (po), services (svc), events (ev)")
+    get = verb("get", "list objects: replicationcontrollers (rc), pods (po), services (svc), "
+                      "resourcequotas (quota), events (ev)")
     get.add_argument("kind", metavar="KIND")
     get.add_argument("names", nargs="*", metavar="NAME")
     get.add_argument("-o", "--output", choices=("wide", "json", "yaml"), help="output format")
@@ -178,7 +179,7 @@ def dispatch(args: argparse.Namespace, out: Output) -> int:
         if args.replicas < 0:
             raise CliError("error: --replicas must be 0 or more", code=USAGE)
         return changes.scale(resolve(args.project).store(), name, namespace, args.replicas, _max_replicas(), out)
-    kind, name = kinds.kind_and_name(args.target, (kinds.CONTROLLER, kinds.POD, kinds.SERVICE))
+    kind, name = kinds.kind_and_name(args.target, (kinds.CONTROLLER, kinds.POD, kinds.SERVICE, kinds.QUOTA))
     return changes.delete(resolve(args.project).store(), kind, name, namespace, args.wait, args.timeout,
                           args.ignore_not_found, out)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.cli import shapes
-from functions.cli.kinds import CONTROLLER, EVENT, POD, SERVICE, Kind
+from functions.cli.kinds import CONTROLLER, EVENT, POD, QUOTA, SERVICE, Kind
 from functions.cli.output import age
 from functions.cli.shapes import as_list, as_map
 
@@ -26,6 +26,7 @@ def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
         POD: ["NAME", "STATUS", "NODE", "AGE"],
         SERVICE: ["NAME", "TYPE", "EXTERNAL-IP", "PORTS", "AGE"],
         EVENT: ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", "COUNT"],
+        QUOTA: ["NAME", "AGE", "REQUEST", "LIMIT"],
     }[kind]
     if wide:
         columns += {
@@ -33,6 +34,7 @@ def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
             POD: ["IP"],
             SERVICE: ["SELECTOR"],
             EVENT: [],
+            QUOTA: [],
         }[kind]
     return (["NAMESPACE"] if all_namespaces else []) + columns
 
@@ -54,6 +56,13 @@ def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -
         cells = [doc.name, pod_status(data), _text(spec.get("nodeName") or NONE), age(created, now)]
         if wide:
             cells.append(_text(status.get("podIP") or NONE))
+    elif kind is QUOTA:
+        from functions.cli.quotas import resources
+
+        found = resources(data)
+        cells = [doc.name, age(created, now),
+                 ", ".join(f"{k}: {u}/{h}" for k, u, h in found if not k.startswith("limits.")),
+                 ", ".join(f"{k}: {u}/{h}" for k, u, h in found if k.startswith("limits."))]
     elif kind is SERVICE:
         cells = [doc.name, _text(spec.get("type", "ClusterIP")), external_ip(spec, status), ports(spec), age(created, now)]
         if wide:

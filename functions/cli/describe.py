@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from functions.cli import columns, reads, shapes
 from functions.cli.errors import CliError
-from functions.cli.kinds import CONTROLLER, POD, SERVICE, Kind
+from functions.cli.kinds import CONTROLLER, POD, QUOTA, SERVICE, Kind
 from functions.cli.output import Output, age, rfc3339
 from functions.cli.shapes import as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store
 
-DESCRIBABLE = (CONTROLLER, POD, SERVICE)
+DESCRIBABLE = (CONTROLLER, POD, SERVICE, QUOTA)
 
 
 def run(store: Store, kind: Kind, name: str, namespace: str, max_replicas: int, out: Output) -> int:
@@ -26,9 +26,18 @@ def run(store: Store, kind: Kind, name: str, namespace: str, max_replicas: int, 
     if doc is None:
         raise CliError(f'error: {kind.plural} "{name}" not found in namespace {namespace!r}')
     now = datetime.now(UTC)
+    if kind is QUOTA:
+        from functions.cli.quotas import resources, with_usage
+
+        [doc] = with_usage(store, [doc])
     data = shapes.as_v1(kind, doc.data)
     for label, value in summary(kind, doc, data, now):
         out.line(f"{label + ':':<18}{value}")
+    if kind is QUOTA:
+        found = resources(data)
+        out.line("Resources:" if found else "Resources:        <none>")
+        if found:
+            out.table(["RESOURCE", "USED", "HARD"], [list(row) for row in found])
     status = as_map(data.get("status"))
     conditions = [as_map(c) for c in as_list(status.get("conditions")) if isinstance(c, dict)]
     out.line("Conditions:" if conditions else "Conditions:       <none>")
@@ -88,7 +97,7 @@ def summary(kind: Kind, doc: Doc, data: dict[str, Any], now: datetime) -> list[t
             ("Controlled By", f"{owner.get('kind')}/{owner.get('name')}" if owner else columns.NONE),
             *_containers(spec),
         ]
-    else:
+    elif kind is SERVICE:
         lines += [
             ("Type", str(spec.get("type", "ClusterIP"))),
             ("Selector", columns.labels(as_map(spec.get("selector")))),

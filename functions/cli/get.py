@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.cli import columns, reads
 from functions.cli.errors import INTERRUPTED, CliError
-from functions.cli.kinds import Kind
+from functions.cli.kinds import QUOTA, Kind
 from functions.cli.output import Output, dump
 
 if TYPE_CHECKING:
@@ -70,6 +70,10 @@ def show(
                 docs.append(doc)
     else:
         docs = reads.list_docs(store, kind, namespace, selector)
+    if kind is QUOTA:
+        from functions.cli.quotas import with_usage
+
+        docs = with_usage(store, docs)
     if fmt in ("json", "yaml"):
         show_data(docs, fmt, single=len(names) == 1 and not watch, out=out)
     elif docs:
@@ -78,7 +82,7 @@ def show(
                   [columns.row(kind, d, datetime.now(UTC), wide, all_namespaces) for d in docs])
     elif not missing:
         where = "any namespace" if all_namespaces else f"namespace {namespace!r}"
-        out.err.print(f"No {kind.plural} found in {where}.", markup=False)
+        out.note(f"No {kind.plural} found in {where}.")
     if missing and not watch:
         raise CliError(*missing)
     return 0

@@ -33,6 +33,12 @@ def _service(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
     return parse_service(doc, namespace, name)
 
 
+def _quota(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
+    from functions.api.parse import parse_quota
+
+    return parse_quota(doc, namespace, name)
+
+
 @dataclass(frozen=True)
 class Kind:
     kind: str  # as in a manifest: ReplicationController
@@ -53,8 +59,12 @@ CONTROLLER = Kind(
 POD = Kind("Pod", "pod", "pods", "pods", ("po", "pod", "pods"), _pod)
 SERVICE = Kind("Service", "service", "services", "services", ("svc", "service", "services"), _service)
 EVENT = Kind("Event", "event", "events", "events", ("ev", "event", "events"))
+QUOTA = Kind(
+    "ResourceQuota", "resourcequota", "resourcequotas", "resourceQuotas",
+    ("quota", "resourcequota", "resourcequotas"), _quota,
+)
 
-KINDS = (CONTROLLER, POD, SERVICE, EVENT)
+KINDS = (CONTROLLER, POD, SERVICE, QUOTA, EVENT)
 WRITABLE = {k.kind: k for k in KINDS if k.validate is not None}
 
 

@@ -2,12 +2,16 @@
 
 Results go to stdout and problems to stderr, so ``get -o json | jq`` stays clean.
 Off a terminal, tables are never wrapped or cut (a script reads whole rows) and carry
-no colour.
+no colour. Whatever is printed passes through ``visible``: a name, label, message or
+event written by anyone could hold terminal escape sequences (``\x1b[31m``, a title
+change, a cursor move) or bidi overrides that make text read other than it is; they
+are printed as escaped literals, never sent to the terminal.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +22,24 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 WIDE_OFF_TERMINAL = 10_000
+# C0 and C1 control characters, DEL, and the bidi marks, embeddings, overrides and isolates.
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What JSON and YAML output may still carry raw (they escape C0 controls themselves).
+UNSAFE_IN_DATA = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character and bidi control escaped (``\x1b``, ``\u202e``)."""
+    return UNSAFE.sub(_escaped, text)
 
 
 def _console(stderr: bool) -> Console:
@@ -51,13 +73,17 @@ class Output:
         return self._err
 
     def line(self, text: str) -> None:
-        self.out.print(text, markup=False)
+        self.out.print(visible(text), markup=False)
 
     def warn(self, text: str) -> None:
-        self.err.print(f"warning: {text}", markup=False, style="yellow")
+        self.err.print(f"warning: {visible(text)}", markup=False, style="yellow")
 
     def error(self, text: str) -> None:
-        self.err.print(text, markup=False, style="red")
+        self.err.print(visible(text), markup=False, style="red")
+
+    def note(self, text: str) -> None:
+        """A remark on stderr that is not an error."""
+        self.err.print(visible(text), markup=False)
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
         table = make_table(columns, rows, title)
@@ -69,7 +95,7 @@ class Output:
         self.raw("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
     def raw(self, text: str) -> None:
-        """Text exactly as given (JSON, YAML): no markup, no wrapping."""
+        """Text as given (JSON, YAML, made safe by ``dump``): no markup, no wrapping."""
         self.out.file.write(text if text.endswith("\n") else text + "\n")
         self.out.file.flush()
 
@@ -81,7 +107,7 @@ def make_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*[_escape(cell) for cell in row])
+        table.add_row(*[_escape(visible(cell)) for cell in row])
     return table
 
 
@@ -120,10 +146,16 @@ def dump(value: Any, fmt: str) -> str:
     and sorted, a v1 object reads apiVersion, kind, metadata, spec, status, as kubectl's."""
     data = plain(value)
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+        # JSON escapes C0 controls itself; DEL, C1 and bidi controls become \\uXXXX here
+        # (every non-ASCII character of the output is inside a string).
+        text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+        return UNSAFE_IN_DATA.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     import yaml
 
-    return str(yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False))
+    text = str(yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False))
+    if UNSAFE_IN_DATA.search(text):  # YAML prints bidi controls as they are: escape all non-ASCII then
+        text = str(yaml.safe_dump(data, sort_keys=True, allow_unicode=False, default_flow_style=False))
+    return text
 
 
 def age(since: Any, now: datetime | None = None) -> str:

@@ -104,7 +104,7 @@ def test_validation_happens_before_any_connection(run: Callable[..., Result]) ->
 )
 def test_values_firestore_cannot_store(cli: Cli, store: Store, extra: str, expected: str) -> None:
     """Unknown fields are kept, so they must be storable: refused before anything is sent."""
-    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: b}]\n" + extra
+    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: ab, image: b}]\n" + extra
     result = cli("apply", "-f", "-", stdin=text)
     assert result.code == 1
     assert f"<stdin>:1 Pod/p: {expected}" in result.err

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from functions.api.admission import pod_problems
 from functions.api.meta import Condition
 from functions.api.names import zone_or_none
 from functions.api.parse import parse_pod
@@ -35,6 +36,7 @@ from functions.config import Settings
 from functions.fingerprint import vm_term
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, set_condition
+from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Delete, Doc, Store, Update, Write
 from functions.vm_spec import instance_name, instance_spec, own_vm_names, pod_zone
 
@@ -172,21 +174,11 @@ class PodSync(GuardedSync[PodResult]):
         return []
 
     def _problems(self, doc: Doc, pod: Pod) -> list[str]:
-        """What the model cannot know: the zone's form, and that ``spec.nodeName`` is ours
-        (a user's would point the pod, and its service's pool, at any VM in the zone)."""
-        problems: list[str] = []
-        try:
-            zone = pod_zone(pod.metadata.annotations)
-        except ValueError as error:
-            problems.append(str(error))
-        else:
-            if zone is not None and zone.rsplit("-", 1)[0] != self.settings.region:
-                problems.append(f"metadata.annotations['firecontrol.io/zone']: {zone!r} is not in this "
-                                f"installation's region {self.settings.region!r} (its load balancers are regional)")
-        node = pod.spec.node_name
-        if node is not None and node not in own_vm_names(self.settings.cluster, doc.namespace, doc.name):
-            problems.append(f"spec.nodeName: {node[:80]!r} is not this pod's VM; leave it unset, firecontrol sets it")
-        return problems
+        """What the model cannot know (api.admission, shared with the controller's template
+        check): the zone and machine type this installation allows, Compute's limits, and
+        that ``spec.nodeName`` is a name firecontrol gives this pod's VM."""
+        own = own_vm_names(self.settings.cluster, doc.namespace, doc.name)
+        return pod_problems(pod, doc.namespace, doc.name, self.settings, own_vm=own)
 
     def one_pass(self, doc: Doc) -> PodResult:
         meta = doc.data.get("metadata")
@@ -253,6 +245,9 @@ class PodSync(GuardedSync[PodResult]):
                              vm_name=self._vm(doc), external_ip=self.settings.external_ips,
                              service_account=self.settings.pod_service_account)
         try:
+            over = quota_problems_for_pod(self.store, doc.namespace, doc, self.settings)
+            if over:  # as Kubernetes refuses the pod: no VM while the namespace is over its quota
+                raise PermanentError("; ".join(over))
             info: InstanceInfo | None = self.cloud.ensure_instance(spec)
         except PermanentError as error:
             # A name held by another VM is a conflict, not ours to adopt: backed off like any refusal.

@@ -29,6 +29,7 @@ from functions.config import Settings
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, set_condition
 from functions.pod_policy import PodInfo
+from functions.quota import quota_problems_for_service
 from functions.store import (
     SERVICES,
     Delete,
@@ -182,6 +183,10 @@ class ServiceSync(GuardedSync[ServiceResult]):
             # Before any cloud resource exists, so no delete can miss it.
             self.commit([Update(doc.path, {"metadata.finalizers": [*_finalizers(doc), FINALIZER]}, doc.update_time)])
             raise Retry()
+        if not old.load_balancer.ingress:  # one that has its load balancer keeps it
+            over = quota_problems_for_service(self.store, doc.namespace, doc, self.settings)
+            if over:
+                return self._failed(doc, old, "ExceededQuota", "; ".join(over), now)
         pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
         hosts = hosts_for(service, pods)
         name = load_balancer_name(doc.namespace, doc.name)

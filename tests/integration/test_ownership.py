@@ -19,7 +19,7 @@ from functions.cloudprovider import names as cloud_names
 from functions.pods import sync_pod
 from functions.runtime import Runtime
 from functions.services import load_balancer_name, sync_service
-from functions.store import PODS, SERVICES, doc_path
+from functions.store import PODS, QUOTAS, SERVICES, doc_path
 from functions.vm_spec import instance_name
 from tests.helpers import pod_doc
 
@@ -212,3 +212,19 @@ def test_a_forwarding_rule_made_by_someone_else_is_left_alone(crt: Runtime, comp
     assert resources(compute)["forwardingRules"] == [theirs]
     assert [p["name"] for p in resources(compute)["targetPools"]] == ["theirs"]  # ours went, theirs stays
     assert ("NameConflict", "web") in warnings(crt)
+
+
+def test_the_passes_make_nothing_over_quota(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Cost guards at the pod and service passes (api.quota): a bare pod or a load balancer
+    over the namespace's ResourceQuota gets no cloud resource, and says why."""
+    put(crt, "default", QUOTAS, "compute", {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute"},
+                                            "spec": {"hard": {"pods": 0, "services.loadbalancers": 0}}})
+    pod = put(crt, "default", PODS, "db", pod_doc("db", {"app": "db"}))
+    assert pod_pass(crt, "default").action == "failed"
+    scheduled = condition(crt, pod, "PodScheduled")
+    assert scheduled["reason"] == "FailedCreate" and "exceeded quota" in scheduled["message"]
+    service = put(crt, "default", SERVICES, "web", svc())
+    assert service_pass(crt, "default").error
+    ready = condition(crt, service, "LoadBalancerReady")
+    assert ready["reason"] == "ExceededQuota" and "exceeded quota" in ready["message"]
+    assert all(not items for items in resources(compute).values())

@@ -187,8 +187,10 @@ def gcloud(args: list[str], state: State) -> int:
             raise Unknown(f"functions describe --format={fmt}")
     elif words[:2] == ["functions", "deploy"]:
         labels = dict(pair.split("=", 1) for pair in _flag(flags, "update-labels").split(","))
-        state.setdefault("functions", {})[words[2]] = {
-            "args": args, "labels": labels, "uri": f"https://{words[2]}-abc123-uc.a.run.app", "policy": {},
+        before = state.setdefault("functions", {}).get(words[2], {})
+        state["functions"][words[2]] = {  # a redeploy keeps the service's IAM policy
+            "args": args, "labels": labels, "uri": f"https://{words[2]}-abc123-uc.a.run.app",
+            "policy": before.get("policy", {}),
         }
     elif command == "run services get-iam-policy":
         function = state.get("functions", {}).get(words[3])

@@ -9,12 +9,19 @@
 
 resource "google_firestore_database" "main" {
   project                           = var.project
-  name                              = "(default)"
+  name                              = local.database
   location_id                       = local.firestore_location
   type                              = "FIRESTORE_NATIVE"
   delete_protection_state           = "DELETE_PROTECTION_ENABLED"
   point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
   deletion_policy                   = "ABANDON"
+
+  lifecycle {
+    precondition {
+      condition     = local.database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", local.database))
+      error_message = "The database is named after cluster_name unless set: a cluster_name shorter than 4 characters needs var.database."
+    }
+  }
 
   depends_on = [google_project_service.api]
 }
@@ -46,9 +53,10 @@ resource "google_firebaserules_ruleset" "firestore" {
   depends_on = [google_project_service.api, google_firestore_database.main]
 }
 
+# The rules apply to this installation's database: its release is cloud.firestore/{database}.
 resource "google_firebaserules_release" "firestore" {
   project      = var.project
-  name         = "cloud.firestore"
+  name         = local.rules_release
   ruleset_name = "projects/${var.project}/rulesets/${google_firebaserules_ruleset.firestore.name}"
 
   lifecycle {

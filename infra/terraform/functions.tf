@@ -52,7 +52,7 @@ resource "google_cloudfunctions2_function" "function" {
 
   project     = var.project
   location    = var.region
-  name        = replace(each.key, "_", "-")
+  name        = "${var.cluster_name}-${replace(each.key, "_", "-")}"
   description = "firecontrol ${var.cluster_name}: ${each.key}"
   labels      = local.labels
 
@@ -104,6 +104,8 @@ resource "google_cloudfunctions2_function" "function" {
   depends_on = [
     google_project_service.api,
     google_project_iam_member.project_role,
+    google_project_iam_member.runtime_role,
+    google_project_iam_member.runtime_database,
     google_storage_bucket_iam_member.build_source_reader,
   ]
 }

@@ -1,10 +1,12 @@
-# Four service accounts, each with the least it needs. Nothing is granted to allUsers
+# Five service accounts, each with the least it needs. Nothing is granted to allUsers
 # or allAuthenticatedUsers: no function can be invoked publicly.
 #
-#   runtime    what the functions run as: Firestore, the pods' VMs, the load balancers
+#   runtime    what the functions run as: this installation's database, and its own
+#              VMs and load balancers (custom roles under IAM conditions, infra/iam.yaml)
 #   trigger    what Eventarc invokes the Firestore-triggered functions as
 #   scheduler  what Cloud Scheduler calls resync as (an OIDC token)
 #   build      what Cloud Build builds the functions' images as
+#   pods       what the pods' VMs run as: no role at all
 
 resource "google_service_account" "runtime" {
   project      = var.project
@@ -30,28 +32,28 @@ resource "google_service_account" "build" {
   display_name = "firecontrol ${var.cluster_name}: function builds"
 }
 
-# The load balancer code creates one firewall rule per service; no predefined role
-# short of Compute Security Admin allows that, so a custom role holds just these.
-resource "google_project_iam_custom_role" "firewalls" {
+resource "google_service_account" "pods" {
+  project      = var.project
+  account_id   = "${var.cluster_name}-pods"
+  display_name = "firecontrol ${var.cluster_name}: pods' VMs (no roles)"
+}
+
+# The runtime's rights, from infra/iam.yaml: one custom role per entry, each granted
+# under its condition (its own resource names, the network, or none for lists).
+resource "google_project_iam_custom_role" "runtime" {
+  for_each = local.runtime_roles
+
   project     = var.project
-  role_id     = "firecontrolFirewalls_${replace(var.cluster_name, "-", "_")}"
-  title       = "firecontrol ${var.cluster_name}: firewall rules"
-  description = "Create, update and delete the firewall rules of firecontrol's load balancers."
-  permissions = [
-    "compute.firewalls.create",
-    "compute.firewalls.delete",
-    "compute.firewalls.get",
-    "compute.firewalls.list",
-    "compute.firewalls.update",
-    "compute.networks.updatePolicy",
-  ]
+  role_id     = each.value.role_id
+  title       = each.value.title
+  description = "firecontrol ${var.cluster_name}: see infra/iam.yaml (${each.key})."
+  permissions = each.value.permissions
 }
 
 locals {
   # Project-level roles, per service account. Invocation rights are not here: they
   # are granted on each function's Cloud Run service (below and in functions.tf).
   project_roles = {
-    runtime = ["roles/datastore.user", "roles/compute.instanceAdmin.v1", "roles/compute.loadBalancerAdmin"]
     trigger = ["roles/eventarc.eventReceiver"]
     build   = ["roles/logging.logWriter", "roles/artifactregistry.writer"]
   }
@@ -60,6 +62,7 @@ locals {
     trigger   = google_service_account.trigger.email
     scheduler = google_service_account.scheduler.email
     build     = google_service_account.build.email
+    pods      = google_service_account.pods.email
   }
   project_bindings = merge([
     for account, roles in local.project_roles : {
@@ -76,10 +79,41 @@ resource "google_project_iam_member" "project_role" {
   member  = "serviceAccount:${local.service_account_emails[each.value.account]}"
 }
 
-resource "google_project_iam_member" "runtime_firewalls" {
+resource "google_project_iam_member" "runtime_role" {
+  for_each = local.runtime_roles
+
   project = var.project
-  role    = google_project_iam_custom_role.firewalls.id
+  role    = google_project_iam_custom_role.runtime[each.key].id
   member  = "serviceAccount:${google_service_account.runtime.email}"
+
+  dynamic "condition" {
+    for_each = each.value.condition == null ? [] : [each.value.condition]
+    content {
+      title       = "firecontrol-${var.cluster_name}-${each.key}"
+      description = "firecontrol ${var.cluster_name}: only this installation's resources"
+      expression  = condition.value
+    }
+  }
+}
+
+# Firestore: this installation's database only.
+resource "google_project_iam_member" "runtime_database" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.runtime.email}"
+
+  condition {
+    title       = "firecontrol-${var.cluster_name}-database"
+    description = "firecontrol ${var.cluster_name}: only this installation's resources"
+    expression  = local.database_condition
+  }
+}
+
+# The runtime makes VMs that run as the pods' account: it may use that account, and no other.
+resource "google_service_account_iam_member" "runtime_uses_pods" {
+  service_account_id = google_service_account.pods.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.runtime.email}"
 }
 
 # The build reads the source archive from this module's bucket only.

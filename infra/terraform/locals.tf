@@ -11,6 +11,28 @@ locals {
 
   firestore_location = coalesce(var.firestore_location, var.region)
 
+  # Every installation has its own database (named after the cluster unless told), and
+  # every name below carries the cluster, so installations share a project apart.
+  database             = coalesce(var.database, var.cluster_name)
+  rules_release        = local.database == "(default)" ? "cloud.firestore" : "cloud.firestore/${local.database}"
+  pods_service_account = "${var.cluster_name}-pods@${var.project}.iam.gserviceaccount.com"
+  cloud_nat            = var.cloud_nat && !var.external_ips
+
+  # The runtime's rights (infra/iam.yaml, which deploy.sh reads through spec.py): custom
+  # roles granted under IAM conditions written for this installation.
+  iam = yamldecode(file("${path.module}/../iam.yaml"))
+  runtime_roles = {
+    for key, role in local.iam.roles : key => {
+      role_id     = "${role.id}_${replace(var.cluster_name, "-", "_")}"
+      title       = replace(role.title, "{cluster}", var.cluster_name)
+      permissions = sort(role.permissions)
+      condition = try(role.condition, null) == null ? null : replace(replace(replace(replace(replace(role.condition,
+        "{project}", var.project), "{region}", var.region), "{cluster}", var.cluster_name),
+      "{network}", var.network), "{database}", local.database)
+    }
+  }
+  database_condition = replace(replace(local.iam.database_condition, "{project}", var.project), "{database}", local.database)
+
   # The uploaded source: the files functions.yaml names, relative to the repository.
   # The object is named by a hash of their names and contents (infra/spec.py computes
   # the same name), so an unchanged tree never redeploys.
@@ -20,12 +42,15 @@ locals {
 
   # What every function reads from its environment (functions/config.py).
   environment = {
-    GOOGLE_CLOUD_PROJECT     = var.project
-    FIRECONTROL_REGION       = var.region
-    FIRECONTROL_ZONE         = var.zone
-    FIRECONTROL_CLUSTER      = var.cluster_name
-    FIRECONTROL_MAX_REPLICAS = tostring(var.max_replicas)
-    CLOUD_PROVIDER           = "gce"
+    GOOGLE_CLOUD_PROJECT            = var.project
+    FIRECONTROL_REGION              = var.region
+    FIRECONTROL_ZONE                = var.zone
+    FIRECONTROL_CLUSTER             = var.cluster_name
+    FIRECONTROL_DATABASE            = local.database
+    FIRECONTROL_MAX_REPLICAS        = tostring(var.max_replicas)
+    FIRECONTROL_EXTERNAL_IPS        = tostring(var.external_ips)
+    FIRECONTROL_POD_SERVICE_ACCOUNT = local.pods_service_account
+    CLOUD_PROVIDER                  = "gce"
   }
 
   labels = { firecontrol-cluster = var.cluster_name }

@@ -1,5 +1,5 @@
 output "firestore_database" {
-  description = "The Firestore database (native mode)."
+  description = "The installation's Firestore database (native mode)."
   value       = google_firestore_database.main.name
 }
 
@@ -22,7 +22,7 @@ output "functions" {
 }
 
 output "service_accounts" {
-  description = "The runtime, trigger, scheduler and build service accounts."
+  description = "The runtime, trigger, scheduler, build and pods service accounts."
   value       = local.service_account_emails
 }
 
@@ -34,4 +34,14 @@ output "scheduler_jobs" {
 output "environment" {
   description = "The environment every function runs with."
   value       = local.environment
+}
+
+output "cloud_nat" {
+  description = "The Cloud Router and NAT the pods' VMs reach the internet through (null: none made here)."
+  value       = local.cloud_nat ? { router = google_compute_router.nat[0].name, nat = google_compute_router_nat.nat[0].name } : null
+}
+
+output "runtime_roles" {
+  description = "The runtime's custom roles and the condition each is granted under."
+  value       = { for key, role in local.runtime_roles : key => { role = google_project_iam_custom_role.runtime[key].id, condition = role.condition } }
 }

@@ -48,3 +48,32 @@ variable "firestore_location" {
   type        = string
   default     = null
 }
+
+variable "database" {
+  description = "The installation's Firestore database (FIRECONTROL_DATABASE); null means one named after cluster_name. Two installations in one project need two databases."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.database == null || var.database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.database))
+    error_message = "database: 4 to 63 lower-case letters, digits and '-', starting with a letter, or \"(default)\"."
+  }
+}
+
+variable "external_ips" {
+  description = "Give the pods' VMs external IPs (FIRECONTROL_EXTERNAL_IPS); false: none, and egress through Cloud NAT."
+  type        = bool
+  default     = false
+}
+
+variable "cloud_nat" {
+  description = "Create a Cloud Router and Cloud NAT for the network in the region (when the VMs have no external IP). One NAT serves a network's subnetworks in a region: set false when one exists already (for instance another installation's)."
+  type        = bool
+  default     = true
+}
+
+variable "network" {
+  description = "The VPC network of the pods' VMs (functions/cloudprovider/config.py uses \"default\")."
+  type        = string
+  default     = "default"
+}

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from infra.spec import Spec, load, source_files, source_hash
+from infra.spec import (
+    Installation,
+    Spec,
+    database_condition,
+    load,
+    runtime_roles,
+    source_files,
+    source_hash,
+)
 from tests.infra.support import INFRA, ROOT, TERRAFORM, comments, module, resources
 
 ENVIRONMENT = {
@@ -20,12 +28,15 @@ ENVIRONMENT = {
     "FIRECONTROL_REGION": "${var.region}",
     "FIRECONTROL_ZONE": "${var.zone}",
     "FIRECONTROL_CLUSTER": "${var.cluster_name}",
+    "FIRECONTROL_DATABASE": "${local.database}",
     "FIRECONTROL_MAX_REPLICAS": "${tostring(var.max_replicas)}",
+    "FIRECONTROL_EXTERNAL_IPS": "${tostring(var.external_ips)}",
+    "FIRECONTROL_POD_SERVICE_ACCOUNT": "${local.pods_service_account}",
     "CLOUD_PROVIDER": "gce",
 }
-# The security table of infra/README.md: project-level roles per service account.
+# The security table of infra/README.md: unconditional project-level roles per service
+# account (the runtime's are all conditioned, the pods' account has none).
 PROJECT_ROLES = {
-    "runtime": {"roles/datastore.user", "roles/compute.instanceAdmin.v1", "roles/compute.loadBalancerAdmin"},
     "trigger": {"roles/eventarc.eventReceiver"},
     "build": {"roles/logging.logWriter", "roles/artifactregistry.writer"},
 }
@@ -56,7 +67,7 @@ def test_each_function_takes_entry_point_name_size_and_runtime_from_the_spec() -
     function = resources("google_cloudfunctions2_function")["function"]
     build = _one(function["build_config"])
     service = _one(function["service_config"])
-    assert function["name"] == '${replace(each.key, "_", "-")}'
+    assert function["name"] == '${var.cluster_name}-${replace(each.key, "_", "-")}'
     assert function["location"] == "${var.region}"
     assert build["entry_point"] == "${each.key}"
     assert build["runtime"] == "${local.spec.runtime}"
@@ -90,6 +101,7 @@ def test_firestore_functions_get_a_path_pattern_trigger_with_retries(spec: Spec)
     assert trigger["trigger_region"] == "${local.firestore_location}"
     filters = {f["attribute"]: f for f in trigger["event_filters"]}
     assert filters["database"] == {"attribute": "database", "value": "${google_firestore_database.main.name}"}
+    assert resources("google_firestore_database")["main"]["name"] == "${local.database}"
     assert filters["document"] == {"attribute": "document", "value": "${event_trigger.value.document}",
                                    "operator": "match-path-pattern"}
     # ...which, applied to the spec, gives each Firestore function its own pattern, retried.
@@ -102,7 +114,8 @@ def test_firestore_functions_get_a_path_pattern_trigger_with_retries(spec: Spec)
 
 def test_the_firestore_database_is_native_with_a_ttl_policy_on_events() -> None:
     database = resources("google_firestore_database")["main"]
-    assert database["name"] == "(default)"
+    assert database["name"] == "${local.database}"
+    assert module()["locals"]["database"] == "${coalesce(var.database, var.cluster_name)}"
     assert database["type"] == "FIRESTORE_NATIVE"
     assert database["location_id"] == "${local.firestore_location}"
     assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
@@ -117,21 +130,72 @@ def test_the_rules_file_is_released_for_the_database() -> None:
     files = _one(_one(ruleset["source"])["files"])
     assert files["content"] == '${file("${path.module}/../firestore.rules")}'
     release = resources("google_firebaserules_release")["firestore"]
-    assert release["name"] == "cloud.firestore"
+    assert release["name"] == "${local.rules_release}"
+    assert module()["locals"]["rules_release"] == (
+        '${local.database == "(default)" ? "cloud.firestore" : "cloud.firestore/${local.database}"}')
     assert "google_firebaserules_ruleset.firestore.name" in release["ruleset_name"]
 
 
 def test_service_accounts_have_least_privilege_on_the_project() -> None:
     accounts = resources("google_service_account")
-    assert set(accounts) == {"runtime", "trigger", "scheduler", "build"}
+    assert set(accounts) == {"runtime", "trigger", "scheduler", "build", "pods"}
+    assert all(a["account_id"].startswith("${var.cluster_name}-") for a in accounts.values())
     roles = {account: set(r) for account, r in module()["locals"]["project_roles"].items()}
-    assert roles == PROJECT_ROLES
+    assert roles == PROJECT_ROLES, "nothing unconditional for the runtime, nothing at all for the pods"
     bindings = resources("google_project_iam_member")
-    assert set(bindings) == {"project_role", "runtime_firewalls"}
+    assert set(bindings) == {"project_role", "runtime_role", "runtime_database"}
     assert bindings["project_role"]["for_each"] == "${local.project_bindings}"
-    assert bindings["runtime_firewalls"]["member"] == "serviceAccount:${google_service_account.runtime.email}"
-    permissions = resources("google_project_iam_custom_role")["firewalls"]["permissions"]
-    assert all(p.startswith(("compute.firewalls.", "compute.networks.updatePolicy")) for p in permissions)
+    # The runtime: Firestore on its database only...
+    database = bindings["runtime_database"]
+    assert database["role"] == "roles/datastore.user"
+    assert database["member"] == "serviceAccount:${google_service_account.runtime.email}"
+    assert _one(database["condition"])["expression"] == "${local.database_condition}"
+    # ...and each custom role of infra/iam.yaml under its condition.
+    custom = resources("google_project_iam_custom_role")
+    assert set(custom) == {"runtime"} and custom["runtime"]["for_each"] == "${local.runtime_roles}"
+    assert custom["runtime"]["permissions"] == "${each.value.permissions}"
+    runtime = bindings["runtime_role"]
+    assert runtime["for_each"] == "${local.runtime_roles}"
+    assert runtime["role"] == "${google_project_iam_custom_role.runtime[each.key].id}"
+    dynamic = _one(runtime["dynamic"])["condition"]
+    assert dynamic["for_each"] == "${each.value.condition == null ? [] : [each.value.condition]}"
+    assert _one(dynamic["content"])["expression"] == "${condition.value}"
+    assert module()["locals"]["iam"] == '${yamldecode(file("${path.module}/../iam.yaml"))}'
+    # The runtime may run VMs as the pods' account, and as no other.
+    uses = resources("google_service_account_iam_member")
+    assert set(uses) == {"runtime_uses_pods"}
+    assert uses["runtime_uses_pods"]["service_account_id"] == "${google_service_account.pods.name}"
+    assert uses["runtime_uses_pods"]["role"] == "roles/iam.serviceAccountUser"
+    assert "roles/compute." not in json.dumps(module()["resource"]), "no predefined Compute role anywhere"
+
+
+def test_every_name_carries_the_cluster() -> None:
+    """Two installations in one project never share a name: functions, job, accounts,
+    roles, router, NAT, bucket (and the database, named after the cluster unless set)."""
+    named = {
+        ("google_cloudfunctions2_function", "function", "name"),
+        ("google_cloud_scheduler_job", "job", "name"),
+        ("google_storage_bucket", "source", "name"),
+        ("google_compute_router", "nat", "name"),
+        ("google_compute_router_nat", "nat", "name"),
+    } | {("google_service_account", a, "account_id") for a in resources("google_service_account")}
+    for rtype, name, attribute in named:
+        assert "${var.cluster_name}-" in resources(rtype)[name][attribute], (rtype, name)
+    for role in module()["locals"]["runtime_roles"].splitlines():
+        if "role_id" in role:
+            assert "var.cluster_name" in role
+    assert resources("google_compute_router_nat")["nat"]["router"] == "${google_compute_router.nat[0].name}"
+
+
+def test_cloud_nat_unless_the_vms_have_external_ips() -> None:
+    assert module()["locals"]["cloud_nat"] == "${var.cloud_nat && !var.external_ips}"
+    router = resources("google_compute_router")["nat"]
+    nat = resources("google_compute_router_nat")["nat"]
+    assert router["count"] == nat["count"] == "${local.cloud_nat ? 1 : 0}"
+    assert (router["region"], router["network"]) == ("${var.region}", "${var.network}")
+    assert nat["source_subnetwork_ip_ranges_to_nat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    assert nat["nat_ip_allocate_option"] == "AUTO_ONLY"
+    assert {"external_ips", "cloud_nat", "network", "database"} <= set(module()["variable"])
 
 
 def test_invocation_is_granted_per_function_never_publicly() -> None:
@@ -210,10 +274,14 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     shutil.copy(TERRAFORM / "locals.tf", mirror)
     shutil.copy(TERRAFORM / "variables.tf", mirror)
     (tmp_path / "infra" / "functions.yaml").symlink_to(INFRA / "functions.yaml")
+    (tmp_path / "infra" / "iam.yaml").symlink_to(INFRA / "iam.yaml")
     for name in ("main.py", "requirements.txt", "functions"):
         (tmp_path / name).symlink_to(ROOT / name)
-    expression = "jsonencode({functions = local.functions, files = local.source_files, hash = local.source_hash, scheduled = keys(local.scheduled_functions), firestore = keys(local.firestore_functions)})"
-    result = subprocess.run(["terraform", "console", "-var", "project=p"], input=expression, cwd=mirror,
+    expression = ("jsonencode({functions = local.functions, files = local.source_files, hash = local.source_hash, "
+                  "scheduled = keys(local.scheduled_functions), firestore = keys(local.firestore_functions), "
+                  "roles = local.runtime_roles, database = local.database_condition, environment = local.environment})")
+    variables = ["-var", "project=p", "-var", "cluster_name=blue-1", "-var", "region=europe-west1"]
+    result = subprocess.run(["terraform", "console", *variables], input=expression, cwd=mirror,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     evaluated = json.loads(json.loads(result.stdout.strip()))
@@ -225,3 +293,10 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     assert evaluated["scheduled"] == ["resync"]
     assert evaluated["files"] == source_files(spec)
     assert evaluated["hash"] == source_hash(source_files(spec)), "Terraform and deploy.sh would name the archive differently"
+    # The runtime's roles and conditions, and the environment, as deploy.sh gives them.
+    where = Installation("p", "europe-west1", "blue-1", "default", "blue-1")
+    assert evaluated["roles"] == {r.key: {"role_id": r.role_id, "title": r.title, "permissions": list(r.permissions),
+                                          "condition": r.condition} for r in runtime_roles(where)}
+    assert evaluated["database"] == database_condition(where) == 'resource.name == "projects/p/databases/blue-1"'
+    assert evaluated["environment"]["FIRECONTROL_DATABASE"] == "blue-1"
+    assert evaluated["environment"]["FIRECONTROL_POD_SERVICE_ACCOUNT"] == "blue-1-pods@p.iam.gserviceaccount.com"

@@ -4,11 +4,22 @@ Errors are two kinds, as in kopf: ``RETRYABLE`` ones (contention, Firestore or t
 network being briefly unavailable) raise, so the platform retries the event; anything
 else is logged and dropped, since a raising function with retries on is retried for
 a day, and the next resync repairs what was missed.
+
+Many pods, one controller: every pod's phase change asks for its controller's pass,
+and a hundred of them at once made the controller document a write hot spot (passes
+failing their guarded commits again and again). So those passes are coalesced: per
+controller and per ``controller_write_interval`` slot of the clock, the first to
+create the lease document ``namespaces/{ns}/leases/{kind}.{name}.{slot}`` waits for
+the slot's end and runs one pass, reading then; the others skip, since that read
+comes after their pod's change was committed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -20,6 +31,11 @@ from functions.objects import Contention
 from functions.replication import cascade_delete, controller_uid, sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, SERVICES
+
+LEASES = "leases"
+LEASE_TTL = timedelta(minutes=10)  # a lease is worth nothing after its slot; Firestore TTL reads expireAt
+# The slot's end as each instance's clock sees it; clocks agree far better than this.
+LEASE_MARGIN = 0.05
 
 log = logging.getLogger("firecontrol.handlers")
 
@@ -138,9 +154,11 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
     meta = as_dict(pod.get("metadata"))
     owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
     synced: dict[str, Any] = {"controller": None, "services": []}
-    if owner.get("kind") == "ReplicationController" and isinstance(owner.get("name"), str):
-        sync_controller(rt.store, rt.settings, namespace, owner["name"], rt.clock)
-        synced["controller"] = owner["name"]
+    if owner.get("kind") == "ReplicationController" and isinstance(owner.get("name"), str) \
+            and "/" not in owner["name"] and owner["name"]:
+        ran = coalesced_controller_pass(rt, namespace, owner["name"])
+        synced["controller"] = owner["name"] if ran else None
+        synced["coalesced"] = not ran
     names: set[str] = set()
     for version in (pod, also) if also is not None else (pod,):
         names.update(services_selecting(rt.store, namespace, labels_of(version)))
@@ -148,6 +166,25 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
         sync_service(rt.store, rt.provider, rt.settings, namespace, name, rt.clock)
         synced["services"].append(name)
     return synced
+
+
+def coalesced_controller_pass(rt: Runtime, namespace: str, name: str,
+                              sleep: Callable[[float], None] = time.sleep) -> bool:
+    """The controller's pass, at most once per ``controller_write_interval`` however many
+    of its pods ask: True if this call ran it, False if the slot's pass will see our change."""
+    interval = rt.settings.controller_write_interval
+    if interval <= 0:
+        sync_controller(rt.store, rt.settings, namespace, name, rt.clock)
+        return True
+    now = rt.clock()
+    slot = int(now.timestamp() // interval)
+    lease = f"namespaces/{namespace}/{LEASES}/ReplicationController.{name}.{slot}"
+    if not rt.store.create(lease, {"holder": "pass_on", "slot": slot, "expireAt": now + LEASE_TTL}):
+        log.debug("controller pass coalesced", extra=ref_fields("ReplicationController", namespace, name, slot=slot))
+        return False
+    sleep(max(0.0, (slot + 1) * interval - rt.clock().timestamp() + LEASE_MARGIN))
+    sync_controller(rt.store, rt.settings, namespace, name, rt.clock)
+    return True
 
 
 def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:

@@ -9,6 +9,7 @@ to ``/functions/projects/{p}/triggers/{id}``; never retried).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -94,21 +95,25 @@ class FirestoreEmulator:
         """Stop the launcher and the JVM it started (one process group)."""
         stop_group(self.process)
 
-    def reset(self, project: str) -> None:
-        """Delete every document of a project."""
+    def reset(self, project: str, database: str = "(default)") -> None:
+        """Delete every document of a project's database."""
         request = urllib.request.Request(
-            f"http://{self.host}/emulator/v1/projects/{project}/databases/(default)/documents",
+            f"http://{self.host}/emulator/v1/projects/{project}/databases/{database}/documents",
             method="DELETE",
         )
         urllib.request.urlopen(request, timeout=10).close()
 
-    def register_trigger(self, project: str, trigger_id: str, document_pattern: str) -> None:
-        """Deliver ``document.v1.written`` events for a path pattern, as Eventarc would."""
-        body = (
-            '{"eventType": "google.cloud.firestore.document.v1.written", '
-            '"database": "(default)", "namespace": "(default)", '
-            f'"document": {{"value": "{document_pattern}", "matchType": "PATH_PATTERN"}}}}'
-        )
+    def register_trigger(
+        self, project: str, trigger_id: str, document_pattern: str, database: str = "(default)"
+    ) -> None:
+        """Deliver ``document.v1.written`` events for a path pattern in one database, as
+        Eventarc would (its ``database`` filter): writes to any other database of the
+        project never reach this trigger (the emulator keeps named databases apart)."""
+        body = json.dumps({
+            "eventType": "google.cloud.firestore.document.v1.written",
+            "database": database, "namespace": "(default)",
+            "document": {"value": document_pattern, "matchType": "PATH_PATTERN"},
+        })
         request = urllib.request.Request(
             f"http://{self.host}/emulator/v1/projects/{project}/eventarcTrigger?eventarcTriggerId={trigger_id}",
             data=body.encode(),

@@ -24,10 +24,15 @@ from emulator.firestore import EmulatorError, FirestoreEmulator
 from emulator.functions import ROOT, FunctionServer
 from emulator.router import TriggerRouter
 from emulator.scheduler import SchedulerEmulator
-from functions.scheduling import build_client, ensure_resync_job
+from functions.scheduling import build_client, ensure_resync_job, resync_job_id
 
 PROJECT = "firecontrol-local"
 REGION = "us-central1"
+# The installation, as on Google Cloud: every name carries the cluster, and its documents
+# live in its own database (FIRECONTROL_CLUSTER, FIRECONTROL_DATABASE; the CLI reads the
+# database from the state file).
+CLUSTER = os.environ.get("FIRECONTROL_CLUSTER") or "firecontrol"
+DATABASE = os.environ.get("FIRECONTROL_DATABASE") or "(default)"
 # Where the endpoints are written (and the CLI reads them); logs go beside it.
 STATE_FILE = Path(os.environ.get("FIRECONTROL_LOCAL_STATE") or ROOT / ".firecontrol" / "local.json")
 # How fast the Scheduler emulator's clock runs: 30 fires a every-minute job every 2 s.
@@ -41,9 +46,15 @@ def functions() -> list[dict[str, Any]]:
     return loaded
 
 
+def function_name(cluster: str, entry_point: str) -> str:
+    """A function's name in an installation (its trigger's id here), as deploy.sh names it."""
+    return f"{cluster}-{entry_point.replace('_', '-')}"
+
+
 @contextmanager
 def local_stack(
-    project: str = PROJECT, logs: Path = STATE_FILE.parent / "logs", scheduler_time_scale: float = SCHEDULER_TIME_SCALE
+    project: str = PROJECT, logs: Path = STATE_FILE.parent / "logs", scheduler_time_scale: float = SCHEDULER_TIME_SCALE,
+    cluster: str = CLUSTER, database: str = DATABASE,
 ) -> Iterator[dict[str, Any]]:
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -57,9 +68,12 @@ def local_stack(
             "FIRESTORE_EMULATOR_HOST": firestore.host,
             "GOOGLE_CLOUD_PROJECT": project,
             "COMPUTE_API_ENDPOINT": compute.url,
+            "FIRECONTROL_CLUSTER": cluster,
+            "FIRECONTROL_DATABASE": database,
         }
         endpoints: dict[str, Any] = {
-            "project": project, "firestore": firestore.host, "compute": compute.url, "functions": {},
+            "project": project, "cluster": cluster, "database": database,
+            "firestore": firestore.host, "compute": compute.url, "functions": {},
         }
         scheduler = SchedulerEmulator(time_scale=scheduler_time_scale).start()
         stack.callback(scheduler.stop)
@@ -71,15 +85,17 @@ def local_stack(
             stack.callback(server.stop)
             endpoints["functions"][name] = server.url
             if trigger["type"] == "firestore":
-                router.route(project, name, server.url)
-                firestore.register_trigger(project, name, trigger["document"])
+                # One trigger per installation, on its database only (Eventarc's database filter).
+                trigger_id = function_name(cluster, name)
+                router.route(project, trigger_id, server.url)
+                firestore.register_trigger(project, trigger_id, trigger["document"], database)
             if function.get("schedule"):
                 # The same code and client that create the job on Google Cloud.
                 ensure_resync_job(
                     build_client(scheduler.url), project=project, region=REGION,
-                    job_id=f"firecontrol-{name.replace('_', '-')}", uri=server.url,
+                    job_id=resync_job_id(cluster, name), uri=server.url,
                     schedule=function["schedule"],
-                    service_account_email=f"firecontrol-scheduler@{project}.iam.gserviceaccount.com",
+                    service_account_email=f"{cluster}-scheduler@{project}.iam.gserviceaccount.com",
                 )
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
         STATE_FILE.write_text(json.dumps(endpoints, indent=2))
@@ -89,11 +105,11 @@ def local_stack(
             STATE_FILE.unlink(missing_ok=True)
 
 
-def apply_demo(project: str, firestore_host: str) -> None:
+def apply_demo(project: str, firestore_host: str, database: str = "(default)") -> None:
     os.environ["FIRESTORE_EMULATOR_HOST"] = firestore_host
     from google.cloud import firestore
 
-    client = firestore.Client(project=project)
+    client = firestore.Client(project=project, database=database)
     collections = {"ReplicationController": "replicationControllers", "Service": "services"}
     for manifest in sorted((ROOT / "examples").glob("*.yaml")):
         for doc in yaml.safe_load_all(manifest.read_text()):
@@ -101,13 +117,13 @@ def apply_demo(project: str, firestore_host: str) -> None:
             client.document(f"namespaces/default/{collection}/{doc['metadata']['name']}").set(doc)
 
 
-def show(project: str, stop: threading.Event) -> None:
+def show(project: str, stop: threading.Event, database: str = "(default)") -> None:
     """A live table of controllers and pods until stopped."""
     from google.cloud import firestore
     from rich.live import Live
     from rich.table import Table
 
-    client = firestore.Client(project=project)
+    client = firestore.Client(project=project, database=database)
 
     def table() -> Table:
         grid = Table(title=f"firecontrol local · project {project}")
@@ -145,8 +161,8 @@ def up(demo: bool = False) -> int:
             print(json.dumps(endpoints, indent=2))
             print(f"endpoints written to {STATE_FILE}; Ctrl-C stops everything", flush=True)
             if demo:
-                apply_demo(endpoints["project"], endpoints["firestore"])
-                show(endpoints["project"], stop)
+                apply_demo(endpoints["project"], endpoints["firestore"], endpoints["database"])
+                show(endpoints["project"], stop, endpoints["database"])
             else:
                 while not stop.wait(1):
                     time.sleep(0)

@@ -77,6 +77,12 @@ def resync_job_changes(current: ResyncJob | None, desired: ResyncJob, *, post: b
     return changes
 
 
+def resync_job_id(cluster: str, function: str = "resync") -> str:
+    """The job's id: it carries the cluster, so installations in one project have a job each
+    (the same name infra/deploy.sh and the Terraform module give it)."""
+    return f"{cluster}-{function.replace('_', '-')}"
+
+
 def build_client(endpoint: str | None = None) -> CloudSchedulerClient:
     """A Scheduler client: for an endpoint (the emulator), REST with anonymous credentials; else the default."""
     from google.cloud import scheduler_v1

@@ -5,11 +5,14 @@ and of real zones with the families each offers, so an instance in an unknown zo
 or of a type the zone does not have is refused as Compute Engine refuses it. Which
 family is offered where follows Google's "regions and zones" page in broad strokes
 (N1 and the shared-core F1/G1 are absent from the newer regions, T2D and C3 are in
-a subset); custom machine types are not modelled.
+a subset). Custom machine types (``[e2-|n2-|n2d-]custom-VCPUS-MB[-ext]``) follow the
+documented shape rules in broad strokes: an even vCPU count (or 1 on N1), memory a
+multiple of 256 MB within the series' range per vCPU unless ``-ext``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 GIB = 1024  # memoryMb per GB as Compute Engine counts it (3.75 GB → 3840)
@@ -104,9 +107,34 @@ def region_of(zone: str) -> str:
     return zone.rsplit("-", 1)[0]
 
 
+_CUSTOM = re.compile(r"^(?:(e2|n2|n2d)-)?custom-([0-9]{1,3})-([0-9]{3,7})(-ext)?$")
+# series → (most vCPUs, least and most GB per vCPU)
+_CUSTOM_RANGES = {"n1": (96, 0.9, 6.5), "e2": (32, 0.5, 8.0), "n2": (128, 0.5, 8.0), "n2d": (96, 0.5, 8.0)}
+
+
+def _custom(name: str) -> MachineType | None:
+    match = _CUSTOM.match(name)
+    if match is None:
+        return None
+    series, cpus, memory = match[1] or "n1", int(match[2]), int(match[3])
+    most, low, high = _CUSTOM_RANGES[series]
+    if not (cpus == 1 and series == "n1") and (cpus % 2 or not 2 <= cpus <= most):
+        return None
+    extended = bool(match[4]) and series != "e2"  # E2 has no extended memory
+    if memory % 256 or memory < cpus * low * GIB or (memory > cpus * high * GIB and not extended):
+        return None
+    return MachineType(name, cpus, memory)
+
+
+def lookup(name: str) -> MachineType | None:
+    """A predefined or well-formed custom machine type, wherever it is offered."""
+    return MACHINE_TYPES.get(name) or _custom(name)
+
+
 def machine_type(zone: str, name: str) -> MachineType | None:
     """The machine type ``name`` as zone ``zone`` offers it, or None."""
-    found = MACHINE_TYPES.get(name)
-    if found is None or found.family not in ZONES.get(zone, frozenset()):
+    found = lookup(name)
+    if found is None:
         return None
-    return found
+    family = "n1" if found.family == "custom" else found.family  # custom-N-M is an N1 custom type
+    return found if family in ZONES.get(zone, frozenset()) else None

@@ -60,8 +60,10 @@ def _ip_literal(value: str, field: str) -> str:
         raise invalid(f"Invalid value for field '{field}': '{value}'. Invalid IPV4 address.") from None
 
 
-def _no_external_ip() -> ApiError:
-    return ApiError(403, "Quota 'IN_USE_ADDRESSES' exceeded. Limit: 254.0 in region.", "quotaExceeded")
+def _no_external_ip(key: Key) -> ApiError:
+    """The pool of 254 external addresses is the region's IN_USE_ADDRESSES quota."""
+    return ApiError(403, f"Quota 'IN_USE_ADDRESSES' exceeded. Limit: 254.0 in region {region_of(key.scope)}.",
+                    "quotaExceeded")
 
 
 def region_of(scope: str) -> str | None:
@@ -130,7 +132,7 @@ def _machine_type(state: ComputeState, key: Key, ref: object) -> catalog.Machine
 
 def guest_cpus(body: Json) -> int:
     """The vCPUs of an instance's machine type (0 if unknown)."""
-    found = catalog.MACHINE_TYPES.get(str(body.get("machineType", "")).rsplit("/", 1)[-1])
+    found = catalog.lookup(str(body.get("machineType", "")).rsplit("/", 1)[-1])
     return found.guest_cpus if found is not None else 0
 
 
@@ -231,7 +233,7 @@ def _prepare_forwarding_rule(state: ComputeState, key: Key, body: Json) -> Json:
     if not requested:
         ip = state.external_ips.allocate()
         if ip is None:
-            raise _no_external_ip()
+            raise _no_external_ip(key)
         body["IPAddress"] = ip
         body["_ephemeral"] = True
     else:
@@ -272,7 +274,7 @@ def _prepare_address(state: ComputeState, key: Key, body: Json) -> Json:
     else:
         allocated = state.external_ips.allocate()
         if allocated is None:
-            raise _no_external_ip()
+            raise _no_external_ip(key)
         body["address"] = allocated
     body.update(status="RESERVED", addressType=body.get("addressType") or "EXTERNAL")
     body.setdefault("networkTier", "PREMIUM")

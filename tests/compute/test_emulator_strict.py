@@ -75,7 +75,9 @@ def test_machine_types_are_those_the_zone_offers(emulator: ComputeEmulator, clie
     for machine_type, zone in (("c3-standard-4", "us-central1-f"),  # C3 is not in us-central1-f
                                ("n1-standard-1", "europe-west8-a"),  # nor N1 in europe-west8
                                ("e2-standard-3", ZONE),  # no such size
-                               ("n2-highcpu-128", ZONE)):  # N2 high-CPU stops at 96
+                               ("n2-highcpu-128", ZONE),  # N2 high-CPU stops at 96
+                               ("custom-3-3072", ZONE),  # custom vCPUs are even (or 1)
+                               ("e2-custom-4-40960", ZONE)):  # 10 GB a vCPU is more than E2 allows
         error = refused(insert, client_kwargs, vm("vm", machine_type, zone), zone)
         assert error.code == 400 and error.reason == "invalid"
         assert error.message == (
@@ -91,6 +93,8 @@ def test_machine_types_are_those_the_zone_offers(emulator: ComputeEmulator, clie
 
     wait(client_kwargs, insert(client_kwargs, vm("big", "n2-highmem-128")))
     wait(client_kwargs, insert(client_kwargs, vm("c3", "c3-standard-176", "us-central1-b"), "us-central1-b"))
+    wait(client_kwargs, insert(client_kwargs, vm("custom", "n2-custom-4-8192")))
+    assert emulator.quotas()["usage"] == {PROJECT: {REGION: 128 + 176 + 4}}
     got = compute_v1.InstancesClient(**client_kwargs).get(project=PROJECT, zone=ZONE, instance="big")
     assert got.machine_type == f"{emulator.url}/compute/v1/projects/{PROJECT}/zones/{ZONE}/machineTypes/n2-highmem-128"
 
@@ -201,6 +205,12 @@ def test_regional_cpu_quota(emulator: ComputeEmulator, client_kwargs: dict[str, 
     wait(client_kwargs, insert(client_kwargs, vm("c", "e2-standard-4")))
     wait(client_kwargs, insert(client_kwargs, vm("d", "e2-small", EAST_ZONE), EAST_ZONE))
     assert admin(emulator, "GET", "/emulator/quotas")["usage"] == {PROJECT: {REGION: 8, EAST: 2}}
+
+    pool = emulator.state.external_ips  # every external address taken: IN_USE_ADDRESSES, as before
+    pool.used.update(str(ip) for ip in pool.network.hosts())
+    error = refused(compute_v1.AddressesClient(**client_kwargs).insert_unary, project=PROJECT, region=EAST,
+                    address_resource=compute_v1.Address(name="ip"), kind=gexc.Forbidden)
+    assert error.message == "Quota 'IN_USE_ADDRESSES' exceeded. Limit: 254.0 in region us-east1."
 
     emulator.reset()  # back to the constructor's quotas (generous by default)
     assert emulator.quotas()["cpus"] == 1000.0 and emulator.quotas()["region_cpus"] == {}

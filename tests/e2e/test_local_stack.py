@@ -131,3 +131,52 @@ def test_up_without_gcloud_says_how_to_install_it(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "gcloud is not on PATH" in done.stderr and "cloud-firestore-emulator" in done.stderr
     assert "Traceback" not in done.stderr and not state.exists()
+
+
+@pytest.fixture
+def teal(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """``python main.py up`` for an installation of its own: cluster teal, database teal-db."""
+    state = tmp_path / "local.json"
+    env = {**os.environ, "FIRECONTROL_LOCAL_STATE": str(state), "FIRECONTROL_SCHEDULER_TIME_SCALE": "30",
+           "FIRECONTROL_CLUSTER": "teal", "FIRECONTROL_DATABASE": "teal-db"}
+    env.pop("FIRESTORE_EMULATOR_HOST", None)
+    env.pop("GOOGLE_CLOUD_PROJECT", None)
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "main.py", "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: state.exists() or process.poll() is not None, timeout=90, interval=0.2)
+        assert process.poll() is None, (tmp_path / "up.log").read_text()
+        yield {"process": process, "endpoints": json.loads(state.read_text())}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        log.close()
+
+
+def test_the_local_stack_runs_an_installation_of_its_own(teal: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """FIRECONTROL_CLUSTER and FIRECONTROL_DATABASE reach the functions: a controller written
+    to the installation's database gets VMs named for its cluster; the same document in the
+    (default) database is heard by no function; the resync job carries the cluster."""
+    endpoints = teal["endpoints"]
+    assert (endpoints["cluster"], endpoints["database"]) == ("teal", "teal-db")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", endpoints["firestore"])
+    from google.cloud import firestore
+
+    from tests.helpers import rc_doc
+
+    project = endpoints["project"]
+    firestore.Client(project=project).document("namespaces/default/replicationControllers/other").set(rc_doc("other", 1))
+    firestore.Client(project=project, database="teal-db").document(
+        "namespaces/default/replicationControllers/web").set(rc_doc("web", 2))
+
+    def vms() -> list[str]:
+        with urllib.request.urlopen(endpoints["compute"] + "/emulator/state", timeout=10) as response:
+            return sorted(i["name"] for i in json.load(response)["resources"]["instances"] if i["status"] == "RUNNING")
+
+    found = wait_for(lambda: len(vms()) == 2 and vms(), timeout=90, interval=0.5)
+    assert all(name.startswith("teal-") for name in found), found
+    assert not list(firestore.Client(project=project).collection("namespaces/default/pods").stream())
+    with urllib.request.urlopen(endpoints["scheduler"] + "/emulator/state", timeout=10) as response:
+        jobs = [job["name"].rsplit("/", 1)[1] for job in json.load(response)["jobs"]]
+    assert jobs == ["teal-resync"]

@@ -104,3 +104,12 @@ def test_importing_the_module_does_not_import_the_scheduler_client() -> None:
     code = "import sys, functions.scheduling; print('google.cloud.scheduler_v1' in sys.modules, 'google.api_core' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_job_name_carries_the_cluster() -> None:
+    """Two installations in one project have a job each, named as deploy.sh and Terraform name it."""
+    from functions.scheduling import resync_job_id
+
+    assert resync_job_id("blue") == "blue-resync"
+    assert resync_job_id("green", "resync") != resync_job_id("blue", "resync")
+    assert resync_job_id("prod-eu", "sync_pod") == "prod-eu-sync-pod"

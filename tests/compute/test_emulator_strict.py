@@ -306,3 +306,27 @@ def test_hardened_fields_round_trip(emulator: ComputeEmulator, client_kwargs: di
     assert refused(pools.insert_unary, project=PROJECT, region=REGION, target_pool_resource=sticky).reason == "invalid"
     assert made(emulator) == {"instances": ["vm"], "firewalls": ["fw"],
                               "targetPools": ["pool-client-ip", "pool-client-ip-proto", "pool-none"]}
+
+
+def test_the_gce_provider_meets_the_same_rules(emulator: ComputeEmulator, cloud: Any) -> None:
+    """What ``GceCloud`` sends for a pod's VM passes; what Compute Engine refuses comes back as our errors."""
+    from functions.cloudprovider.errors import InvalidRequestError, QuotaError
+    from functions.cloudprovider.interface import InstanceSpec
+
+    def spec(name: str, machine_type: str = "e2-small", **metadata: str) -> InstanceSpec:
+        return InstanceSpec(name=name, machine_type=machine_type, image=IMAGE, metadata=metadata,
+                            service_account=f"fc-pods@{PROJECT}.iam.gserviceaccount.com")
+
+    info = cloud.ensure_instance(spec("pod-vm", env="x"))
+    assert info.internal_ip and info.external_ip is None
+    stored = emulator.state.dump()["resources"]["instances"][0]
+    assert {i["key"] for i in stored["metadata"]["items"]} >= {"block-project-ssh-keys", "enable-oslogin", "env"}
+    assert stored["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True}
+    with pytest.raises(InvalidRequestError, match="does not exist in zone"):
+        cloud.ensure_instance(spec("big", "n2-highcpu-128"))
+    with pytest.raises(InvalidRequestError, match="is too large"):
+        cloud.ensure_instance(spec("fat", env="x" * (256 * 1024 + 1)))
+    emulator.set_quotas({"cpus": 3})
+    with pytest.raises(QuotaError, match=r"Quota 'CPUS' exceeded\. Limit: 3\.0 in region us-central1\."):
+        cloud.ensure_instance(spec("second"))
+    assert made(emulator) == {"instances": ["pod-vm"]}

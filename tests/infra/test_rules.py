@@ -29,8 +29,8 @@ SIGNED_IN = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode(
                      for part in ({"alg": "none", "typ": "JWT"}, _CLAIMS)) + "."
 
 
-def _request(host: str, project: str, method: str, token: str | None = None) -> int:
-    url = f"http://{host}/v1/projects/{project}/databases/(default)/documents/{DOC}"
+def _request(host: str, project: str, method: str, token: str | None = None, database: str = "(default)") -> int:
+    url = f"http://{host}/v1/projects/{project}/databases/{database}/documents/{DOC}"
     data = json.dumps(BODY).encode() if method == "PATCH" else None
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
@@ -71,10 +71,12 @@ def test_without_the_rules_an_unauthenticated_client_gets_in(firestore_emulator:
     assert _request(firestore_emulator.host, project, "GET") == 200
 
 
+@pytest.mark.parametrize("database", ["(default)", "blue-db"])
 @pytest.mark.parametrize(("who", "token"), [("anonymous", None), ("signed-in web user", SIGNED_IN)])
-def test_a_client_without_iam_can_neither_write_nor_read(guarded: str, who: str, token: str | None) -> None:
+def test_a_client_without_iam_can_neither_write_nor_read(guarded: str, who: str, token: str | None, database: str) -> None:
+    """In the (default) database and in a named one (each installation's own)."""
     project = f"rules-{who.split()[0]}"
-    assert _request(guarded, project, "PATCH", token) == 403, f"{who} could write"
-    assert _request(guarded, project, "PATCH", "owner") == 200  # the document exists...
-    assert _request(guarded, project, "GET", token) == 403, f"{who} could read"  # ...and still cannot be read
-    assert _request(guarded, project, "GET", "owner") == 200
+    assert _request(guarded, project, "PATCH", token, database) == 403, f"{who} could write"
+    assert _request(guarded, project, "PATCH", "owner", database) == 200  # the document exists...
+    assert _request(guarded, project, "GET", token, database) == 403, f"{who} could read"  # ...and still cannot be read
+    assert _request(guarded, project, "GET", "owner", database) == 200

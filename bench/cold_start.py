@@ -76,7 +76,7 @@ def written_event(project: str, path: str, document: dict[str, Any], out: Path) 
     out.write_bytes(DocumentEventData.serialize(message))
 
 
-CONTAINERS = [{"name": "c", "image": "nginx"}]
+CONTAINERS = [{"name": "web", "image": "nginx"}]
 CASES = {
     "sync_controller": ("namespaces/default/replicationControllers/web", {
         "metadata": {"name": "web"},

@@ -38,7 +38,7 @@ def main() -> None:
                 "metadata": {"name": "web"},
                 "spec": {
                     "replicas": replicas, "selector": {"app": "web"},
-                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
                 },
             }
 

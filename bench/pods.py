@@ -33,7 +33,7 @@ def rc_doc(name: str, replicas: int) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"app": name},
                  "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+                              "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
     }
 
 
@@ -116,7 +116,7 @@ def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": pod, "labels": {"app": name}, "ownerReferences": [owner], "finalizers": [FINALIZER],
                              "creationTimestamp": datetime.now(UTC)},
-                "spec": {"containers": [{"name": "c", "image": "nginx"}], "nodeName": vm},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}], "nodeName": vm},
                 "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                            "vmFingerprint": vm_term(vm), "vmZone": "us-central1-a"},  # as the pod runtime writes them
             })

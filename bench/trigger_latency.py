@@ -30,7 +30,7 @@ def rc_doc(name: str) -> dict[str, object]:
         "spec": {
             "replicas": N,
             "selector": {"app": name},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
         },
     }
 

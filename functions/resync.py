@@ -10,8 +10,8 @@ In this order, each step reading what the one before may have changed:
    when looked up) are deleted (Kubernetes' garbage collector);
 4. VMs no pod holds are deleted; pods whose VM died, vanished, or is not made yet
    get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it);
-5. every controller gets a sync pass (with the pods already read: no more reads when
-   nothing changed), every load-balanced service is re-synced, and load balancers no
+5. every controller gets a sync pass (with the pods already read, those it controls
+   and those no one does: no more reads when nothing changed), every load-balanced service is re-synced, and load balancers no
    service holds are deleted.
 
 A VM or load balancer is deleted only if no object owns it by uid (the
@@ -322,14 +322,18 @@ class Sweep:
         items = [*self.orphan_items(pods, live)]
         if vms is not None:
             items += self.vm_items(vms, pods)
-        by_namespace: dict[str, list[Doc]] = defaultdict(list)
+        # A controller's pass looks at the pods it controls and those no one controls (to
+        # adopt them); another controller's pods it never touches, so it is not given them.
+        controlled: dict[tuple[str, Any], list[Doc]] = defaultdict(list)
         for pod in pods:
-            by_namespace[pod.namespace].append(pod)
+            ref = PodInfo.from_doc(pod).controller_ref()
+            controlled[(pod.namespace, ref.get("uid") if ref is not None else None)].append(pod)
         for doc in controllers:
+            uid = controller_uid(doc.path, doc.create_time)
             items.append(Item(
                 "controllers", doc.path, f"{KIND} {doc.namespace}/{doc.name}",
-                partial(self.controller_pass, doc, by_namespace[doc.namespace]),
-                (KIND, doc.namespace, doc.name, controller_uid(doc.path, doc.create_time)),
+                partial(self.controller_pass, doc, controlled[(doc.namespace, uid)] + controlled[(doc.namespace, None)]),
+                (KIND, doc.namespace, doc.name, uid),
             ))
         return items
 

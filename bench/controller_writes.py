@@ -19,9 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.compute import ComputeEmulator, Timing  # noqa: E402
-from emulator.firestore import FirestoreEmulator  # noqa: E402
-from emulator.router import Delivery, TriggerRouter  # noqa: E402
+from emulator.compute import ComputeEmulator, Timing
+from emulator.firestore import FirestoreEmulator
+from emulator.router import Delivery, TriggerRouter
 
 REPLICAS = 100
 TRIGGERS = {

@@ -32,6 +32,7 @@ exit codes:
 
 environment:
   GOOGLE_CLOUD_PROJECT      default for --project
+  FIRECONTROL_DATABASE      with --project: the installation's Firestore database (default '(default)')
   FIRECONTROL_NAMESPACE     default for -n/--namespace (else 'default')
   FIRECONTROL_TIMEOUT       default for --timeout
   FIRECONTROL_RESYNC_URL    default for resync --url

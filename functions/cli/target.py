@@ -1,7 +1,8 @@
 """Which Firestore the CLI talks to: a Google Cloud project, or the local stack.
 
 ``--project`` (or ``GOOGLE_CLOUD_PROJECT``) wins, with application default
-credentials, or the emulator named by ``FIRESTORE_EMULATOR_HOST``. Otherwise the
+credentials, or the emulator named by ``FIRESTORE_EMULATOR_HOST``, on the database
+``FIRECONTROL_DATABASE`` names (an installation's own; default ``(default)``). Otherwise the
 local stack's ``.firecontrol/local.json`` is used if its Firestore answers. The check
 is a TCP connect of a fraction of a second: a Firestore client pointed at nothing
 retries for a minute before it says so.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from functions.store import Store
 
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
+DATABASE_ENV = "FIRECONTROL_DATABASE"  # with --project: the installation's database
 STATE_ENV = "FIRECONTROL_LOCAL_STATE"
 # Where `python main.py up` writes it: beside main.py, wherever the CLI is run from.
 DEFAULT_STATE = Path(__file__).resolve().parents[2] / ".firecontrol" / "local.json"
@@ -33,6 +35,8 @@ class Target:
     project: str
     emulator: str | None  # host:port of the Firestore emulator, None for real Firestore
     resync_url: str | None = None  # the local stack's resync function, when known
+    database: str = "(default)"  # the installation's Firestore database
+
 
     @property
     def local(self) -> bool:
@@ -43,7 +47,7 @@ class Target:
 
         if self.emulator is not None:
             os.environ[EMULATOR_ENV] = self.emulator
-        return Store.for_project(self.project)
+        return Store.for_project(self.project, self.database)
 
 
 def state_path() -> Path:
@@ -69,7 +73,7 @@ def resolve(project: str | None) -> Target:
                 f"error: {EMULATOR_ENV}={emulator} is set but nothing answers there; "
                 f"start the emulator or unset {EMULATOR_ENV} to use project {project!r} in Google Cloud"
             )
-        return Target(project, emulator)
+        return Target(project, emulator, database=os.environ.get(DATABASE_ENV) or "(default)")
     path = state_path()
     hint = (
         "start the local stack with './dev up' (or 'python main.py up'), "
@@ -83,6 +87,7 @@ def resolve(project: str | None) -> Target:
             project=str(state["project"]),
             emulator=str(state["firestore"]),
             resync_url=(state.get("functions") or {}).get("resync"),
+            database=str(state.get("database") or "(default)"),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise CliError(f"error: {path} is not a local stack's state file ({error}): {hint}") from None

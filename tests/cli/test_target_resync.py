@@ -69,6 +69,26 @@ def test_project_from_environment(cli: Cli, run: Run, project: str, store: Store
     assert names(store, "replicationControllers", "team") == ["api"]
 
 
+def test_named_database_from_state_and_environment(
+    run: Run, isolated_env: Path, firestore_emulator: FirestoreEmulator, project: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An installation's own database: the local stack's state names it, and with
+    --project FIRECONTROL_DATABASE does; nothing lands in (default)."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host)
+    isolated_env.parent.mkdir(parents=True)
+    isolated_env.write_text(json.dumps({"project": project, "firestore": firestore_emulator.host,
+                                        "database": "teal-db", "functions": {}}))
+    assert run("apply", "-f", str(FIXTURES / "app.yaml")).code == 0
+    assert names(Store.for_project(project, "teal-db"), "replicationControllers") == ["web"]
+    assert names(Store.for_project(project), "replicationControllers") == []
+    monkeypatch.setenv("FIRECONTROL_DATABASE", "teal-db")
+    listed = run("get", "rc", "--project", project)
+    assert listed.code == 0 and "web" in listed.out
+    monkeypatch.setenv("FIRECONTROL_DATABASE", "other-db")
+    assert "web" not in run("get", "rc", "--project", project).out
+
+
 class _Resync(BaseHTTPRequestHandler):
     reply: ClassVar[tuple[int, Any]] = (200, SUMMARY)
     calls: ClassVar[list[tuple[str, str | None, Any]]] = []

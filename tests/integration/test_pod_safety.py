@@ -138,6 +138,9 @@ def metadata_server(compute: ComputeEmulator) -> Iterator[dict[str, Any]]:
     server.shutdown()
 
 
+IMAGE = "busybox:1.36"
+
+
 def test_hostile_strings_reach_the_vm_verbatim_and_inert(
     crt: Runtime, compute: ComputeEmulator, metadata_server: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -145,8 +148,10 @@ def test_hostile_strings_reach_the_vm_verbatim_and_inert(
     words = [w.format(canary=canary) for w in HOSTILE]
     doc = pod_doc("evil", {"app": "evil"})
     doc["spec"]["containers"] = [{
-        "name": "app", "image": words[0],
-        "command": words[1:4], "args": words[4:],
+        # The image must be a docker reference (admission refuses anything else); every
+        # hostile string rides in command, args and env, each its own metadata value.
+        "name": "app", "image": IMAGE,
+        "command": words[0:3], "args": words[3:],
         "env": [{"name": f"V{i}", "value": w} for i, w in enumerate(words)],
     }]
     crt.store.client.document(doc_path("default", PODS, "evil")).set(doc)
@@ -154,9 +159,9 @@ def test_hostile_strings_reach_the_vm_verbatim_and_inert(
 
     [vm] = compute.state.dump()["resources"]["instances"]
     items = {i["key"]: i["value"] for i in vm["metadata"]["items"]}
-    assert items["fc-c0-image"] == words[0]
-    assert [items[f"fc-c0-command{j}"] for j in range(3)] == words[1:4]
-    assert [items[f"fc-c0-arg{j}"] for j in range(len(words) - 4)] == words[4:]
+    assert items["fc-c0-image"] == IMAGE
+    assert [items[f"fc-c0-command{j}"] for j in range(3)] == words[0:3]
+    assert [items[f"fc-c0-arg{j}"] for j in range(len(words) - 3)] == words[3:]
     assert [items[f"fc-c0-env{j}-value"] for j in range(len(words))] == words
     assert all(w not in items["user-data"] for w in words)  # the cloud-config carries no user input
 
@@ -172,7 +177,7 @@ def test_hostile_strings_reach_the_vm_verbatim_and_inert(
     argv = record.read_bytes().split(b"\0")[:-1]
     expected = ["run", "--detach", "--network=host", "--name", "app", "--restart", "always"]
     expected += [a for i, w in enumerate(words) for a in ("--env", f"V{i}={w}")]
-    expected += ["--entrypoint", words[1], "--", words[0], *words[2:4], *words[4:]]
+    expected += ["--entrypoint", words[0], "--", IMAGE, *words[1:3], *words[3:]]
     assert [a.decode() for a in argv] == expected  # every word arrived as exactly one argument
     assert not canary.exists()
 

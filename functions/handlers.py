@@ -99,7 +99,7 @@ def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
             # Re-created since (events come late and out of order): the load balancer,
             # named by namespace and name, is the new service's now.
             return {"action": "skipped"}
-        removed = teardown_deleted(rt.provider, rt.settings, ns, name, change.old.data)
+        removed = teardown_deleted(rt.provider, rt.settings, ns, name, change.old.data, change.old.create_time)
         return {"action": "teardown" if removed else "nothing"}
     if change.only_changed((*OWN_METADATA, "finalizers")):
         return {"action": "skipped"}

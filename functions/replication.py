@@ -291,6 +291,7 @@ def plan_sync(
     awaiting = [p for p in active if p.node_name is None]
     failing = [p for p in awaiting if p.unschedulable]
     slow_start: SlowStart | None = None
+    capped = False
     creates: list[Create] = []
     removing: list[PodInfo] = []
     blocked: Condition | None = None
@@ -305,6 +306,7 @@ def plan_sync(
             )
             return _invalid(rc, uid, old, generation, digest, owned, [message], now)
         batch = min(-diff, settings.burst, max(1, COMMIT_BUDGET_BYTES // size))
+        capped = batch < -diff  # the burst or one commit's size, not slow start, held creates back
         if settings.slow_start:
             slow_start = next_window(old.slow_start, active, awaiting, bool(failing), settings.burst)
             batch = min(batch, max(0, slow_start.window - len(awaiting)))
@@ -396,7 +398,7 @@ def plan_sync(
         releasing=[p.name for p in release],
         want=spec.replicas,
         active=len(active),
-        more=(bool(creates or removing) and abs(diff) > len(creates) + len(removing) and blocked is None) or deferred > 0,
+        more=(bool(creates) and capped and blocked is None) or (bool(removing) and diff > len(removing)) or deferred > 0,
     )
 
 

@@ -62,7 +62,7 @@ from google.api_core import exceptions as gexc
 from functions import fingerprint
 from functions.cloudprovider import InstanceInfo
 from functions.cloudprovider.errors import NameConflictError
-from functions.cloudprovider.names import UID_LABEL
+from functions.cloudprovider.names import UID_LABEL, uid_label
 from functions.handlers import RETRYABLE
 from functions.objects import doc_uid, event_for
 from functions.pod_policy import PodInfo
@@ -357,7 +357,7 @@ class Sweep:
         holders: dict[tuple[str, str], set[str]] = defaultdict(set)
         for doc in pods:
             if VM_FINALIZER in PodInfo.from_doc(doc).finalizers:
-                holders[self.vm_key(doc)].add(doc_uid(doc))
+                holders[self.vm_key(doc)].add(uid_label(doc_uid(doc)))  # as the VM's label has it
         items = []
         for key, vm in sorted(by_key.items()):
             uid = vm.labels.get(UID_LABEL) or None

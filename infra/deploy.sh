@@ -149,13 +149,15 @@ if ! look gcloud firestore databases describe --database="$DATABASE" --project="
     --type=firestore-native --delete-protection --enable-pitr --project="$PROJECT"
 fi
 
-step "TTL policy: events.expireAt"
-ttls=$(look gcloud firestore fields ttls list --collection-group=events --database="$DATABASE" \
-  --project="$PROJECT" --format="value(name)") || ttls=""
-if ! grep -q '/fields/expireAt$' <<<"$ttls"; then
-  change gcloud firestore fields ttls update expireAt --collection-group=events --database="$DATABASE" \
-    --enable-ttl --async --project="$PROJECT"
-fi
+for group in events leases; do
+  step "TTL policy: $group.expireAt"
+  ttls=$(look gcloud firestore fields ttls list --collection-group="$group" --database="$DATABASE" \
+    --project="$PROJECT" --format="value(name)") || ttls=""
+  if ! grep -q '/fields/expireAt$' <<<"$ttls"; then
+    change gcloud firestore fields ttls update expireAt --collection-group="$group" --database="$DATABASE" \
+      --enable-ttl --async --project="$PROJECT"
+  fi
+done
 
 step "Firestore security rules (infra/firestore.rules) for $DATABASE: release $RELEASE"
 # gcloud has no command for rules: the Firebase Rules REST API, with gcloud's token in

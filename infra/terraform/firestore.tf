@@ -36,6 +36,17 @@ resource "google_firestore_field" "events_ttl" {
   ttl_config {}
 }
 
+# Leases (namespaces/{ns}/leases/{id}), by which pods' changes share one controller
+# pass a second, are deleted once their expireAt has passed.
+resource "google_firestore_field" "leases_ttl" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "leases"
+  field      = "expireAt"
+
+  ttl_config {}
+}
+
 resource "google_firebaserules_ruleset" "firestore" {
   project = var.project
 

@@ -128,7 +128,7 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
     sa = "{}@demo-proj.iam.gserviceaccount.com".format
     # The installation's own database, named after its cluster; the TTL policy and the rules on it.
     assert state["databases"] == {"firecontrol": {"location": "us-central1", "type": "firestore-native"}}
-    assert state["ttls"] == {"firecontrol": {"events": ["expireAt"]}}
+    assert state["ttls"] == {"firecontrol": {"events": ["expireAt"], "leases": ["expireAt"]}}
     assert sorted(state["service_accounts"]) == sorted(sa(f"firecontrol-{a}")
                                                        for a in ("runtime", "trigger", "scheduler", "build", "pods"))
     policy = state["project_policy"]

@@ -119,9 +119,10 @@ def test_the_firestore_database_is_native_with_a_ttl_policy_on_events() -> None:
     assert database["type"] == "FIRESTORE_NATIVE"
     assert database["location_id"] == "${local.firestore_location}"
     assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
-    ttl = resources("google_firestore_field")["events_ttl"]
-    assert (ttl["collection"], ttl["field"]) == ("events", "expireAt")
-    assert ttl["ttl_config"] == [{}]
+    for name, group in (("events_ttl", "events"), ("leases_ttl", "leases")):
+        ttl = resources("google_firestore_field")[name]
+        assert (ttl["collection"], ttl["field"]) == (group, "expireAt")
+        assert ttl["ttl_config"] == [{}]
     assert "google_firestore_index" not in module()["resource"], "the queries need no composite index (firestore.tf)"
 
 

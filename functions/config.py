@@ -98,6 +98,13 @@ class Settings:
     # passes that its pods' changes ask for (coalesced fan-in).
     controller_write_interval: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.machine_type not in self.machine_types:
+            raise ConfigError(
+                f"FIRECONTROL_MACHINE_TYPE={self.machine_type!r} is not in FIRECONTROL_MACHINE_TYPES "
+                f"({', '.join(self.machine_types)}): pods without the annotation could never be made"
+            )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

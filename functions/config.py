@@ -98,18 +98,11 @@ class Settings:
     # passes that its pods' changes ask for (coalesced fan-in).
     controller_write_interval: float = 1.0
 
-    def __post_init__(self) -> None:
-        if self.machine_type not in self.machine_types:
-            raise ConfigError(
-                f"FIRECONTROL_MACHINE_TYPE={self.machine_type!r} is not in FIRECONTROL_MACHINE_TYPES "
-                f"({', '.join(self.machine_types)}): pods without the annotation could never be made"
-            )
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or cls.project
-        return cls(
+        settings = cls(
             project=project,
             region=env.get("FIRECONTROL_REGION") or cls.region,
             zone=env.get("FIRECONTROL_ZONE") or cls.zone,
@@ -127,5 +120,11 @@ class Settings:
             external_ips=_bool(env, "FIRECONTROL_EXTERNAL_IPS", False),
             pod_service_account=env.get("FIRECONTROL_POD_SERVICE_ACCOUNT") or None,
             resync_deadline=_float(env, "FIRECONTROL_RESYNC_DEADLINE", 300.0, 1.0, 530.0),
-            controller_write_interval=_float(env, "FIRECONTROL_CONTROLLER_WRITE_INTERVAL", 1.0, 0.0, 60.0),
+            controller_write_interval=_float(env, "FIRECONTROL_CONTROLLER_WRITE_INTERVAL", 1.0, 0.0, 10.0),
         )
+        if settings.machine_type not in settings.machine_types:
+            raise ConfigError(
+                f"FIRECONTROL_MACHINE_TYPE={settings.machine_type!r} is not in FIRECONTROL_MACHINE_TYPES "
+                f"({', '.join(settings.machine_types)}): pods without the annotation could never be made"
+            )
+        return settings

@@ -75,8 +75,11 @@ def test_a_late_delete_event_spares_the_recreated_services_load_balancer(crt: Ru
     doc = {"metadata": {"name": "front"}, "spec": {"type": "LoadBalancer", "selector": {"app": "x"}, "ports": [{"port": 80}]}}
     crt.store.client.document(path).set(doc)
     ip = sync_service(crt.store, crt.provider, crt.settings, "default", "front", crt.clock).ip
-    now = datetime.now(UTC)
-    old = StoredDocument({**doc, "metadata": {"name": "front", "finalizers": [LB_FINALIZER]}}, now, now)
+    stored = crt.store.get(path)
+    assert stored is not None
+    # The delete event carries the deleted document with its create time (its uid).
+    old = StoredDocument({**doc, "metadata": {"name": "front", "finalizers": [LB_FINALIZER]}},
+                         stored.create_time, stored.update_time)
     # The first "front" was deleted outright and made again; its delete event comes now.
     result = on_service_change(DocumentChange("deleted", path, old, None), crt)
     assert result == {"action": "skipped"}

@@ -38,7 +38,14 @@ from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, set_condition
 from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Delete, Doc, Store, Update, Write
-from functions.vm_spec import instance_name, instance_spec, own_vm_names, pod_zone
+from functions.vm_spec import (
+    MACHINE_TYPE_ANNOTATION,
+    instance_name,
+    instance_spec,
+    machine_type,
+    own_vm_names,
+    pod_zone,
+)
 
 log = logging.getLogger("firecontrol.pods")
 
@@ -192,6 +199,8 @@ class PodSync(GuardedSync[PodResult]):
             return PodResult("nothing", old.phase)
         parsed = parse_pod(doc.data, doc.namespace, doc.name)
         now = self.clock()
+        if parsed.obj is not None and parsed.obj.spec.node_name is not None:
+            self._keep_machine_type(doc, parsed.obj, old)
         problems = parsed.errors if parsed.obj is None else self._problems(doc, parsed.obj)
         if parsed.obj is None or problems:
             message = "; ".join(problems)
@@ -218,6 +227,22 @@ class PodSync(GuardedSync[PodResult]):
         if info is not None and not cloud_names.instance_owned(info.labels, owner.cluster, owner.uid, pod=owner, legacy=True):
             return self._not_ours(doc, old, info, finalizers, now)
         return self._observe(doc, old, info, {})
+
+    def _keep_machine_type(self, doc: Doc, pod: Pod, old: PodStatus) -> None:
+        """A VM's machine type is fixed once it is made, and quotas count the annotation:
+        an annotation edited under a running VM is put back (Kubernetes refuses such an
+        update; here any Firestore client can write it), so it cannot hide what the VM costs."""
+        made = old.vm_machine_type
+        asked = machine_type(pod, self.settings.machine_type)
+        if made is None or asked == made:
+            return
+        message = (f"metadata.annotations[{MACHINE_TYPE_ANNOTATION!r}] cannot change once the pod's VM is made: "
+                   f"its VM is {made}, not {asked[:80]!r}; put back (delete the pod to change it, its controller "
+                   "makes a new one)")
+        path = f"metadata.annotations.`{MACHINE_TYPE_ANNOTATION}`"
+        self.commit([Update(doc.path, {path: made}, doc.update_time), self.event(doc, "ImmutableField", message, "Warning")])
+        log.warning("machine type put back", extra=ref_fields(KIND, doc.namespace, doc.name, vm=made, asked=asked[:80]))
+        raise Retry()
 
     def _not_ours(self, doc: Doc, old: PodStatus, info: InstanceInfo, finalizers: list[str], now: datetime) -> PodResult:
         """The VM under the pod's node name is someone else's (labels): the pod has no VM of
@@ -277,7 +302,8 @@ class PodSync(GuardedSync[PodResult]):
             except NotFoundError:
                 info = None
         log.info("VM created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, status=info.status if info else None))
-        result = self._observe(doc, old, info, {"spec.nodeName": spec.name}, created=True)
+        made = old.model_copy(update={"vm_machine_type": spec.machine_type})
+        result = self._observe(doc, made, info, {"spec.nodeName": spec.name}, created=True)
         return result
 
     def _failing(self, doc: Doc, old: PodStatus, raw: dict[str, Any], vm: str, error: TemporaryError,

@@ -534,11 +534,16 @@ def sync_controller(
         except (gexc.InvalidArgument, gexc.PermissionDenied, gexc.ResourceExhausted) as error:
             result.failed = True
             log.error("sync failed", extra=ref_fields(KIND, namespace, name, error=str(error)))
+            failure_writes = plan_failure(rc, plan, error, now)
             try:
-                store.commit(plan_failure(rc, plan, error, now), now)
+                store.commit(failure_writes, now)
             except StaleWrite:
                 stale += 1
                 continue
+            except gexc.InvalidArgument:
+                # The condition does not fit either (a document at Firestore's size limit):
+                # the event, a document of its own, says it; the pass ends without raising.
+                store.record([w for w in failure_writes if isinstance(w, RecordEvent)], now)
             return result
         result.passes += 1
         result.add(plan)

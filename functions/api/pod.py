@@ -148,6 +148,9 @@ class PodStatus(Model):
     # and the zone its VM was made in (an edited zone annotation must not lose the VM).
     vm_fingerprint: int | None = None
     vm_zone: str | None = None
+    # The machine type the VM was made with: quotas count the annotation, so it may not
+    # change under a running VM (it is put back).
+    vm_machine_type: str | None = None
 
     def ready_condition(self) -> Condition | None:
         return next((c for c in self.conditions if c.type == "Ready"), None)

@@ -108,3 +108,19 @@ def test_a_write_firestore_refuses_for_size_gets_the_condition(crt: Runtime, com
     sync_pod(refusing, crt.provider, crt.settings, "default", "solo", crt.clock)  # no raise
     [condition] = [c for c in data(crt, path)["status"]["conditions"] if c["type"] == STATUS_WRITTEN]
     assert condition["reason"] == TOO_LARGE and "maximum entity size" in condition["message"]
+
+
+def test_a_controller_at_the_edge_reports_and_does_not_raise(rt: Runtime) -> None:
+    """A controller whose status write cannot fit: no pod (the guarded commit carries the
+    status), no exception out of the pass, and a Warning event saying why."""
+    from functions.replication import sync_controller
+    from functions.store import CONTROLLERS
+    from tests.helpers import rc_doc
+
+    path = doc_path("default", CONTROLLERS, "edge")
+    rt.store.client.document(path).set(at_the_edge(path, rc_doc("edge", 2), gap=60))
+    result = sync_controller(rt.store, rt.settings, "default", "edge", rt.clock)  # no raise
+    assert result.failed and result.created == 0
+    assert [e["reason"] for e in events(rt)] == ["FailedCreate"]
+    assert "size" in events(rt)[0]["message"] or "bytes" in events(rt)[0]["message"]
+    assert not list(rt.store.client.collection("namespaces/default/pods").stream())

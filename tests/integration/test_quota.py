@@ -175,3 +175,28 @@ def test_reads_a_quota_costs_a_creating_pass(rt: Runtime) -> None:
     with_quotas = rt.store.ops.snapshot()["reads"] - before
     # quota list (2) + pods (2 counts) + cpu/memory (2 counts per allowed machine type, 4 types)
     assert with_quotas - no_quota == 2 + 2 + 2 * 4 - 1, (no_quota, with_quotas)
+
+
+def test_a_machine_type_edited_under_a_running_vm_is_put_back(crt: Runtime) -> None:
+    """Quotas count the annotation; a pod's VM keeps the type it was made with, so an
+    edit to a cheaper type cannot hide what the VM costs (a review finding)."""
+    from functions.pods import sync_pod
+
+    write_quota(crt, {"limits.memory": "10Gi"})
+    path = doc_path("default", PODS, "db")
+    doc = pod_doc("db", {"app": "db"})
+    doc["metadata"]["annotations"] = {"firecontrol.io/machine-type": "e2-standard-2"}  # 8 GiB
+    crt.store.client.document(path).set(doc)
+    sync_pod(crt.store, crt.provider, crt.settings, "default", "db", crt.clock)
+    stored = crt.store.client.document(path).get().to_dict() or {}
+    assert stored["spec"]["nodeName"] and stored["status"]["vmMachineType"] == "e2-standard-2"
+
+    crt.store.client.document(path).update({"metadata.annotations.`firecontrol.io/machine-type`": "e2-micro"})
+    assert quota.usage(crt.store, "default", crt.settings, {"memory"})["memory"] == 1 * 1024**3  # hidden
+    sync_pod(crt.store, crt.provider, crt.settings, "default", "db", crt.clock)
+    stored = crt.store.client.document(path).get().to_dict() or {}
+    assert stored["metadata"]["annotations"]["firecontrol.io/machine-type"] == "e2-standard-2"
+    assert stored["status"]["phase"] == "Running"  # the VM is kept, not failed
+    assert quota.usage(crt.store, "default", crt.settings, {"memory"})["memory"] == 8 * 1024**3
+    reasons = [e.to_dict()["reason"] for e in crt.store.client.collection("namespaces/default/events").stream()]
+    assert "ImmutableField" in reasons

@@ -11,7 +11,10 @@ failing their guarded commits again and again). So those passes are coalesced: p
 controller and per ``controller_write_interval`` slot of the clock, the first to
 create the lease document ``namespaces/{ns}/leases/{kind}.{name}.{slot}`` waits for
 the slot's end and runs one pass, reading then; the others skip, since that read
-comes after their pod's change was committed.
+comes after their pod's change was committed. That holds while the instances' clocks
+agree within ``LEASE_MARGIN`` (Cloud Run's are NTP-synced to milliseconds) and the
+winner's pass succeeds: a pass that fails with a retryable error is retried in a new
+slot; one that fails for good leaves the slot's changes to the next resync tick.
 """
 
 from __future__ import annotations

@@ -56,7 +56,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$PROJECT" ] || { usage >&2; die "--project is required"; }
-[[ $CLUSTER =~ ^[a-z][a-z0-9-]{0,14}[a-z0-9]$ ]] || die "--cluster: 2 to 16 lower-case letters, digits and '-', starting with a letter"
+# No '-' in a cluster: the runtime's IAM conditions admit names starting with "{cluster}-",
+# which for a cluster "prod" would also admit every resource of a cluster "prod-eu".
+[[ $CLUSTER =~ ^[a-z][a-z0-9]{1,15}$ ]] ||
+  die "--cluster: '$CLUSTER' must be 2 to 16 lower-case letters and digits, starting with a letter, and no '-' (the runtime's IAM conditions admit names starting with '<cluster>-': with a '-', one cluster's prefix would cover another's names)"
 [[ $MAX_REPLICAS =~ ^[0-9]+$ ]] && [ "$MAX_REPLICAS" -le 10000 ] || die "--max-replicas: a whole number from 0 to 10000"
 # Each installation has a Firestore database of its own, named after its cluster.
 DATABASE=${DATABASE:-$CLUSTER}

@@ -25,6 +25,9 @@ IAM_PATH = INFRA / "iam.yaml"
 FIRESTORE_EVENT = "google.cloud.firestore.document.v1.written"
 _MEMORY = re.compile(r"^[1-9][0-9]*(Mi|Gi)$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,61}[a-z0-9]$")
+# A cluster name, as deploy.sh and variables.tf check it: no '-', so that the prefix
+# "{cluster}-" the runtime's IAM conditions admit is one installation's only.
+CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}\Z")
 
 
 class SpecError(ValueError):
@@ -63,6 +66,14 @@ class Installation:
     network: str = "default"
     database: str = "(default)"
 
+    def __post_init__(self) -> None:
+        if not CLUSTER_NAME.match(self.cluster):
+            raise SpecError(
+                f"cluster {self.cluster!r}: 2 to 16 lower-case letters and digits, starting with a letter, "
+                "and no '-' (the IAM conditions admit names starting with '{cluster}-': with a '-', "
+                "one cluster's prefix would cover another's names)"
+            )
+
     def render(self, template: str) -> str:
         """{project}, {region}, {cluster}, {network}, {database} replaced; {zone} (extract's) kept."""
         for key in ("project", "region", "cluster", "network", "database"):
@@ -82,8 +93,8 @@ class Role:
 
 
 def role_id(base: str, cluster: str) -> str:
-    """A custom role's id in a project: ``{base}_{cluster}`` ('-' -> '_'), one per installation."""
-    return f"{base}_{cluster.replace('-', '_')}"
+    """A custom role's id in a project: ``{base}_{cluster}``, one per installation."""
+    return f"{base}_{cluster}"
 
 
 def runtime_roles(where: Installation, path: Path = IAM_PATH) -> list[Role]:
@@ -208,12 +219,18 @@ def main(argv: list[str]) -> int:
         print("\n".join(_tsv(f) for f in load().functions))
     elif argv == ["runtime"]:
         print(load().runtime)
-    elif len(argv) == 6 and argv[0] == "roles":
-        # key, role id, title, permissions (comma-separated), condition ("-": none)
-        for role in runtime_roles(Installation(*argv[1:])):
-            print("\t".join([role.key, role.role_id, role.title, ",".join(role.permissions), role.condition or "-"]))
-    elif len(argv) == 6 and argv[0] == "database-condition":
-        print(database_condition(Installation(*argv[1:])))
+    elif len(argv) == 6 and argv[0] in ("roles", "database-condition"):
+        try:
+            where = Installation(*argv[1:])
+        except SpecError as error:
+            print(f"spec.py: {error}", file=sys.stderr)
+            return 2
+        if argv[0] == "roles":
+            # key, role id, title, permissions (comma-separated), condition ("-": none)
+            for role in runtime_roles(where):
+                print("\t".join([role.key, role.role_id, role.title, ",".join(role.permissions), role.condition or "-"]))
+        else:
+            print(database_condition(where))
     elif len(argv) == 2 and argv[0] == "archive":
         print(build_archive(load(), Path(argv[1])))
     else:

@@ -13,8 +13,11 @@ from typing import Protocol
 
 from .errors import InvalidRequestError
 
-# Short enough to leave room for a load balancer name after the "<cluster>-" prefix.
-_CLUSTER = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
+# Short enough to leave room for a load balancer name after the "<cluster>-" prefix, and
+# without '-': the runtime's IAM conditions (infra/iam.yaml) admit names starting with
+# "<cluster>-", which for a cluster "prod" would also cover every resource of "prod-eu".
+# With letters and digits only, "<cluster>-" is the prefix of one cluster's names.
+_CLUSTER = re.compile(r"^[a-z][a-z0-9]{0,19}\Z")
 
 # Backoff on 429 and 5xx, as plain data: one sleep per retry, then TemporaryError.
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -48,8 +51,9 @@ class GceConfig:
     def __post_init__(self) -> None:
         if not _CLUSTER.match(self.cluster):
             raise InvalidRequestError(
-                f"FIRECONTROL_CLUSTER={self.cluster!r} must be 1-20 characters of a-z, 0-9 and '-', "
-                "starting with a letter (it prefixes every cloud resource name)"
+                f"FIRECONTROL_CLUSTER={self.cluster!r} must be 1-20 lower-case letters and digits, "
+                "starting with a letter, and no '-' (it prefixes every cloud resource name as "
+                "'<cluster>-', so with a '-' one cluster's prefix would cover another's names)"
             )
         if not self.project:
             raise InvalidRequestError("GOOGLE_CLOUD_PROJECT is not set")

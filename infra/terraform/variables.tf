@@ -21,8 +21,10 @@ variable "cluster_name" {
   default     = "firecontrol"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,14}[a-z0-9]$", var.cluster_name))
-    error_message = "cluster_name: 2 to 16 lower-case letters, digits and '-', starting with a letter."
+    # No '-': the runtime's IAM conditions admit names starting with "{cluster}-", which for
+    # a cluster "prod" would also admit every resource of a cluster "prod-eu".
+    condition     = can(regex("^[a-z][a-z0-9]{1,15}$", var.cluster_name))
+    error_message = "cluster_name: 2 to 16 lower-case letters and digits, starting with a letter, and no '-' (the runtime's IAM conditions admit names starting with \"<cluster_name>-\": with a '-', one cluster's prefix would cover another's names)."
   }
 }
 

@@ -281,7 +281,7 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     expression = ("jsonencode({functions = local.functions, files = local.source_files, hash = local.source_hash, "
                   "scheduled = keys(local.scheduled_functions), firestore = keys(local.firestore_functions), "
                   "roles = local.runtime_roles, database = local.database_condition, environment = local.environment})")
-    variables = ["-var", "project=p", "-var", "cluster_name=blue-1", "-var", "region=europe-west1"]
+    variables = ["-var", "project=p", "-var", "cluster_name=blue1", "-var", "region=europe-west1"]
     result = subprocess.run(["terraform", "console", *variables], input=expression, cwd=mirror,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -295,9 +295,9 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     assert evaluated["files"] == source_files(spec)
     assert evaluated["hash"] == source_hash(source_files(spec)), "Terraform and deploy.sh would name the archive differently"
     # The runtime's roles and conditions, and the environment, as deploy.sh gives them.
-    where = Installation("p", "europe-west1", "blue-1", "default", "blue-1")
+    where = Installation("p", "europe-west1", "blue1", "default", "blue1")
     assert evaluated["roles"] == {r.key: {"role_id": r.role_id, "title": r.title, "permissions": list(r.permissions),
                                           "condition": r.condition} for r in runtime_roles(where)}
-    assert evaluated["database"] == database_condition(where) == 'resource.name == "projects/p/databases/blue-1"'
-    assert evaluated["environment"]["FIRECONTROL_DATABASE"] == "blue-1"
-    assert evaluated["environment"]["FIRECONTROL_POD_SERVICE_ACCOUNT"] == "blue-1-pods@p.iam.gserviceaccount.com"
+    assert evaluated["database"] == database_condition(where) == 'resource.name == "projects/p/databases/blue1"'
+    assert evaluated["environment"]["FIRECONTROL_DATABASE"] == "blue1"
+    assert evaluated["environment"]["FIRECONTROL_POD_SERVICE_ACCOUNT"] == "blue1-pods@p.iam.gserviceaccount.com"

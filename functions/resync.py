@@ -431,11 +431,13 @@ class Sweep:
         doc = self.rt.store.get(doc_path(namespace, CONTROLLERS, name))
         return doc is not None and controller_uid(doc.path, doc.create_time) == ref.get("uid")
 
-    def service_items(self, balancers: Mapping[str, str | None] | set[str] | None) -> list[Item]:
-        """Re-sync load-balanced services; delete load balancers no service holds (by
-        name, and by uid when the load balancer records one). The load balancers were
-        listed before the services were read, so one made since for a new service is
-        not in the list and cannot be taken for an orphan."""
+    def service_items(self, balancers: Mapping[str, set[str | None]] | None) -> list[Item]:
+        """Re-sync load-balanced services; delete load balancers no service holds: for each
+        owner uid found under a name that no service of that name holds, that uid's
+        resources (an old service's half-deleted ones go, a new one's of the same name
+        stay); resources from before uids only when no service holds the name at all.
+        The load balancers were listed before the services were read, so one made since
+        for a new service is not in the list and cannot be taken for an orphan."""
         rt = self.rt
         ok, services = self.read("read services", lambda: rt.store.all_of_kind(SERVICES))
         if not ok:
@@ -457,12 +459,16 @@ class Sweep:
                               ("Service", doc.namespace, doc.name, doc_uid(doc))))
         if balancers is None:
             return items
-        owners = dict(balancers) if isinstance(balancers, Mapping) else dict.fromkeys(balancers)
-        for name, uid in sorted(owners.items()):
-            if name in held and (uid is None or uid in held[name]):
-                continue
-            items.append(Item("loadBalancers", name, f"load balancer {name}",
-                              partial(self.delete_load_balancer, name, uid)))
+        for name, uids in sorted(balancers.items()):
+            if name not in held and None in uids:
+                uids = {None}  # deleted by name alone: every owner's resources under it go
+            for uid in sorted(uids, key=lambda u: u or ""):
+                if name in held and (uid is None or uid in held[name]):
+                    continue
+                key, what = (name, f"load balancer {name}") if uid is None else \
+                    (f"{name}/{uid}", f"load balancer {name} of {uid}")
+                shared = len(balancers[name]) > 1 or name in held
+                items.append(Item("loadBalancers", key, what, partial(self.delete_load_balancer, name, uid, shared)))
         return items
 
     def service_pass(self, doc: Doc) -> None:
@@ -470,7 +476,9 @@ class Sweep:
         sync_service(rt.store, rt.provider, rt.settings, doc.namespace, doc.name, rt.clock, settle=False)
         self.counts["services"] += 1
 
-    def delete_load_balancer(self, name: str, uid: str | None) -> None:
+    def delete_load_balancer(self, name: str, uid: str | None, shared: bool = False) -> None:
+        """``shared``: other owners have resources under the name too, so a NameConflictError
+        (raised after this owner's resources are deleted) is expected: they are deleted."""
         provider, region = self.rt.provider, self.rt.settings.region
         try:
             if uid is None:
@@ -478,8 +486,10 @@ class Sweep:
             else:
                 provider.ensure_load_balancer_deleted(name, region, owner_uid=uid)
         except NameConflictError as conflict:
-            self.counts["loadBalancersSkipped"] += 1
-            log.info("load balancer not deleted: another owns it now", extra={"loadBalancer": name, "error": str(conflict)})
+            # This owner's resources are gone; the rest under the name are another's and stay.
+            self.counts["loadBalancersDeleted" if shared else "loadBalancersSkipped"] += 1
+            log.info("load balancer deleted but for resources another owner holds",
+                     extra={"loadBalancer": name, "uid": uid, "error": str(conflict)})
             return
         self.counts["loadBalancersDeleted"] += 1
         log.info("load balancer no service holds deleted", extra={"loadBalancer": name, "uid": uid})

@@ -217,6 +217,7 @@ class GceLoadBalancers:
 
     def _ensure_address(self, spec: LoadBalancerSpec) -> str:
         if spec.user_ip is not None:
+            self._check_user_ip(spec, spec.user_ip)
             return spec.user_ip
 
         def read() -> compute_v1.Address | None:
@@ -234,6 +235,33 @@ class GceLoadBalancers:
         if address is None:
             address = self._read_existing(f"insert address {spec.resource}", read)  # the IP is known once reserved
         return str(address.address)
+
+    def _check_user_ip(self, spec: LoadBalancerSpec, ip: str) -> None:
+        """The caller's own IP may be an address they reserved (no description of ours) or
+        the one this load balancer reserved; an address firecontrol reserved for another
+        load balancer (another namespace's, an earlier service's, another cluster's) is
+        not theirs to take: NameConflictError, and our forwarding rule on it, if an
+        earlier version made one, is removed so the owner's teardown can release it."""
+        request = compute_v1.ListAddressesRequest(project=self.config.project, region=spec.region,
+                                                  filter=f'address = "{ip}"')
+        pager = self.api.call(f"list addresses at {ip}", self.api.addresses.list, request=request)
+        for address in pager:
+            text = str(address.description or "")
+            if address.address != ip or not names.made_by_firecontrol(text):
+                continue  # another IP (a filter not applied), or reserved by the user themselves
+            if names.describes(text, self.config.cluster, spec.name, spec.owner.uid):
+                continue  # the caller pinned the very IP we reserved
+            rule = self._get_rule(spec.resource, spec.region)
+            if (rule is not None and rule.I_p_address == ip
+                    and names.describes(str(rule.description or ""), self.config.cluster, spec.name, spec.owner.uid)):
+                log.warning("removing our forwarding rule on another load balancer's address",
+                            extra={"loadBalancer": spec.name, "ip": ip, "address": address.name})
+                self._delete(f"delete forwarding rule {spec.resource}", self.api.forwarding_rules.delete_unary,
+                             region=spec.region, forwarding_rule=spec.resource)
+            raise NameConflictError(
+                f"load balancer {spec.name!r}: loadBalancerIP {ip} is address {address.name}, reserved for "
+                f"another load balancer (its description: {text[:200]!r}); it is left alone",
+                status=409, reason="NameConflict")
 
     def _release_own_address(self, spec: LoadBalancerSpec) -> None:
         own = self._get(f"get address {spec.resource}", self.api.addresses.get,
@@ -452,9 +480,10 @@ class GceLoadBalancers:
 
     # -- garbage collection -------------------------------------------------------------
 
-    def list_load_balancers(self, region: str) -> dict[str, str | None]:
-        """The load balancers this cluster owns any resource of (found by description), with
-        the owner uid their resources carry (None: made by an older version, no uid)."""
+    def list_load_balancers(self, region: str) -> dict[str, set[str | None]]:
+        """The load balancers this cluster owns any resource of (found by description), each
+        with every owner uid its resources carry (None: made by an older version, no uid):
+        an old owner's half-deleted resources and a new owner's can share a name."""
         project = self.config.project
         described: list[tuple[str, str]] = []
         listings: tuple[tuple[str, Callable[..., Any], dict[str, str]], ...] = (
@@ -467,12 +496,11 @@ class GceLoadBalancers:
             pager = self.api.call(what, method, project=project, **kwargs)
             described += [(item.name, item.description) for item in pager]
         described += self.api.call("list health checks", self.api.health_checks.list_descriptions, project=project)
-        owned: dict[str, str | None] = {}
+        owned: dict[str, set[str | None]] = {}
         for name, text in described:
             lb = names.owner(text, self.config.cluster)
             if lb is not None and name.startswith(names.prefix(self.config.cluster)):
-                uid = names.owner_uid(text, self.config.cluster)
-                owned[lb] = uid or owned.get(lb)
+                owned.setdefault(lb, set()).add(names.owner_uid(text, self.config.cluster))
         return owned
 
     # -- delete -----------------------------------------------------------------------

@@ -76,7 +76,9 @@ class TCPLoadBalancer(Protocol):
         session_affinity: str = "NONE",
     ) -> str:
         """Create or repair the load balancer so it matches; return its ingress IP.
-        NameConflictError if a resource under its name is not ``owner``'s (nothing touched)."""
+        NameConflictError if a resource under its name is not ``owner``'s, or if
+        ``load_balancer_ip`` is an address firecontrol reserved for another load balancer
+        (nothing of theirs touched)."""
         ...
 
     def update_hosts(self, name: str, region: str, hosts: Sequence[str]) -> None:
@@ -88,9 +90,10 @@ class TCPLoadBalancer(Protocol):
         there; NameConflictError after deleting the rest if a resource is someone else's."""
         ...
 
-    def list_load_balancers(self, region: str) -> dict[str, str | None]:
-        """Every load balancer this cluster has any resource of, with the owner uid its
-        resources carry (None: made by an older version), for garbage collection."""
+    def list_load_balancers(self, region: str) -> dict[str, set[str | None]]:
+        """Every load balancer this cluster has any resource of, with every owner uid its
+        resources carry (None: made by an older version), for garbage collection: an old
+        owner's half-deleted resources and a new owner's can be under one name."""
         ...
 
 

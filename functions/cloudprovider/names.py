@@ -121,6 +121,15 @@ def _described(text: str, cluster: str) -> dict[str, Any] | None:
     return data
 
 
+def made_by_firecontrol(text: str) -> bool:
+    """The description is one firecontrol writes (of any cluster, any owner)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("firecontrol.cluster"), str)
+
+
 def owner(text: str, cluster: str) -> str | None:
     """The load balancer a resource's description names, if this cluster made it."""
     data = _described(text, cluster)

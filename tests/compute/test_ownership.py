@@ -150,7 +150,7 @@ def test_descriptions_name_the_owner_and_list_gives_the_uid(emulator: ComputeEmu
             if kind != "instances":
                 assert cloud_names.describes(item["description"], "fc", "web", OWNER.uid), (kind, item["name"])
                 assert '"firecontrol.namespace": "default"' in item["description"]
-    assert cloud.list_load_balancers(REGION) == {"web": "uid-web"}
+    assert cloud.list_load_balancers(REGION) == {"web": {"uid-web"}}
 
 
 def test_a_load_balancer_of_another_owner_is_left_alone(emulator: ComputeEmulator, cloud: Any) -> None:
@@ -227,3 +227,98 @@ def test_client_ip_affinity_reaches_the_pool_and_a_change_keeps_the_ip(emulator:
     [pool] = emulator.state.dump()["resources"]["targetPools"]
     assert pool["sessionAffinity"] == "NONE" and pool["instances"][0].endswith("/vm-1")
     assert one_of_each(emulator, "fc-web")
+
+
+# -- a caller's own IP -----------------------------------------------------------------------
+
+TEAM_A = Owner("fc", "team-a", "Service", "web", "uid-team-a-web")
+TEAM_B = Owner("fc", "team-b", "Service", "web", "uid-team-b-web")
+
+
+def test_another_load_balancers_address_is_not_taken_as_the_callers_ip(emulator: ComputeEmulator, cloud: Any) -> None:
+    """team-b names team-a's reserved IP as its own: a NameConflict, nothing made, and
+    team-a's load balancer (address too) still goes when team-a's service does."""
+    ip = cloud.ensure_load_balancer("web-a", REGION, [80], [], owner=TEAM_A)
+    before = emulator.state.dump()["resources"]
+    with pytest.raises(NameConflictError, match=f"loadBalancerIP {ip} is address fc-web-a"):
+        cloud.ensure_load_balancer("web-b", REGION, [80], [], owner=TEAM_B, load_balancer_ip=ip)
+    assert emulator.state.dump()["resources"] == before
+    assert emulator.requests().get("addresses.list") == 1
+    cloud.ensure_load_balancer_deleted("web-a", REGION, owner_uid=TEAM_A.uid)
+    assert nothing_left(emulator)
+
+
+def test_an_earlier_services_address_under_the_same_name_is_not_taken(emulator: ComputeEmulator, cloud: Any) -> None:
+    """Same load balancer name, another uid (a service made again): its IP is not the new one's."""
+    ip = cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
+    again = Owner("fc", "default", "Service", "web", "uid-web-again")
+    with pytest.raises(NameConflictError, match="loadBalancerIP"):
+        cloud.ensure_load_balancer("web", REGION, [80], [], owner=again, load_balancer_ip=ip)
+    assert one_of_each(emulator, "fc-web")
+
+
+def test_another_clusters_address_is_not_taken_either(emulator: ComputeEmulator, cloud: Any,
+                                                      client_kwargs: dict[str, Any]) -> None:
+    addresses = compute_v1.AddressesClient(**client_kwargs)
+    theirs = cloud_names.description("other", "web", Owner("other", "default", "Service", "web", "uid-other"))
+    wait(client_kwargs, addresses.insert_unary(project=PROJECT, region=REGION, address_resource=compute_v1.Address(
+        name="other-web", address="203.0.113.90", description=theirs)))
+    with pytest.raises(NameConflictError, match="other-web"):
+        cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER, load_balancer_ip="203.0.113.90")
+    assert names_by_kind(emulator)["addresses"] == ["other-web"] and names_by_kind(emulator)["firewalls"] == []
+
+
+def test_a_rule_an_earlier_version_put_on_anothers_address_is_removed(emulator: ComputeEmulator, cloud: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the check, team-b's forwarding rule could sit on team-a's address and keep
+    team-a's teardown from releasing it. The next pass removes that rule of team-b's."""
+    ip = cloud.ensure_load_balancer("web-a", REGION, [80], [], owner=TEAM_A)
+    with monkeypatch.context() as patched:
+        patched.setattr(cloud, "_check_user_ip", lambda spec, ip: None)  # the version before
+        assert cloud.ensure_load_balancer("web-b", REGION, [8080], [], owner=TEAM_B, load_balancer_ip=ip) == ip
+    assert sorted(names_by_kind(emulator)["forwardingRules"]) == ["fc-web-a", "fc-web-b"]
+    with pytest.raises(NameConflictError, match="loadBalancerIP"):
+        cloud.ensure_load_balancer("web-b", REGION, [8080], [], owner=TEAM_B, load_balancer_ip=ip)
+    assert names_by_kind(emulator)["forwardingRules"] == ["fc-web-a"]
+    cloud.ensure_load_balancer_deleted("web-a", REGION, owner_uid=TEAM_A.uid)
+    assert names_by_kind(emulator)["addresses"] == []
+    cloud.ensure_load_balancer_deleted("web-b", REGION, owner_uid=TEAM_B.uid)
+    assert nothing_left(emulator)
+
+
+# -- two owners under one name -----------------------------------------------------------------
+
+
+def test_list_gives_every_owner_under_a_name(emulator: ComputeEmulator, cloud: Any,
+                                             client_kwargs: dict[str, Any]) -> None:
+    """An old service's teardown stopped before its address; a new service of the same name
+    (its own IP) made the rest. Both uids are listed, and deleting the old uid's takes its address."""
+    addresses = compute_v1.AddressesClient(**client_kwargs)
+    wait(client_kwargs, addresses.insert_unary(project=PROJECT, region=REGION, address_resource=compute_v1.Address(
+        name="mine", address="203.0.113.77")))
+    cloud.ensure_load_balancer("web", REGION, [80], [], owner=OWNER)
+
+    def stop(step: str) -> None:
+        if step == "firewall-deleted":
+            raise RuntimeError("killed before the address")
+
+    cloud.on_step = stop
+    with pytest.raises(RuntimeError):
+        cloud.ensure_load_balancer_deleted("web", REGION, owner_uid=OWNER.uid)
+    cloud.on_step = lambda step: None
+    again = Owner("fc", "default", "Service", "web", "uid-web-again")
+    assert cloud.ensure_load_balancer("web", REGION, [80], [], owner=again, load_balancer_ip="203.0.113.77") == "203.0.113.77"
+    assert cloud.list_load_balancers(REGION) == {"web": {OWNER.uid, again.uid}}
+
+    with pytest.raises(NameConflictError):  # the new owner's resources stay
+        cloud.ensure_load_balancer_deleted("web", REGION, owner_uid=OWNER.uid)
+    assert sorted(names_by_kind(emulator)["addresses"]) == ["mine"]
+    assert cloud.list_load_balancers(REGION) == {"web": {again.uid}}
+
+
+def test_list_gives_none_for_resources_from_before_uids(emulator: ComputeEmulator, cloud: Any,
+                                                        client_kwargs: dict[str, Any]) -> None:
+    addresses = compute_v1.AddressesClient(**client_kwargs)
+    wait(client_kwargs, addresses.insert_unary(project=PROJECT, region=REGION, address_resource=compute_v1.Address(
+        name="fc-web", description=cloud_names.description("fc", "web"))))
+    assert cloud.list_load_balancers(REGION) == {"web": {None}}

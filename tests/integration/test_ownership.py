@@ -228,3 +228,28 @@ def test_the_passes_make_nothing_over_quota(crt: Runtime, compute: ComputeEmulat
     ready = condition(crt, service, "LoadBalancerReady")
     assert ready["reason"] == "ExceededQuota" and "exceeded quota" in ready["message"]
     assert all(not items for items in resources(compute).values())
+
+
+def test_a_service_cannot_take_another_namespaces_load_balancer_ip(crt: Runtime, compute: ComputeEmulator) -> None:
+    """team-b's spec.loadBalancerIP is team-a's reserved IP: team-b gets a NameConflict and
+    no cloud resource, and team-a's teardown still releases its address."""
+    a = put(crt, "team-a", SERVICES, "web", svc())
+    ip = service_pass(crt, "team-a").ip
+    assert ip
+    before = resources(compute)
+    doc = svc()
+    doc["spec"]["loadBalancerIP"] = ip
+    b = put(crt, "team-b", SERVICES, "web", doc)
+    result = service_pass(crt, "team-b")
+    assert result.error and f"loadBalancerIP {ip}" in result.error
+    ready = condition(crt, b, "LoadBalancerReady")
+    assert (ready["status"], ready["reason"]) == ("False", "NameConflict")
+    assert warnings(crt, "team-b") == [("NameConflict", "web")]
+    assert not (data(crt, b)["status"].get("loadBalancer") or {}).get("ingress")
+    assert resources(compute) == before  # nothing of team-b's made
+
+    delete(crt, a)
+    service_pass(crt, "team-a")
+    assert not crt.store.client.document(a).get().exists
+    assert all(not items for kind, items in resources(compute).items() if kind != "instances")
+    assert warnings(crt, "team-a") == []

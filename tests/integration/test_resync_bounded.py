@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider.names import UID_LABEL
 from functions.objects import doc_uid
@@ -221,3 +223,62 @@ def test_a_sweep_that_cannot_list_answers_500(crt: Runtime, compute: ComputeEmul
     broken = replace(crt, cloud=CrashBefore(crt.provider, "list_instances"))
     summary = resync_all(broken, full=True)
     assert summary["sweepErrors"] and summary_status(summary) == 500
+
+
+# -- load balancers: every owner under a name ------------------------------------------
+
+
+def test_an_old_services_leftovers_go_though_a_new_service_holds_the_name(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Service ``web``'s teardown stopped before its address, and the document went outright.
+    A new ``web`` (its own reserved IP) made the rest under the same name. The sweep deletes
+    the old uid's address and leaves the new service's load balancer whole."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import compute_v1
+
+    from functions.services import load_balancer_name, sync_service
+    from functions.store import SERVICES
+
+    region, project = crt.settings.region, crt.settings.project
+    kwargs: dict[str, Any] = {"credentials": AnonymousCredentials(), "client_options": {"api_endpoint": compute.url},
+                              "transport": "rest"}
+    op = compute_v1.AddressesClient(**kwargs).insert_unary(
+        project=project, region=region, address_resource=compute_v1.Address(name="my-ip", address="203.0.113.77"))
+    compute_v1.RegionOperationsClient(**kwargs).wait(project=project, region=region, operation=op.name)
+
+    def lb(resource: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": {"name": "web"}, "spec": {"type": "LoadBalancer", "selector": {"app": "db"},
+                                                     "ports": [{"port": 6379}], **resource}}
+
+    path = doc_path("default", SERVICES, "web")
+    crt.store.client.document(path).set(lb({}))
+    assert sync_service(crt.store, crt.provider, crt.settings, "default", "web", crt.clock).ip
+    old = crt.store.get(path)
+    assert old is not None
+    name = load_balancer_name("default", "web")
+
+    def stop(step: str) -> None:
+        if step == "firewall-deleted":
+            raise RuntimeError("killed before the address")
+
+    provider: Any = crt.provider
+    provider.on_step = stop
+    with pytest.raises(RuntimeError):
+        crt.provider.ensure_load_balancer_deleted(name, region, owner_uid=doc_uid(old))
+    provider.on_step = lambda step: None
+    crt.store.client.document(path).delete()
+
+    crt.store.client.document(path).set(lb({"loadBalancerIP": "203.0.113.77"}))
+    assert sync_service(crt.store, crt.provider, crt.settings, "default", "web", crt.clock).ip == "203.0.113.77"
+    new = crt.store.get(path)
+    assert new is not None and doc_uid(new) != doc_uid(old)
+    assert crt.provider.list_load_balancers(region) == {name: {doc_uid(old), doc_uid(new)}}
+
+    summary = resync_all(crt, full=True)
+    assert summary["errors"] == [] and summary["loadBalancersDeleted"] == 1, summary
+    assert crt.provider.list_load_balancers(region) == {name: {doc_uid(new)}}
+    left = compute.state.dump()["resources"]
+    assert [a["name"] for a in left["addresses"]] == ["my-ip"]
+    assert [r["IPAddress"] for r in left["forwardingRules"]] == ["203.0.113.77"]
+    assert crt.provider.get_load_balancer(name, region) == "203.0.113.77"
+    again = resync_all(crt, full=True)
+    assert again["loadBalancersDeleted"] == again["loadBalancersSkipped"] == 0

@@ -21,7 +21,10 @@ checks the uid again (``owner_uid``), so one made between the decision and the c
 is spared too (a ``NameConflictError``, counted as skipped).
 
 Bounded. Pods are read as a projection of the few fields resync needs, one at a
-time, so memory does not grow with their size. The work of steps 3 to 5 is a list
+time; a projected pod over ``POD_BUDGET_BYTES`` (labels, conditions or owner
+references written huge by some client) is kept slim, with only what the VM checks
+need, and its namespace's controllers read their own pods in their passes, so the
+sweep holds no pod whole and at most one controller's pods at a time. The work of steps 3 to 5 is a list
 of items; no item starts after ``resync_deadline`` (from the tick's start), and one
 still running then (a Compute operation) is left to finish on its own: the sweep
 answers by its deadline. The first item not done is kept in the document
@@ -65,7 +68,7 @@ from functions.cloudprovider.errors import NameConflictError
 from functions.cloudprovider.names import UID_LABEL, uid_label
 from functions.handlers import RETRYABLE
 from functions.objects import doc_uid, event_for
-from functions.pod_policy import PodInfo
+from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.pods import FINALIZER as VM_FINALIZER
 from functions.pods import STOPPED, same_data, sync_pod, vm_name_of, vm_zone_of
 from functions.replication import (
@@ -79,7 +82,16 @@ from functions.replication import (
 from functions.runtime import Runtime
 from functions.services import FINALIZER as LB_FINALIZER
 from functions.services import load_balancer_name, sync_service
-from functions.store import CONTROLLERS, PODS, SERVICES, Doc, StaleWrite, doc_path
+from functions.store import (
+    CONTROLLERS,
+    PODS,
+    SERVICES,
+    Doc,
+    StaleWrite,
+    doc_path,
+    document_size,
+    stored_size,
+)
 from functions.vm_spec import ZONE_ANNOTATION
 
 log = logging.getLogger("firecontrol.resync")
@@ -98,7 +110,31 @@ POD_FIELDS: tuple[tuple[str, ...], ...] = (
     ("status", "phase"), ("status", "conditions"), ("status", "containerStatuses"), ("status", "vmZone"),
     ("status", "vmFingerprint"), ("status", "nextAttemptTime"),
 )
+# A projected pod bigger than this (labels, conditions or owner references written huge
+# by some client) is kept slim: only what the VM checks need. Its controller's pass then
+# reads its own pods itself, so the sweep's memory never holds such a pod whole.
+POD_BUDGET_BYTES = 16 * 1024
 Hook = Callable[[str], None]
+
+
+def slim(doc: Doc) -> Doc:
+    """The fields the VM and orphan checks need of a pod over the budget, each bounded."""
+    meta, spec, status = (as_dict(doc.data.get(k)) for k in ("metadata", "spec", "status"))
+    finalizers, refs = as_list(meta.get("finalizers")), as_list(meta.get("ownerReferences"))
+    controller = [r for r in refs if isinstance(r, dict) and r.get("controller") is True][:1]
+    kept_meta: dict[str, Any] = {k: meta[k] for k in ("name", "uid", "deletionTimestamp", "creationTimestamp") if k in meta
+                 and stored_size(meta[k]) <= 1024}
+    if isinstance(meta.get("uid"), str) and meta["uid"]:
+        kept_meta["uid"] = uid_label(meta["uid"])  # as its VM's label has it: the VM check still holds
+    kept_meta["finalizers"] = [VM_FINALIZER] if VM_FINALIZER in finalizers else []
+    if controller and stored_size(controller) <= 1024:
+        kept_meta["ownerReferences"] = controller
+    kept_status = {k: status[k] for k in ("phase", "vmZone", "vmFingerprint", "nextAttemptTime") if k in status
+                   and stored_size(status[k]) <= 1024}
+    node = spec.get("nodeName")
+    data = {"metadata": kept_meta, "spec": {"nodeName": node} if isinstance(node, str) and len(node) <= 1024 else {},
+            "status": kept_status}
+    return replace(doc, data=data)
 
 
 class PastDeadline(Exception):
@@ -211,7 +247,8 @@ class Sweep:
         summary.update({
             key: self.counts[key]
             for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
-                        "vmsDeleted", "vmsSkipped", "services", "loadBalancersDeleted", "loadBalancersSkipped")
+                        "vmsDeleted", "vmsSkipped", "services", "loadBalancersDeleted", "loadBalancersSkipped",
+                        "podsOverBudget")
         })
         summary["deferred"] = dict(self.deferred)
         summary["resumeAt"] = " ".join(self.resume_at) if self.resume_at else None
@@ -315,9 +352,21 @@ class Sweep:
         pass that changed pods since also changed its controller, so the guarded commit
         of a pass over these pods fails and re-reads."""
         rt = self.rt
-        ok, pods = self.read("read pods", lambda: list(rt.store.stream_of_kind(PODS, POD_FIELDS)))
+        heavy: set[str] = set()  # namespaces with a pod over the budget
+
+        def bounded(doc: Doc) -> Doc:
+            if document_size(doc.path, doc.data) <= POD_BUDGET_BYTES:
+                return doc
+            heavy.add(doc.namespace)
+            self.counts["podsOverBudget"] += 1
+            return slim(doc)
+
+        ok, pods = self.read("read pods", lambda: [bounded(d) for d in rt.store.stream_of_kind(PODS, POD_FIELDS)])
         if not ok:
             return []
+        if heavy:
+            log.warning("resync: pods over the sweep's memory budget, their controllers read them themselves",
+                        extra={"namespaces": sorted(heavy)[:20], "pods": self.counts["podsOverBudget"]})
         live = {(d.namespace, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
         items = [*self.orphan_items(pods, live)]
         if vms is not None:
@@ -332,15 +381,20 @@ class Sweep:
             uid = controller_uid(doc.path, doc.create_time)
             items.append(Item(
                 "controllers", doc.path, f"{KIND} {doc.namespace}/{doc.name}",
-                partial(self.controller_pass, doc, controlled[(doc.namespace, uid)] + controlled[(doc.namespace, None)]),
+                partial(self.controller_pass, doc,
+                        None if doc.namespace in heavy
+                        else controlled[(doc.namespace, uid)] + controlled[(doc.namespace, None)]),
                 (KIND, doc.namespace, doc.name, uid),
             ))
         return items
 
-    def controller_pass(self, doc: Doc, pods: list[Doc]) -> None:
+    def controller_pass(self, doc: Doc, pods: list[Doc] | None) -> None:
+        """``pods``: the controller's pods as the sweep read them; None (a pod of its
+        namespace was over the budget, kept slim) and the pass reads them itself."""
         rt = self.rt
         self.counts["controllers"] += 1
-        result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock, (doc, pods))
+        prefetched = (doc, pods) if pods is not None else None
+        result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock, prefetched)
         self.counts["created"] += result.created
         self.counts["deleted"] += result.deleted
         self.counts["invalid"] += int(result.invalid)

@@ -53,7 +53,8 @@ def new_instance(name: str, **labels: str) -> compute_v1.Instance:
 
 
 def test_instance_lifecycle_through_the_real_client(emulator: ComputeEmulator, client_kwargs: dict[str, Any]) -> None:
-    emulator.configure({"provisioning_delay": 0.2, "staging_delay": 0.2})
+    # Windows wide enough that a slow get on a loaded 2-core machine cannot skip STAGING.
+    emulator.configure({"provisioning_delay": 0.5, "staging_delay": 0.5})
     instances = compute_v1.InstancesClient(**client_kwargs)
     op = instances.insert_unary(project=PROJECT, zone=ZONE, instance_resource=new_instance("web-1", app="web"))
     assert op.status == compute_v1.Operation.Status.PENDING
@@ -70,7 +71,7 @@ def test_instance_lifecycle_through_the_real_client(emulator: ComputeEmulator, c
     assert ipaddress.ip_address(got.network_interfaces[0].access_configs[0].nat_i_p) in ipaddress.ip_network("198.18.0.0/15")
     assert dict(got.labels) == {"app": "web"}
     seen = {got.status}
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while got.status != "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.01)
         got = instances.get(project=PROJECT, zone=ZONE, instance="web-1")

@@ -114,6 +114,7 @@ POD_FIELDS: tuple[tuple[str, ...], ...] = (
 # by some client) is kept slim: only what the VM checks need. Its controller's pass then
 # reads its own pods itself, so the sweep's memory never holds such a pod whole.
 POD_BUDGET_BYTES = 16 * 1024
+READ_GRACE = 10.0  # seconds a listing or read may still take once the deadline has passed
 Hook = Callable[[str], None]
 
 
@@ -205,13 +206,23 @@ class Sweep:
             return False, None
 
     def read(self, what: str, call: Callable[[], Any]) -> tuple[bool, Any]:
-        """A listing or read the sweep cannot do without: failing, it is a sweep error."""
+        """A listing or read the sweep cannot do without: failing, it is a sweep error.
+        It too is waited for no longer than the tick's deadline (a Compute listing can
+        retry for minutes), so the tick answers inside the function's timeout."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="resync-read")
         try:
-            return True, call()
+            # The bookkeeping after the deadline (the cursor) still gets a few seconds.
+            return True, pool.submit(call).result(timeout=max(READ_GRACE, self.deadline - time.monotonic()))
+        except FutureTimeout:
+            log.error(f"resync: {what} not done by the tick's deadline")
+            self.sweep_errors.append(f"{what}: not done by the tick's deadline")
+            return False, None
         except Exception as error:
             log.exception(f"resync: {what} failed")
             self.sweep_errors.append(f"{what}: {type(error).__name__}: {error}")
             return False, None
+        finally:
+            pool.shutdown(wait=False)
 
     def run(self, full: bool | None = None) -> dict[str, Any]:
         """``full``: sweep in full (True), only if the cluster is not idle (False), or

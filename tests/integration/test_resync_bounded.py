@@ -225,6 +225,37 @@ def test_a_sweep_that_cannot_list_answers_500(crt: Runtime, compute: ComputeEmul
     assert summary["sweepErrors"] and summary_status(summary) == 500
 
 
+class SlowListing:
+    """Our provider whose instance listing hangs (a Compute API retrying for minutes)."""
+
+    def __init__(self, provider: Any, seconds: float) -> None:
+        self.provider, self.seconds = provider, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.provider, name)
+
+    def list_instances(self) -> Any:
+        import time
+
+        time.sleep(self.seconds)
+        return self.provider.list_instances()
+
+
+def test_a_listing_that_hangs_is_cut_at_the_deadline(
+    crt: Runtime, compute: ComputeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from functions import resync
+
+    monkeypatch.setattr(resync, "READ_GRACE", 0.2)
+    slow = replace(crt, settings=replace(crt.settings, resync_deadline=0.5), cloud=SlowListing(crt.provider, 3.0))
+    started = time.monotonic()
+    summary = resync_all(slow, full=True)
+    assert time.monotonic() - started < 2.5  # answered by its deadline, not after the listing
+    assert any("deadline" in e for e in summary["sweepErrors"]) and summary_status(summary) == 500
+
+
 # -- load balancers: every owner under a name ------------------------------------------
 
 

@@ -305,8 +305,8 @@ def plan_sync(
                 f"{MAX_DOCUMENT_BYTES}-byte document limit"
             )
             return _invalid(rc, uid, old, generation, digest, owned, [message], now)
-        batch = min(-diff, settings.burst, max(1, COMMIT_BUDGET_BYTES // size))
-        capped = batch < -diff  # the burst or one commit's size, not slow start, held creates back
+        cap = min(settings.burst, max(1, COMMIT_BUDGET_BYTES // size))
+        batch = min(-diff, cap)
         if settings.slow_start:
             slow_start = next_window(old.slow_start, active, awaiting, bool(failing), settings.burst)
             batch = min(batch, max(0, slow_start.window - len(awaiting)))
@@ -316,6 +316,9 @@ def plan_sync(
             fits, refusal = admission.allowed(request, -diff, f"{name}-")
             batch = min(batch, fits)
             blocked = failure("FailedCreate", refusal) if refusal else None
+        # Another pass in this invocation only when the burst or one commit's size held
+        # creates back; not when slow start or a quota did (their limit holds until pods change).
+        capped = batch == cap < -diff
         if batch:
             creates = [first] + [new_pod(parsed.obj, namespace, ref, now) for _ in range(batch - 1)]
         if slow_start is not None:

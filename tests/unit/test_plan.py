@@ -42,6 +42,17 @@ def kinds(writes: list[Any]) -> list[str]:
     return [type(w).__name__ for w in writes]
 
 
+def test_slow_start_holding_creates_back_asks_for_no_second_pass() -> None:
+    """A pass loops in one invocation only while the burst (or a commit's size) held
+    creates back; slow start's window holds until pods change, so looping would only
+    write the controller again and again (the hot spot)."""
+    slow = Settings(project="unit", slow_start=True)
+    plan = plan_sync(rc(100), [], slow, NOW)
+    assert len(plan.creating) == 1 and not plan.more
+    burst = plan_sync(rc(100), [], SETTINGS, NOW)
+    assert len(burst.creating) == SETTINGS.burst and burst.more
+
+
 def test_too_few_creates_the_difference_with_owner_and_labels() -> None:
     plan = plan_sync(rc(3), [pod("web-aaaaa")], SETTINGS, NOW)
     creates = [w for w in plan.writes if isinstance(w, Create)]

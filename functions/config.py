@@ -7,9 +7,11 @@ can build one per case and nothing depends on import order.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
+N = TypeVar("N", int, float)
 DEFAULT_MAX_REPLICAS = 100
 DEFAULT_BURST = 50
 # Machine types a pod may ask for unless the installation says otherwise: small ones.
@@ -20,17 +22,25 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: Callable[[str], N]) -> N:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+        raise ConfigError(f"{name}={raw!r} is not {'an integer' if parse is int else 'a number'}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} must be between {low} and {high}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    return _number(env, name, default, low, high, int)
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    return _number(env, name, default, low, high, float)
 
 
 def _words(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -38,19 +48,6 @@ def _words(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple
     if raw is None or not raw.strip():
         return default
     return tuple(dict.fromkeys(w.strip() for w in raw.split(",") if w.strip()))
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} must be between {low} and {high}")
-    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

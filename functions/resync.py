@@ -81,7 +81,7 @@ from functions.replication import (
 )
 from functions.runtime import Runtime
 from functions.services import FINALIZER as LB_FINALIZER
-from functions.services import load_balancer_name, sync_service
+from functions.services import held_load_balancer_names, sync_service
 from functions.store import (
     CONTROLLERS,
     PODS,
@@ -518,7 +518,8 @@ class Sweep:
             has_ip = isinstance(status, dict) and bool((status.get("loadBalancer") or {}).get("ingress"))
             if not (wants or holds or has_ip):
                 continue
-            held[load_balancer_name(doc.namespace, doc.name)].add(doc_uid(doc))
+            for lb_name in held_load_balancer_names(doc):
+                held[lb_name].add(doc_uid(doc))
             items.append(Item("services", doc.path, f"Service {doc.namespace}/{doc.name}",
                               partial(self.service_pass, doc),
                               ("Service", doc.namespace, doc.name, doc_uid(doc))))

@@ -55,6 +55,54 @@ def load_balancer_name(namespace: str, name: str) -> str:
     return cloud_names.load_balancer_name(namespace, name)
 
 
+def legacy_load_balancer_name(namespace: str, name: str) -> str:
+    """``{4 hex of sha256(namespace)}-{name}``: the name older versions gave it."""
+    return cloud_names.legacy_load_balancer_name(namespace, name)
+
+
+def recorded_load_balancer_name(status: ServiceStatus, namespace: str, name: str) -> str | None:
+    """The name ``status.loadBalancerName`` records, if it is one this service may use (the
+    document is user-writable: anything but today's or the legacy name is ignored)."""
+    recorded = status.load_balancer_name
+    legal = (load_balancer_name(namespace, name), legacy_load_balancer_name(namespace, name))
+    return recorded if recorded in legal else None
+
+
+def choose_load_balancer_name(lb: TCPLoadBalancer, region: str, namespace: str, name: str,
+                              status: ServiceStatus) -> str:
+    """The recorded name; else, for a service that has an ingress IP from an older version,
+    the legacy name when its forwarding rule is there at that IP (the load balancer and IP
+    are kept, so DNS pointing at it does not break); else today's name."""
+    recorded = recorded_load_balancer_name(status, namespace, name)
+    if recorded is not None:
+        return recorded
+    ips = {i.ip for i in status.load_balancer.ingress if i.ip}
+    if ips:
+        legacy = legacy_load_balancer_name(namespace, name)
+        if lb.get_load_balancer(legacy, region) in ips:
+            return legacy
+    return load_balancer_name(namespace, name)
+
+
+def held_load_balancer_names(doc: Doc) -> set[str]:
+    """The load balancer names a service may be using, for garbage collection: the recorded
+    one; with no record yet, today's and (if it has an ingress IP) the legacy one."""
+    status = parse_service_status(doc.data)
+    recorded = recorded_load_balancer_name(status, doc.namespace, doc.name)
+    if recorded is not None:
+        return {recorded}
+    held = {load_balancer_name(doc.namespace, doc.name)}
+    if status.load_balancer.ingress:
+        held.add(legacy_load_balancer_name(doc.namespace, doc.name))
+    return held
+
+
+def _delete_uid(name: str, namespace: str, service: str, uid: str | None) -> str | None:
+    """The owner uid a teardown checks: none under the legacy name, whose older resources
+    carry no uid (and whose name is this namespace's and service's alone)."""
+    return None if name == legacy_load_balancer_name(namespace, service) else uid
+
+
 def service_owner(doc: Doc, cluster: str) -> Owner:
     """Whose the load balancer is: written in every resource's description, checked before
     a resource is reused, repaired or deleted."""
@@ -111,11 +159,12 @@ def hosts_for(service: Service, pods: list[PodInfo]) -> list[str]:
     )
 
 
-def ready_status(old: ServiceStatus, ip: str, now: datetime) -> ServiceStatus:
+def ready_status(old: ServiceStatus, ip: str, now: datetime, name: str | None = None) -> ServiceStatus:
     condition = Condition(type=READY, status="True", reason="EnsuredLoadBalancer", message=f"ingress {ip}")
     return old.model_copy(
         update={
             "load_balancer": LoadBalancerStatus(ingress=[LoadBalancerIngress(ip=ip)]),
+            "load_balancer_name": name if name is not None else old.load_balancer_name,
             "conditions": set_condition(old.conditions, READY, condition, now),
         }
     )
@@ -128,7 +177,7 @@ def failed_status(old: ServiceStatus, reason: str, message: str, now: datetime) 
 
 def torn_down_status(old: ServiceStatus, now: datetime) -> ServiceStatus:
     return old.model_copy(
-        update={"load_balancer": LoadBalancerStatus(), "conditions": set_condition(old.conditions, READY, None, now)}
+        update={"load_balancer": LoadBalancerStatus(), "load_balancer_name": None, "conditions": set_condition(old.conditions, READY, None, now)}
     )
 
 
@@ -189,7 +238,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
                 return self._failed(doc, old, "ExceededQuota", "; ".join(over), now)
         pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
         hosts = hosts_for(service, pods)
-        name = load_balancer_name(doc.namespace, doc.name)
+        name = choose_load_balancer_name(self.lb, self.settings.region, doc.namespace, doc.name, old)
         ports = [p.port for p in service.spec.ports]
         protocol = service.spec.ports[0].protocol
         try:
@@ -208,7 +257,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
             raise
         if self.settle:
             self._settle_hosts(doc, service, name, hosts)
-        status = ready_status(old, ip, now)
+        status = ready_status(old, ip, now, name)
         writes = self._status_write(doc, status)
         if writes:
             previous = [i.ip for i in old.load_balancer.ingress]
@@ -237,12 +286,14 @@ class ServiceSync(GuardedSync[ServiceResult]):
         return ServiceResult("ensure", error=message)
 
     def _teardown(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
-        name = load_balancer_name(doc.namespace, doc.name)
         had = FINALIZER in _finalizers(doc) or bool(old.load_balancer.ingress)
+        name = load_balancer_name(doc.namespace, doc.name)
         conflict: list[Write] = []
         if had:
             try:
-                self.lb.ensure_load_balancer_deleted(name, self.settings.region, owner_uid=doc_uid(doc))
+                name = choose_load_balancer_name(self.lb, self.settings.region, doc.namespace, doc.name, old)
+                uid = _delete_uid(name, doc.namespace, doc.name, doc_uid(doc))
+                self.lb.ensure_load_balancer_deleted(name, self.settings.region, owner_uid=uid)
             except NameConflictError as error:
                 # Ours are gone; what is left under the name is someone else's and stays.
                 log.warning("load balancer resources not ours: left alone", extra=ref_fields(KIND, doc.namespace, doc.name, error=str(error)))
@@ -300,7 +351,8 @@ def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, na
     elif isinstance(meta, dict) and isinstance(meta.get("uid"), str) and meta["uid"]:
         uid = meta["uid"]
     try:
-        lb.ensure_load_balancer_deleted(load_balancer_name(namespace, name), settings.region, owner_uid=uid)
+        lb_name = choose_load_balancer_name(lb, settings.region, namespace, name, status)
+        lb.ensure_load_balancer_deleted(lb_name, settings.region, owner_uid=_delete_uid(lb_name, namespace, name, uid))
     except NameConflictError as error:
         log.warning("deleted service's load balancer: resources not ours left alone",
                     extra=ref_fields(KIND, namespace, name, error=str(error)))

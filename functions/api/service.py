@@ -47,6 +47,14 @@ class ServiceStatus(Model):
     load_balancer: LoadBalancerStatus = Field(default_factory=LoadBalancerStatus)
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
+    # firecontrol's own: the name of the load balancer this service uses (today's, or the
+    # legacy one it already had). Checked before use; anything not a string is dropped.
+    load_balancer_name: StrictStr | None = None
+
+    @field_validator("load_balancer_name", mode="before")
+    @classmethod
+    def _name_or_none(cls, value: object) -> object:
+        return value if isinstance(value, str) else None
 
 
 class ServiceSpec(Model):

@@ -90,6 +90,11 @@ class LoadBalancerSpec:
                    tuple(sorted(set(ranges))), session_affinity)
 
     @property
+    def legacy(self) -> bool:
+        """The name is the owner's legacy one: its resources from before uids are the owner's."""
+        return self.name == names.legacy_load_balancer_name(self.owner.namespace, self.owner.name)
+
+    @property
     def health_check_firewall(self) -> str:
         return names.health_check_firewall(self.resource)
 
@@ -169,7 +174,7 @@ class GceLoadBalancers:
     def _claim(self, spec: LoadBalancerSpec, kind: str, resource: str, found: Any) -> None:
         """A resource found under our name is reused or repaired only if it is this owner's."""
         text = str(getattr(found, "description", "") or "")
-        if not names.describes(text, self.config.cluster, spec.name, spec.owner.uid):
+        if not names.describes(text, self.config.cluster, spec.name, spec.owner.uid, legacy=spec.legacy):
             raise NameConflictError(
                 f"{kind} {resource} already exists and is not this load balancer's "
                 f"(its description: {text[:200]!r}); it is left alone", status=409, reason="NameConflict")
@@ -249,11 +254,11 @@ class GceLoadBalancers:
             text = str(address.description or "")
             if address.address != ip or not names.made_by_firecontrol(text):
                 continue  # another IP (a filter not applied), or reserved by the user themselves
-            if names.describes(text, self.config.cluster, spec.name, spec.owner.uid):
+            if names.describes(text, self.config.cluster, spec.name, spec.owner.uid, legacy=spec.legacy):
                 continue  # the caller pinned the very IP we reserved
             rule = self._get_rule(spec.resource, spec.region)
             if (rule is not None and rule.I_p_address == ip
-                    and names.describes(str(rule.description or ""), self.config.cluster, spec.name, spec.owner.uid)):
+                    and names.describes(str(rule.description or ""), self.config.cluster, spec.name, spec.owner.uid, legacy=spec.legacy)):
                 log.warning("removing our forwarding rule on another load balancer's address",
                             extra={"loadBalancer": spec.name, "ip": ip, "address": address.name})
                 self._delete(f"delete forwarding rule {spec.resource}", self.api.forwarding_rules.delete_unary,
@@ -268,7 +273,7 @@ class GceLoadBalancers:
                         region=spec.region, address=spec.resource)
         if own is None or own.address == spec.user_ip:
             return  # nothing reserved, or the caller pinned the very IP we reserved: in use, kept
-        if not names.describes(own.description, self.config.cluster, spec.name, spec.owner.uid):
+        if not names.describes(own.description, self.config.cluster, spec.name, spec.owner.uid, legacy=spec.legacy):
             log.warning("address under our name is not ours: left alone",
                         extra={"loadBalancer": spec.name, "resource": spec.resource})
             return

@@ -69,6 +69,13 @@ def load_balancer_name(namespace: str, name: str) -> str:
     return f"{head}-{digest}" if head else digest
 
 
+def legacy_load_balancer_name(namespace: str, name: str) -> str:
+    """The name versions before the 10-character hash gave a service's load balancer:
+    ``{4 hex of sha256(namespace)}-{name}``. Its resources' descriptions carry no uid; a
+    service that already has that load balancer keeps it (and its IP)."""
+    return f"{hashlib.sha256(namespace.encode()).hexdigest()[:4]}-{name}"
+
+
 def prefix(cluster: str) -> str:
     """What every resource name of ``cluster`` starts with."""
     return f"{cluster}-"
@@ -144,12 +151,17 @@ def owner_uid(text: str, cluster: str) -> str | None:
     return uid if isinstance(uid, str) and uid else None
 
 
-def describes(text: str, cluster: str, lb_name: str, uid: str | None) -> bool:
+def describes(text: str, cluster: str, lb_name: str, uid: str | None, *, legacy: bool = False) -> bool:
     """The description names this cluster's load balancer ``lb_name`` (and, when ``uid`` is
-    given, that owner uid): only then is the resource ours to reuse, repair or delete."""
+    given, that owner uid): only then is the resource ours to reuse, repair or delete.
+    ``legacy``: ``lb_name`` is the owner's legacy name (``legacy_load_balancer_name``), so a
+    resource an older version made under it (no uid) is the owner's too."""
     if owner(text, cluster) != lb_name:
         return False
-    return uid is None or owner_uid(text, cluster) == uid
+    if uid is None:
+        return True
+    have = owner_uid(text, cluster)
+    return have == uid or (legacy and have is None)
 
 
 def labels(cluster: str) -> dict[str, str]:

@@ -91,8 +91,8 @@ def scale_up(router: TriggerRouter, firestore: FirestoreEmulator, compute: Compu
 
 
 def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
-    from functions.fingerprint import vm_term
-    from functions.pods import FINALIZER
+    from _seed import running_pod  # beside this script
+
     from functions.replication import controller_uid, owner_ref, sync_controller
     from functions.resync import resync_all
     from functions.vm_spec import instance_name
@@ -112,14 +112,8 @@ def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
             pod = f"{name}-p{p}"
             vm = instance_name("fc", "default", pod)
             names.append(vm)
-            batch.set(db.document(f"namespaces/default/pods/{pod}"), {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": pod, "labels": {"app": name}, "ownerReferences": [owner], "finalizers": [FINALIZER],
-                             "creationTimestamp": datetime.now(UTC)},
-                "spec": {"containers": [{"name": "web", "image": "nginx"}], "nodeName": vm},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                           "vmFingerprint": vm_term(vm), "vmZone": "us-central1-a"},  # as the pod runtime writes them
-            })
+            spec = {"containers": [{"name": "web", "image": "nginx"}]}
+            batch.set(db.document(f"namespaces/default/pods/{pod}"), running_pod(pod, name, owner, vm, spec))
         batch.commit()
     compute.state.seed_instances(project, "us-central1-a", names, {"firecontrol-cluster": "fc"})
     for c in range(controllers):  # bring every status up to date: the next tick is idle

@@ -60,10 +60,9 @@ print(json.dumps({{"before": before, "after": after, "seconds": elapsed, "summar
 
 
 def seed(compute: ComputeEmulator, pods: int) -> None:
+    from _seed import running_pod  # beside this script
     from google.cloud import firestore
 
-    from functions.fingerprint import vm_term
-    from functions.pods import FINALIZER
     from functions.replication import controller_uid, owner_ref, sync_controller
     from functions.store import Store
     from functions.vm_spec import instance_name
@@ -88,14 +87,7 @@ def seed(compute: ComputeEmulator, pods: int) -> None:
             pod = f"{name}-p{p}"
             vm = instance_name("fc", "default", pod)
             names.append(vm)
-            batch.set(db.document(f"namespaces/default/pods/{pod}"), {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": pod, "labels": {"app": name}, "ownerReferences": [owner],
-                             "finalizers": [FINALIZER], "creationTimestamp": datetime.now(UTC)},
-                "spec": {**template_spec, "nodeName": vm},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                           "vmFingerprint": vm_term(vm), "vmZone": "us-central1-a"},
-            })
+            batch.set(db.document(f"namespaces/default/pods/{pod}"), running_pod(pod, name, owner, vm, template_spec))
         batch.commit()
         sync_controller(store, settings, "default", name, lambda: datetime.now(UTC))  # at rest
     compute.state.seed_instances(PROJECT, "us-central1-a", names, {"firecontrol-cluster": "fc"})

@@ -94,6 +94,15 @@ class Settings:
     # A controller document is written at most about once per this many seconds by
     # passes that its pods' changes ask for (coalesced fan-in).
     controller_write_interval: float = 1.0
+    # Where pod agents report (the pod_status function's URL, also their tokens' audience).
+    # None: VMs are made without reporting agents, and a pod is Ready while its VM is RUNNING.
+    pod_status_url: str | None = None
+    # Seconds between an agent's reports when nothing changes (its heartbeat).
+    agent_heartbeat: int = 60
+    # A pod whose agent is silent this long is Ready Unknown (Kubernetes' node grace period) ...
+    heartbeat_timeout: float = 180.0
+    # ... and this much longer, Failed, so that its controller replaces it (pod eviction timeout).
+    eviction_timeout: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +127,10 @@ class Settings:
             pod_service_account=env.get("FIRECONTROL_POD_SERVICE_ACCOUNT") or None,
             resync_deadline=_float(env, "FIRECONTROL_RESYNC_DEADLINE", 300.0, 1.0, 530.0),
             controller_write_interval=_float(env, "FIRECONTROL_CONTROLLER_WRITE_INTERVAL", 1.0, 0.0, 10.0),
+            pod_status_url=env.get("FIRECONTROL_POD_STATUS_URL") or None,
+            agent_heartbeat=_int(env, "FIRECONTROL_AGENT_HEARTBEAT", 60, 1, 3600),
+            heartbeat_timeout=_float(env, "FIRECONTROL_HEARTBEAT_TIMEOUT", 180.0, 1.0, 86_400.0),
+            eviction_timeout=_float(env, "FIRECONTROL_EVICTION_TIMEOUT", 300.0, 0.0, 86_400.0),
         )
         if settings.machine_type not in settings.machine_types:
             raise ConfigError(

@@ -78,6 +78,93 @@ class ContainerPort(Model):
     name: StrictStr | None = None
 
 
+class ExecAction(Model):
+    command: list[StrictStr] = Field(min_length=1)
+
+    @field_validator("command")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        for word in value:
+            _plain_text(word, "exec command")
+        return value
+
+
+class HTTPHeader(Model):
+    name: StrictStr = Field(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    value: StrictStr = ""
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValueError("an HTTP header value must not contain CR, LF or NUL")
+        return _plain_text(value, "header value")
+
+
+class HTTPGetAction(Model):
+    path: StrictStr = "/"
+    port: StrictInt | StrictStr
+    host: StrictStr | None = None
+    scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+    http_headers: list[HTTPHeader] = Field(default_factory=list, max_length=32)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if any(ch in value for ch in "\r\n\x00 ") or len(value) > 2048:
+            raise ValueError("path must be at most 2048 characters without spaces, CR, LF or NUL")
+        return value if value.startswith("/") else "/" + value
+
+
+class TCPSocketAction(Model):
+    port: StrictInt | StrictStr
+    host: StrictStr | None = None
+
+
+class SleepAction(Model):
+    seconds: StrictInt = Field(ge=0, le=3600)
+
+
+def _one_handler(model: Model, kinds: tuple[str, ...], what: str) -> None:
+    given = [kind for kind in kinds if getattr(model, kind) is not None]
+    if len(given) != 1:
+        raise ValueError(f"{what} must have exactly one handler of {', '.join(kinds)}; it has {len(given)}")
+
+
+class Probe(Model):
+    """Kubernetes' probe, with its defaults; the pod's agent runs it."""
+
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    tcp_socket: TCPSocketAction | None = None
+    initial_delay_seconds: StrictInt = Field(default=0, ge=0, le=3600)
+    timeout_seconds: StrictInt = Field(default=1, ge=1, le=3600)
+    period_seconds: StrictInt = Field(default=10, ge=1, le=3600)
+    success_threshold: StrictInt = Field(default=1, ge=1, le=100)
+    failure_threshold: StrictInt = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> Probe:
+        _one_handler(self, ("exec", "http_get", "tcp_socket"), "a probe")
+        return self
+
+
+class LifecycleHandler(Model):
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    tcp_socket: TCPSocketAction | None = None
+    sleep: SleepAction | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LifecycleHandler:
+        _one_handler(self, ("exec", "http_get", "tcp_socket", "sleep"), "a lifecycle handler")
+        return self
+
+
+class Lifecycle(Model):
+    pre_stop: LifecycleHandler | None = None
+
+
 class Container(Model):
     name: StrictStr
     image: StrictStr
@@ -85,6 +172,37 @@ class Container(Model):
     args: list[StrictStr] = Field(default_factory=list)
     env: list[EnvVar] = Field(default_factory=list)
     ports: list[ContainerPort] = Field(default_factory=list)
+    startup_probe: Probe | None = None
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    lifecycle: Lifecycle | None = None
+
+    def port_number(self, port: int | str) -> int | None:
+        """A probe's or service's port: a number, or the name of one of this container's ports."""
+        if isinstance(port, int):
+            return port if 1 <= port <= 65535 else None
+        return next((p.container_port for p in self.ports if p.name == port), None)
+
+    @model_validator(mode="after")
+    def _probes(self) -> Container:
+        for field in ("startup_probe", "liveness_probe", "readiness_probe"):
+            probe: Probe | None = getattr(self, field)
+            if probe is None:
+                continue
+            alias = {"startup_probe": "startupProbe", "liveness_probe": "livenessProbe",
+                     "readiness_probe": "readinessProbe"}[field]
+            if field != "readiness_probe" and probe.success_threshold != 1:
+                raise ValueError(f"{alias}: successThreshold must be 1 for liveness and startup probes")
+            action = probe.http_get or probe.tcp_socket
+            if action is not None and self.port_number(action.port) is None:
+                raise ValueError(f"{alias}: port {action.port!r:.80} is not a port number or the name of a port "
+                                 "of this container")
+        handler = self.lifecycle.pre_stop if self.lifecycle else None
+        action = (handler.http_get or handler.tcp_socket) if handler else None
+        if action is not None and self.port_number(action.port) is None:
+            raise ValueError(f"lifecycle: preStop port {action.port!r:.80} is not a port number or the name of a "
+                             "port of this container")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -119,6 +237,7 @@ class PodSpec(Model):
     containers: list[Container] = Field(min_length=1)
     restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
     node_name: StrictStr | None = None
+    termination_grace_period_seconds: StrictInt = Field(default=30, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _unique_container_names(self) -> PodSpec:
@@ -129,10 +248,43 @@ class PodSpec(Model):
         return self
 
 
+class ContainerStateWaiting(Model):
+    reason: str | None = None
+    message: str | None = None
+
+
+class ContainerStateRunning(Model):
+    started_at: datetime | None = None
+
+
+class ContainerStateTerminated(Model):
+    exit_code: int = 0
+    signal: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    container_id: str | None = None
+
+
+class ContainerState(Model):
+    """Exactly one of the three, as the kubelet reports it."""
+
+    waiting: ContainerStateWaiting | None = None
+    running: ContainerStateRunning | None = None
+    terminated: ContainerStateTerminated | None = None
+
+
 class ContainerStatus(Model):
     name: StrictStr
     ready: bool = False
     restart_count: int = 0
+    state: ContainerState | None = None
+    last_state: ContainerState | None = None
+    started: bool | None = None
+    image: str | None = None
+    image_id: str | None = Field(default=None, alias="imageID")
+    container_id: str | None = Field(default=None, alias="containerID")
 
 
 class PodStatus(Model):
@@ -151,6 +303,12 @@ class PodStatus(Model):
     # The machine type the VM was made with: quotas count the annotation, so it may not
     # change under a running VM (it is put back).
     vm_machine_type: str | None = None
+    # The VM's numeric id (its identity token names it) and the version of the agent it
+    # runs (None: a VM made before the agent, whose pod is Ready while the VM is RUNNING).
+    vm_id: str | None = None
+    vm_agent: str | None = None
+    # When the pod runtime asked the agent to stop the containers (graceful termination).
+    termination_started: datetime | None = None
 
     def ready_condition(self) -> Condition | None:
         return next((c for c in self.conditions if c.type == "Ready"), None)

@@ -6,7 +6,7 @@ tests can pass any object with the same methods. Every method is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,6 +90,11 @@ class TCPLoadBalancer(Protocol):
         there; NameConflictError after deleting the rest if a resource is someone else's."""
         ...
 
+    def remove_instance_from_load_balancers(self, instance: str, zone: str | None, region: str) -> list[str]:
+        """Take the instance out of every target pool of this cluster that has it (a pod being
+        deleted leaves service first); the names of the pools it left."""
+        ...
+
     def list_load_balancers(self, region: str) -> dict[str, set[str | None]]:
         """Every load balancer this cluster has any resource of, with every owner uid its
         resources carry (None: made by an older version), for garbage collection: an old
@@ -117,6 +122,19 @@ class Instances(Protocol):
         """Delete the VM in ``zone`` (None: the configured one) and wait; quiet when it is not
         there. Only a VM labelled for this cluster (and ``owner_uid``, or ``owner`` whose
         older VMs carry no uid) is deleted; any other is a NameConflictError."""
+        ...
+
+
+    def set_instance_metadata(self, name: str, zone: str | None, items: Mapping[str, str | None], *,
+                              owner: Owner | None = None) -> bool:
+        """Merge ``items`` into the VM's metadata (None removes a key), keeping every other key;
+        False if nothing had to change. NotFoundError if the VM is gone; NameConflictError if
+        ``owner`` is given and the VM's labels do not name it."""
+        ...
+
+    def get_serial_output(self, name: str, zone: str | None, port: int, start: int = 0) -> tuple[str, int]:
+        """The VM's serial port ``port`` output from byte ``start`` on, and where the next
+        read starts (Compute keeps the last megabyte). NotFoundError if the VM is gone."""
         ...
 
 

@@ -76,6 +76,15 @@ def legacy_load_balancer_name(namespace: str, name: str) -> str:
     return f"{hashlib.sha256(namespace.encode()).hexdigest()[:4]}-{name}"
 
 
+SERVICE_PORTS_KEY_PREFIX = "fc-svc-"
+
+
+def service_ports_key(namespace: str, service: str) -> str:
+    """The VM metadata key under which a service keeps its port map on each member VM
+    (docs/agent-protocol.md); one per service, so services sharing a pod never clash."""
+    return SERVICE_PORTS_KEY_PREFIX + name_hash(f"{namespace}/{service}")
+
+
 def prefix(cluster: str) -> str:
     """What every resource name of ``cluster`` starts with."""
     return f"{cluster}-"

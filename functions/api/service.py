@@ -4,6 +4,7 @@ external network load balancer."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
@@ -14,24 +15,45 @@ from functions.api.meta import Condition, ObjectMeta, check_labels
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 ALL_SOURCES = "0.0.0.0/0"
 MAX_SOURCE_RANGES = 5000  # Compute Engine's limit on one firewall rule's source ranges
+IANA_SVC_NAME = re.compile(r"^[-a-z0-9]+\Z")
+
+
+def iana_svc_name_problem(value: str) -> str | None:
+    """Why ``value`` is not an IANA_SVC_NAME (Kubernetes' rule for a named port), or None."""
+    if len(value) > 15:
+        return f"{value!r:.40} is {len(value)} characters; a port name has at most 15"
+    if not IANA_SVC_NAME.match(value):
+        return f"{value!r:.40} must consist of lower-case letters, digits and '-'"
+    if not any(ch.isalpha() for ch in value):
+        return f"{value!r:.40} must contain at least one letter"
+    if value.startswith("-") or value.endswith("-") or "--" in value:
+        return f"{value!r:.40} must not start or end with '-' or contain '--'"
+    return None
 
 
 class ServicePort(Model):
     name: StrictStr | None = None
     protocol: Literal["TCP", "UDP"] = "TCP"
     port: StrictInt = Field(ge=1, le=65535)
+    # A number, or the name of a container port (resolved per pod by the service controller);
+    # the agent on each member VM redirects ``port`` to it. Unset: ``port``.
     target_port: StrictInt | StrictStr | None = None
 
-    @model_validator(mode="after")
-    def _same_port(self) -> ServicePort:
-        # A network load balancer forwards to the same port on the VM, where the
-        # pod's container listens: there is no kube-proxy to translate ports.
-        if self.target_port is not None and self.target_port != self.port:
-            raise ValueError(
-                f"targetPort: {self.target_port!r} differs from port {self.port}; the load "
-                "balancer forwards to the same port on the pod's VM, so they must be equal"
-            )
-        return self
+    @field_validator("target_port")
+    @classmethod
+    def _target(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and not 1 <= value <= 65535:
+            raise ValueError(f"{value} is not a port number 1-65535")
+        if isinstance(value, str):
+            problem = iana_svc_name_problem(value)
+            if problem is not None:
+                raise ValueError(f"{problem} (a port number or the name of a container port)")
+        return value
+
+    @property
+    def target(self) -> int | str:
+        """Where the agent sends this port's traffic on the VM: a number or a container port name."""
+        return self.port if self.target_port is None else self.target_port
 
 
 class LoadBalancerIngress(Model):

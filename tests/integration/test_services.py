@@ -215,7 +215,9 @@ def test_2014_create_external_load_balancer(crt: Runtime, compute: ComputeEmulat
         ({"selector": {"app": "$(reboot)"}}, "spec.selector: label value '$(reboot)'"),
         ({"loadBalancerIP": "not-an-ip"}, "spec.loadBalancerIP: 'not-an-ip' is not an IPv4 address"),
         ({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 53, "protocol": "UDP"}]}, "spec.ports: one load balancer serves one protocol"),
-        ({"ports": [{"port": 80, "targetPort": 8080}]}, "spec.ports[0].targetPort: 8080 differs from port 80"),
+        ({"ports": [{"port": 80, "targetPort": "HTTP"}]}, "spec.ports[0].targetPort: 'HTTP' must consist of lower-case"),
+        ({"ports": [{"port": 80, "targetPort": "web--server"}]}, "spec.ports[0].targetPort: 'web--server' must not"),
+        ({"ports": [{"port": 80, "targetPort": 0}]}, "spec.ports[0].targetPort: 0 is not a port number"),
         ({"type": "External"}, "spec.type: Input should be 'ClusterIP', 'NodePort' or 'LoadBalancer'"),
     ],
 )

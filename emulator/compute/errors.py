@@ -29,6 +29,7 @@ OPERATION_CODES = {
     "alreadyExists": "RESOURCE_ALREADY_EXISTS",
     "resourceInUseByAnotherResource": "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE",
     "quotaExceeded": "QUOTA_EXCEEDED",
+    "conditionNotMet": "CONDITION_NOT_MET",
 }
 
 

@@ -73,6 +73,8 @@ def check_metadata(metadata: Any, field: str = "resource.metadata") -> None:
     total = 0
     seen: set[str] = set()
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise invalid(f"Invalid value for field '{field}.items[{i}]': '{item}'.")
         key, value = str(item.get("key", "")), str(item.get("value", ""))
         if not METADATA_KEY.match(key):
             raise invalid(f"Invalid value for field '{field}.items[{i}].key': '{key}'. "

@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,33 @@ def instance_status(state: ComputeState, key: Key) -> str:
     if age < timing.provisioning_delay + timing.staging_delay:
         return "STAGING"
     return "RUNNING"
+
+
+def new_fingerprint() -> str:
+    """A metadata fingerprint as Compute Engine writes one: 8 random bytes, base64."""
+    return base64.b64encode(os.urandom(8)).decode()
+
+
+STALE_FINGERPRINT = "Supplied fingerprint does not match current metadata fingerprint."
+
+
+def _set_metadata(state: ComputeState, key: Key, body: Json) -> Callable[[], None]:
+    """``instances.setMetadata``: the fingerprint read must still be current, when asked
+    and again when the operation applies (a writer in between makes it a 412)."""
+    limits.check_metadata(body, "metadata")
+    seen = body.get("fingerprint")
+    if seen != state.resources[key].get("metadata", {}).get("fingerprint"):
+        raise ApiError(412, STALE_FINGERPRINT, "conditionNotMet")
+    items = [{"key": str(i["key"]), "value": str(i.get("value", ""))} for i in body.get("items") or []]
+
+    def apply() -> None:
+        instance = state.require(key)
+        if instance.get("metadata", {}).get("fingerprint") != seen:
+            raise ApiError(412, STALE_FINGERPRINT, "conditionNotMet")
+        instance["metadata"] = {"kind": "compute#metadata", "fingerprint": new_fingerprint(),
+                                **({"items": items} if items else {})}
+
+    return apply
 
 
 def _region(key: Key) -> str:
@@ -166,6 +195,8 @@ def _prepare_instance(state: ComputeState, key: Key, body: Json, quota: bool = T
     _check_disks(body.get("disks"))
     limits.check_labels(body.get("labels"))
     limits.check_metadata(body.get("metadata"))
+    body["metadata"] = {"kind": "compute#metadata", "fingerprint": new_fingerprint(),
+                        **({"items": body["metadata"]["items"]} if (body.get("metadata") or {}).get("items") else {})}
     limits.check_tags((body.get("tags") or {}).get("items"), "resource.tags.items")
     if len(body.get("serviceAccounts") or []) > 1:
         raise invalid("Invalid value for field 'resource.serviceAccounts': ''. At most one service account is allowed.")
@@ -359,6 +390,7 @@ def deleted(state: ComputeState, key: Key, body: Json) -> None:
     state.overrides.pop(key, None)
     state.created.pop(key, None)
     if key.collection == "instances":
+        state.serial.forget(key)
         for nic in body.get("networkInterfaces", []):
             state.internal_ips.release(nic.get("networkIP", ""))
             for config in nic.get("accessConfigs", []):
@@ -379,6 +411,8 @@ def deleted(state: ComputeState, key: Key, body: Json) -> None:
 
 def action(state: ComputeState, key: Key, name: str, body: Json) -> Callable[[], None]:
     """Check a custom verb now and return the change it makes when its operation is DONE."""
+    if key.collection == "instances" and name == "setMetadata":
+        return _set_metadata(state, key, body)
     if key.collection == "targetPools" and name in ("addInstance", "removeInstance"):
         refs = [item.get("instance", "") for item in body.get("instances", [])]
         if not refs:

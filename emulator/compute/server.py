@@ -16,6 +16,7 @@ from typing import Any
 
 from emulator.jsonhttp import JsonHandler
 
+from . import health, serial
 from .errors import ApiError, not_found
 from .faults import FaultRule, Faults
 from .model import KINDS, Key, Quotas, Timing
@@ -159,9 +160,28 @@ class ComputeEmulator:
                 return state.delete(key)
             if method == "PATCH" and collection in ("firewalls", "httpHealthChecks"):
                 return state.action(key, "patch", body)
+        elif collection == "instances" and action == "serialPort" and method == "GET":
+            return self.serial_output(key, query)
+        elif collection == "targetPools" and action == "getHealth" and method == "POST":
+            return health.get_health(state, key, body, self.pod_ready)
         elif method == "POST":
             return state.action(key, action, body)
         raise ApiError(405, f"Method {method} is not allowed on {path}", "methodNotAllowed")
+
+    def serial_output(self, key: Key, query: dict[str, str]) -> Json:
+        """``instances.getSerialPortOutput``: int64 ``start`` and ``next`` as JSON strings, as Compute writes them."""
+        port = serial.check_port(query.get("port", "1"))
+        start = serial.check_start(query.get("start", "0"))
+        self.state.advance()
+        with self.state.lock:
+            instance_id = str(self.state.require(key).get("id", ""))
+        contents, first, after = self.state.serial.read(key, instance_id, port, start)
+        return {"kind": "compute#serialPortOutput", "contents": contents, "start": str(first), "next": str(after),
+                "selfLink": f"{self.state.link(key)}/serialPort"}
+
+    def pod_ready(self, key: Key, instance_id: str) -> bool:
+        """Whether the instance's simulated agent says its pod is Ready."""
+        return False
 
     def _operation(self, key: Key, method: str, action: str | None) -> Json:
         op = self.state.operation(key)

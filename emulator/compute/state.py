@@ -23,6 +23,7 @@ from . import catalog, resources
 from .errors import ApiError, already_exists, invalid, not_found
 from .listing import page, parse_filter
 from .model import KINDS, NAME, IpPool, Key, Quotas, Timing, timestamp
+from .serial import SerialConsoles
 
 Json = dict[str, Any]
 
@@ -55,6 +56,7 @@ class ComputeState:
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
+        self.serial = SerialConsoles()
         self.reset()
 
     def reset(self) -> None:
@@ -69,6 +71,7 @@ class ComputeState:
             self.external_ips = IpPool("203.0.113.0/24")
             self.nat_ips = IpPool("198.18.0.0/15")
             self._ids = itertools.count(1_000_000_000_000_000_001, 7919)
+            self.serial.clear()
 
     # -- links ---------------------------------------------------------------
 
@@ -116,7 +119,7 @@ class ComputeState:
         except ApiError as e:
             op.body["error"] = e.operation_error()
             op.body["httpErrorStatusCode"] = e.code
-            op.body["httpErrorMessage"] = {400: "BAD REQUEST", 404: "NOT FOUND", 409: "CONFLICT"}.get(e.code, "ERROR")
+            op.body["httpErrorMessage"] = {400: "BAD REQUEST", 404: "NOT FOUND", 409: "CONFLICT", 412: "PRECONDITION FAILED"}.get(e.code, "ERROR")
         op.done = True
         op.body.update(status="DONE", progress=100, endTime=timestamp())
 

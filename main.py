@@ -72,6 +72,17 @@ def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     return json.dumps(summary), code, {"Content-Type": "application/json"}
 
 
+@functions_framework.http
+def pod_status(request: Request) -> tuple[str, int, dict[str, str]]:
+    """HTTP, called by each pod's agent with its VM's identity token: the pod's status."""
+    rt = _rt()
+    from functions.pod_reports import READ_LIMIT, handle_report
+
+    body = request.stream.read(READ_LIMIT)  # never more than a report may be, plus one byte
+    code, reply = handle_report(rt, request.headers.get("Authorization"), body, request.method)
+    return json.dumps(reply), code, {"Content-Type": "application/json"}
+
+
 def _command_line(argv: list[str]) -> int:
     """``python main.py up [--demo]`` runs the local stack; every other verb is the CLI."""
     if argv[:1] == ["up"]:

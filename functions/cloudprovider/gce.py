@@ -7,14 +7,15 @@ in ``gce_loadbalancer``, the vendor boundary (retries, operations, errors) in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.cloud import compute_v1
 
 from . import names
 from .config import GceConfig
-from .errors import NameConflictError, NotFoundError
+from .errors import CloudError, NameConflictError, NotFoundError, TemporaryError
 from .gce_api import ComputeApi
 from .gce_loadbalancer import GceLoadBalancers, Hook
 from .interface import InstanceInfo, InstanceSpec, Owner, Zone
@@ -23,6 +24,9 @@ from .interface import InstanceInfo, InstanceSpec, Owner, Zone
 # logins only through OS Login (IAM).
 HARDENING_METADATA = {"block-project-ssh-keys": "TRUE", "enable-oslogin": "TRUE"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+# setMetadata takes the fingerprint it read; another writer in between gets a 412: read again.
+METADATA_ATTEMPTS = 4
+log = logging.getLogger("firecontrol.cloudprovider")
 
 
 def _info(instance: compute_v1.Instance) -> InstanceInfo:
@@ -37,6 +41,21 @@ def _info(instance: compute_v1.Instance) -> InstanceInfo:
         labels=dict(instance.labels),
         id=str(instance.id) if instance.id else "",
     )
+
+
+def merged_metadata(current: Mapping[str, str], items: Mapping[str, str | None]) -> dict[str, str]:
+    """``current`` with ``items`` set (None: removed), every other key kept in its place."""
+    merged = dict(current)
+    for key, value in items.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _stale_fingerprint(error: CloudError) -> bool:
+    return error.status == 412 or error.reason == "conditionNotMet"
 
 
 def _labels_text(labels: dict[str, str]) -> str:
@@ -139,3 +158,46 @@ class GceCloud(GceLoadBalancers):
                 f"VM {name} is not this object's ({_labels_text(found.labels)}); it is not deleted",
                 status=409, reason="NameConflict")
         self._delete(f"delete instance {name}", self.api.instances.delete_unary, zone=zone, instance=name)
+
+    # -- metadata and serial output (the agent's inputs and outputs) --------------------
+
+    def set_instance_metadata(self, name: str, zone: str | None, items: Mapping[str, str | None], *,
+                              owner: Owner | None = None) -> bool:
+        """Read, check the owner, merge; write with the fingerprint read, and read again
+        when another writer changed the metadata in between (412)."""
+        zone = zone or self.config.zone
+        what = f"set metadata of instance {name}"
+        for attempt in range(1, METADATA_ATTEMPTS + 1):
+            instance = self.api.call(f"get instance {name}", self.api.instances.get,
+                                     project=self.config.project, zone=zone, instance=name)
+            labels = dict(instance.labels)
+            if owner is not None and not names.instance_owned(labels, self.config.cluster, owner.uid, pod=owner,
+                                                              legacy=True):
+                raise NameConflictError(
+                    f"VM {name} is not this pod's ({_labels_text(labels)}); its metadata is left alone",
+                    status=409, reason="NameConflict")
+            current = {item.key: item.value for item in instance.metadata.items}
+            merged = merged_metadata(current, items)
+            if merged == current:
+                return False
+            body = compute_v1.Metadata(fingerprint=instance.metadata.fingerprint,
+                                       items=[compute_v1.Items(key=k, value=v) for k, v in merged.items()])
+            try:
+                self.api.mutate(what, self.api.instances.set_metadata_unary, project=self.config.project,
+                                zone=zone, instance=name, metadata_resource=body)
+                return True
+            except CloudError as error:
+                if not _stale_fingerprint(error):
+                    raise
+                if attempt == METADATA_ATTEMPTS:
+                    raise TemporaryError(f"{what}: the metadata kept changing under us ({attempt} attempts)",
+                                         status=412, reason="conditionNotMet") from error
+                log.info("metadata changed under us, reading again",
+                         extra={"call": what, "attempt": attempt, "error": str(error)})
+        raise AssertionError("unreachable")
+
+    def get_serial_output(self, name: str, zone: str | None, port: int, start: int = 0) -> tuple[str, int]:
+        output = self.api.call(f"get serial port {port} output of instance {name}",
+                               self.api.instances.get_serial_port_output, project=self.config.project,
+                               zone=zone or self.config.zone, instance=name, port=port, start=start)
+        return str(output.contents), int(output.next_)

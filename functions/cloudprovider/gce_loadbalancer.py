@@ -41,7 +41,11 @@ from .interface import Owner
 log = logging.getLogger("firecontrol.cloudprovider")
 PROTOCOLS = ("TCP", "UDP")
 SESSION_AFFINITIES = ("NONE", "CLIENT_IP")
-HEALTH_CHECK_PATH = "/"
+# Every pod VM's agent serves its pod's readiness here (docs/agent-protocol.md), as
+# kube-proxy's healthz serves cloud-provider-gcp's checks: TCP and UDP services are
+# checked by the pod's readiness, not by a GET on a service port.
+HEALTH_CHECK_PORT = 10256
+HEALTH_CHECK_PATH = "/healthz"
 # Where legacy HTTP health checks (the only kind a target pool takes) come from.
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "209.85.152.0/22", "209.85.204.0/22")
 Hook = Callable[[str], None]
@@ -294,12 +298,12 @@ class GceLoadBalancers:
         ))
 
     def _ensure_health_check_firewall(self, spec: LoadBalancerSpec) -> None:
-        """Google's health checkers, to the health-check port (their probes go to the VM)."""
+        """Google's health checkers, to the agent's health port (their probes go to the VM)."""
         self._ensure_firewall_rule(spec, compute_v1.Firewall(
             name=spec.health_check_firewall,
             description=self._description(spec),
             network=f"global/networks/{self.config.network}",
-            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(spec.ports[0])])],
+            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(HEALTH_CHECK_PORT)])],
             source_ranges=list(HEALTH_CHECK_RANGES),
             target_tags=[self.config.cluster],
         ))
@@ -332,17 +336,19 @@ class GceLoadBalancers:
             return self._get(f"get health check {spec.resource}", self.api.health_checks.get,
                              http_health_check=spec.resource)
 
-        want = {"port": spec.ports[0], "requestPath": HEALTH_CHECK_PATH}
+        want = {"port": HEALTH_CHECK_PORT, "requestPath": HEALTH_CHECK_PATH}
 
         def insert() -> bool:
-            log.info("creating health check", extra={"loadBalancer": spec.name, "port": spec.ports[0]})
+            log.info("creating health check", extra={"loadBalancer": spec.name, "port": HEALTH_CHECK_PORT})
             body = {"name": spec.resource, "description": self._description(spec), **want}
             return self._insert(f"insert health check {spec.resource}", self.api.health_checks.insert_unary,
                                 http_health_check_resource=body)
 
         check, _ = self._found_or_made(spec, "health check", spec.resource, read, insert)
         if check is not None and (check.port, check.request_path) != (want["port"], want["requestPath"]):
-            log.info("updating health check", extra={"loadBalancer": spec.name, "port": spec.ports[0]})
+            # An older version's GET / on the first service port: upgraded in place.
+            log.info("updating health check", extra={"loadBalancer": spec.name, "was": f"{check.port} {check.request_path}",
+                                                     "port": HEALTH_CHECK_PORT, "path": HEALTH_CHECK_PATH})
             self.api.mutate(f"patch health check {spec.resource}", self.api.health_checks.patch_unary,
                             project=self.config.project, http_health_check=spec.resource, http_health_check_resource=want)
         return self._link("global", "httpHealthChecks", spec.resource)
@@ -435,6 +441,30 @@ class GceLoadBalancers:
         if pool is None:
             raise NotFoundError(f"load balancer {name!r} has no target pool {resource} in {region}", status=404)
         self._update_members(name, resource, region, pool.instances, hosts)
+
+    def remove_instance_from_load_balancers(self, instance: str, zone: str | None, region: str) -> list[str]:
+        """Every target pool of this cluster in ``region`` that has the instance lets it go
+        (a pod being deleted leaves service before its VM does); the pools it left."""
+        link = self._link(f"zones/{zone or self.config.zone}", "instances", instance)
+        request = compute_v1.ListTargetPoolsRequest(project=self.config.project, region=region, max_results=500)
+        pager = self.api.call(f"list target pools in {region}", self.api.target_pools.list, request=request)
+        pools = [p.name for p in pager
+                 if p.name.startswith(names.prefix(self.config.cluster))
+                 and names.owner(str(p.description or ""), self.config.cluster) is not None
+                 and any(_same(member, link) for member in p.instances)]
+        left = []
+        for pool in pools:
+            request_body = compute_v1.TargetPoolsRemoveInstanceRequest(
+                instances=[compute_v1.InstanceReference(instance=link)])
+            try:
+                self.api.mutate(f"remove instance {instance} from {pool}", self.api.target_pools.remove_instance_unary,
+                                project=self.config.project, region=region, target_pool=pool,
+                                target_pools_remove_instance_request_resource=request_body)
+            except NotFoundError:
+                continue  # the pool went away meanwhile: the instance is out of it
+            left.append(pool)
+        log.info("instance left load balancers", extra={"instance": instance, "pools": left})
+        return left
 
     def _instance_link(self, ref: str) -> str:
         zone, name = ref.split("/")[1], ref.split("/")[3]

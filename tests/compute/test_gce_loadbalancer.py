@@ -76,8 +76,9 @@ def test_ports_change_keeps_the_ip(emulator: ComputeEmulator, cloud: Any) -> Non
     assert (rule["IPAddress"], rule["portRange"], rule["IPProtocol"]) == (ip, "8080-8443", "UDP")
     firewalls = {f["name"]: f for f in state["firewalls"]}
     assert firewalls[LB]["allowed"] == [{"IPProtocol": "udp", "ports": ["8080", "8443"]}]
-    assert firewalls[f"{LB}-hc"]["allowed"] == [{"IPProtocol": "tcp", "ports": ["8080"]}]
-    assert state["httpHealthChecks"][0]["port"] == 8080
+    # The health check is the agent's, on every VM the same: the ports do not move it.
+    assert firewalls[f"{LB}-hc"]["allowed"] == [{"IPProtocol": "tcp", "ports": ["10256"]}]
+    assert (state["httpHealthChecks"][0]["port"], state["httpHealthChecks"][0]["requestPath"]) == (10256, "/healthz")
     assert one_of_each(emulator, LB)
 
 

@@ -210,7 +210,8 @@ def test_firewalls_admit_the_source_ranges_to_the_ip_and_health_checkers(emulato
     assert service["sourceRanges"] == ["198.51.100.0/24", "203.0.113.9/32"]
     assert service["destinationRanges"] == [f"{ip}/32"] and service["targetTags"] == ["fc"]
     assert checker["sourceRanges"] == ["35.191.0.0/16", "209.85.152.0/22", "209.85.204.0/22"]
-    assert checker["allowed"] == [{"IPProtocol": "tcp", "ports": ["80"]}] and checker["targetTags"] == ["fc"]
+    # The agent's health endpoint, whatever the service's ports (docs/agent-protocol.md).
+    assert checker["allowed"] == [{"IPProtocol": "tcp", "ports": ["10256"]}] and checker["targetTags"] == ["fc"]
 
     cloud.ensure_load_balancer("web", REGION, [80, 443], [], owner=OWNER)  # back to everyone
     assert {f["name"]: f for f in emulator.state.dump()["resources"]["firewalls"]}["fc-web"]["sourceRanges"] == ["0.0.0.0/0"]

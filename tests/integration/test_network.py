@@ -57,7 +57,7 @@ def test_firewall_admits_the_source_ranges_to_the_load_balancer_ip_only(crt: Run
     assert service["allowed"] == [{"IPProtocol": "tcp", "ports": ["6379"]}] and service["targetTags"] == ["fc"]
     [checker] = [f for name, f in firewalls(compute).items() if name.endswith("-hc")]
     assert checker["name"] == service["name"] + "-hc"
-    assert checker["sourceRanges"] == HEALTH_CHECKERS and checker["allowed"] == [{"IPProtocol": "tcp", "ports": ["6379"]}]
+    assert checker["sourceRanges"] == HEALTH_CHECKERS and checker["allowed"] == [{"IPProtocol": "tcp", "ports": ["10256"]}]
     assert '"firecontrol.name": "redis"' in checker["description"]
     [pool] = compute.state.dump()["resources"]["targetPools"]
     assert pool["sessionAffinity"] == "CLIENT_IP"

@@ -119,11 +119,31 @@ def _phase_and_readiness(data: dict[str, Any]) -> tuple[Any, ...]:
     return status.get("phase"), ready, scheduled, as_dict(data.get("spec")).get("nodeName")
 
 
+def vm_to_release(data: dict[str, Any]) -> bool:
+    """A status change that leaves the pod runtime work: the pod still holds its VM and
+    has finished (the agent reported Succeeded or Failed, or resync found it lost), or is
+    being deleted and its agent reported every container terminated. Its pass then
+    releases the VM and drops the finalizer, so the event that follows asks for nothing."""
+    from functions.pod_policy import as_dict, as_list
+    from functions.pods import FINALIZER
+    from functions.termination import containers_terminated, runs_agent
+
+    meta, status = as_dict(data.get("metadata")), as_dict(data.get("status"))
+    if FINALIZER not in as_list(meta.get("finalizers")):
+        return False
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return True
+    return meta.get("deletionTimestamp") is not None and runs_agent(data) \
+        and status.get("terminationStarted") is not None and containers_terminated(data)
+
+
 def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     """Run the pod; a change of its phase or readiness goes on to its owner and its services.
 
     Our own status writes come back here as events: they are not reconciled again,
-    only passed on when the phase, readiness or VM changed, so nothing loops.
+    only passed on when the phase, readiness or VM changed, so nothing loops. A status
+    written by the pod's agent (``pod_status``) is reconciled only when it leaves the
+    VM to release (``vm_to_release``): the agent's last report finishes a deletion.
     """
     from functions.pod_policy import labels_of
     from functions.pods import sync_pod
@@ -135,11 +155,15 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "passed-on", **pass_on(change.namespace, change.old.data, rt)}
     if change.only_changed((*OWN_METADATA, "finalizers"), ignored_spec=("nodeName",)):
         assert change.old is not None and change.new is not None
+        reply: dict[str, Any] = {}
+        if vm_to_release(change.new.data):
+            result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
+            reply = {"pod": result.action, "phase": result.phase, "error": result.error}
         if _phase_and_readiness(change.old.data) == _phase_and_readiness(change.new.data):
-            return {"action": "skipped"}
-        return {"action": "passed-on", **pass_on(change.namespace, change.new.data, rt)}
+            return {"action": "synced" if reply else "skipped", **reply}
+        return {"action": "passed-on", **reply, **pass_on(change.namespace, change.new.data, rt)}
     result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
-    reply: dict[str, Any] = {"action": result.action, "phase": result.phase, "error": result.error}
+    reply = {"action": result.action, "phase": result.phase, "error": result.error}
     if change.kind == "updated" and change.old is not None and change.new is not None \
             and labels_of(change.old.data) != labels_of(change.new.data):
         # Relabelled: the owner may release it, and services that selected it, or now

@@ -5,6 +5,14 @@ on the document before the VM is made, and comes off only after the VM is gone.
 A VM that cannot be made (quota, bad machine type) is a condition and an event on
 the pod, retried with backoff by resync, never in a tight loop. ``pod_status`` is the
 pure mapping from a VM to the pod's status.
+
+A VM made with ``Settings.pod_status_url`` runs the pod agent (docs/agent-protocol.md):
+its pod records ``status.vmId`` and ``status.vmAgent`` and gets a heartbeat document,
+and from then on the agent's reports (written by ``pod_status``) own the phase,
+``Ready``, ``ContainersReady`` and ``containerStatuses``; this runtime only adds what
+it knows of the VM (scheduled, addresses, gone or stopped: Failed). A pod made before
+the agent (no ``vmAgent``) is Ready while its VM is RUNNING, as before. Deleting an
+agent pod is graceful (``functions/termination.py``).
 """
 
 from __future__ import annotations
@@ -34,10 +42,12 @@ from functions.cloudprovider import (
 from functions.cloudprovider import names as cloud_names
 from functions.config import Settings
 from functions.fingerprint import vm_term
+from functions.heartbeats import heartbeat_path, initial_heartbeat
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, set_condition
 from functions.quota import quota_problems_for_pod
-from functions.store import PODS, Delete, Doc, Store, Update, Write
+from functions.store import PODS, Create, Delete, Doc, Store, Update, Write
+from functions.termination import TERMINATE_KEY, grace_seconds, runs_agent, termination_step
 from functions.vm_spec import (
     MACHINE_TYPE_ANNOTATION,
     instance_name,
@@ -55,8 +65,9 @@ FINALIZER = "firecontrol.io/instance"
 CREATE_BACKOFF = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 RUNNING_POLL = (0.05, 2.0)  # first and longest wait between looks at a booting VM
 STOPPED = {"STOPPING", "STOPPED", "SUSPENDING", "SUSPENDED", "TERMINATED"}
+AGENT_VERSION = "1"  # the protocol version a VM's agent speaks (metadata fc-agent)
 
-Action = Literal["nothing", "waiting", "created", "observed", "deleted", "failed", "invalid"]
+Action = Literal["nothing", "waiting", "created", "observed", "deleted", "failed", "invalid", "terminating"]
 
 
 @dataclass
@@ -70,8 +81,10 @@ def backoff(attempts: int) -> float:
     return CREATE_BACKOFF[min(max(attempts, 1), len(CREATE_BACKOFF)) - 1]
 
 
-def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodStatus:
-    """The pod's status for its VM as seen now (None: the VM is gone)."""
+def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime,
+               containers: list[str] | None = None) -> PodStatus:
+    """The pod's status for its VM as seen now (None: the VM is gone). ``containers``: the
+    pod's container names, for the first not-ready message of an agent pod."""
     if info is None or info.status in STOPPED:
         reason = "InstanceGone" if info is None else "InstanceStopped"
         message = "the pod's VM no longer exists" if info is None else f"the pod's VM is {info.status}"
@@ -84,6 +97,8 @@ def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodS
         )
     running = info.status == "RUNNING"
     scheduled = Condition(type="PodScheduled", status="True", reason="InstanceCreated", message=f"VM {info.name}")
+    if old.vm_agent is not None:
+        return agent_pod_status(old, info, now, scheduled, containers or [])
     ready = Condition(type="Ready", status="True" if running else "False", reason=f"Instance{info.status.title()}")
     conditions = set_condition(set_condition(old.conditions, "PodScheduled", scheduled, now), "Ready", ready, now)
     return old.model_copy(
@@ -95,6 +110,32 @@ def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime) -> PodS
             "start_time": old.start_time or (now if running else None),
             "reason": None,
             "message": None,
+            "vm_fingerprint": vm_term(info.name) if running else None,
+            "vm_zone": info.zone,
+        }
+    )
+
+
+def agent_pod_status(old: PodStatus, info: InstanceInfo, now: datetime, scheduled: Condition,
+                     containers: list[str]) -> PodStatus:
+    """A live VM whose agent reports: what the agent wrote (phase, ``Ready``,
+    ``ContainersReady``, ``containerStatuses``, or ``Ready`` Unknown from the node
+    lifecycle) is kept; until its first report the pod is Pending and not Ready, as the
+    kubelet says before the containers run. The fingerprint pairs the pod with its VM
+    while the VM is RUNNING (the controller's readiness says whether the pod serves)."""
+    running = info.status == "RUNNING"
+    conditions = set_condition(old.conditions, "PodScheduled", scheduled, now)
+    waiting = f"containers with unready status: [{' '.join(containers)}]"
+    for kind in ("ContainersReady", "Ready"):
+        if not any(c.type == kind for c in conditions):
+            not_ready = Condition(type=kind, status="False", reason="ContainersNotReady", message=waiting)
+            conditions = set_condition(conditions, kind, not_ready, now)
+    return old.model_copy(
+        update={
+            "conditions": conditions,
+            "host_ip": info.internal_ip or old.host_ip,
+            "pod_ip": info.internal_ip or old.pod_ip,
+            "start_time": old.start_time or (now if running else None),
             "vm_fingerprint": vm_term(info.name) if running else None,
             "vm_zone": info.zone,
         }
@@ -226,7 +267,7 @@ class PodSync(GuardedSync[PodResult]):
         owner = self._owner(doc)
         if info is not None and not cloud_names.instance_owned(info.labels, owner.cluster, owner.uid, pod=owner, legacy=True):
             return self._not_ours(doc, old, info, finalizers, now)
-        return self._observe(doc, old, info, {})
+        return self._observe(doc, old, info, {}, containers=[c.name for c in parsed.obj.spec.containers])
 
     def _keep_machine_type(self, doc: Doc, pod: Pod, old: PodStatus) -> None:
         """A VM's machine type is fixed once it is made, and quotas count the annotation:
@@ -266,9 +307,13 @@ class PodSync(GuardedSync[PodResult]):
         next_time = raw.get("nextAttemptTime")
         if isinstance(next_time, datetime) and next_time > now:
             return PodResult("waiting", old.phase)
+        agent = self.settings.pod_status_url is not None
+        reporting: dict[str, Any] = (
+            {"status_url": self.settings.pod_status_url, "heartbeat": self.settings.agent_heartbeat} if agent else {}
+        )
         spec = instance_spec(pod, self.settings.cluster, self.settings.machine_type, uid=doc_uid(doc),
                              vm_name=self._vm(doc), external_ip=self.settings.external_ips,
-                             service_account=self.settings.pod_service_account)
+                             service_account=self.settings.pod_service_account, **reporting)
         try:
             over = quota_problems_for_pod(self.store, doc.namespace, doc, self.settings)
             if over:  # as Kubernetes refuses the pod: no VM while the namespace is over its quota
@@ -292,19 +337,45 @@ class PodSync(GuardedSync[PodResult]):
         except TemporaryError as error:
             self._failing(doc, old, raw, spec.name, error, now)
             raise
+        made = old.model_copy(update={"vm_machine_type": spec.machine_type})
+        heartbeat: list[Write] = []
+        if agent and info is not None:
+            # The agent's reports make the pod Ready; its first one (and the VM seen RUNNING
+            # later) is enough, so the pass ends once the insert is accepted.
+            made = made.model_copy(update={"vm_id": info.id or None, "vm_agent": AGENT_VERSION})
+            heartbeat = [self._heartbeat_write(doc, info, now)]
+        else:
+            info = self._wait_running(spec.name, spec.zone, info)
+        log.info("VM created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, agent=agent,
+                                                status=info.status if info else None))
+        return self._observe(doc, made, info, {"spec.nodeName": spec.name}, created=True,
+                             containers=[c.name for c in pod.spec.containers], also=heartbeat)
+
+    def _wait_running(self, name: str, zone: str | None, info: InstanceInfo | None) -> InstanceInfo | None:
+        """A VM without an agent is Ready when RUNNING: look again until it is, for a while."""
         deadline = time.monotonic() + self.settings.pod_start_timeout
         delay = RUNNING_POLL[0]
         while info is not None and info.status not in ("RUNNING", *STOPPED) and time.monotonic() < deadline:
             self.sleep(delay)
             delay = min(delay * 2, RUNNING_POLL[1])
             try:
-                info = self.cloud.get_instance(spec.name, spec.zone)
+                info = self.cloud.get_instance(name, zone)
             except NotFoundError:
                 info = None
-        log.info("VM created", extra=ref_fields(KIND, doc.namespace, doc.name, vm=spec.name, status=info.status if info else None))
-        made = old.model_copy(update={"vm_machine_type": spec.machine_type})
-        result = self._observe(doc, made, info, {"spec.nodeName": spec.name}, created=True)
-        return result
+        return info
+
+    def _heartbeat_write(self, doc: Doc, info: InstanceInfo, now: datetime) -> Write:
+        """The pod's heartbeat document as its new VM starts: a leftover of an earlier pod
+        of the same name (its TTL not yet run out) is overwritten, guarded."""
+        path = heartbeat_path(doc.namespace, doc.name)
+        data = initial_heartbeat(now, pod_uid=doc_uid(doc), instance_name=info.name, instance_id=info.id,
+                                 zone=info.zone)
+        existing = self.store.get(path)
+        return Create(path, data) if existing is None else Update(path, data, existing.update_time)
+
+    def _forget_heartbeat(self, doc: Doc) -> list[Write]:
+        """The heartbeat document goes with the VM (a VM made before the agent has none)."""
+        return [Delete(heartbeat_path(doc.namespace, doc.name))] if runs_agent(doc.data) else []
 
     def _failing(self, doc: Doc, old: PodStatus, raw: dict[str, Any], vm: str, error: TemporaryError,
                  now: datetime) -> None:
@@ -322,20 +393,21 @@ class PodSync(GuardedSync[PodResult]):
                      self.event(doc, "FailedCreate", message, "Warning")])
 
     def _observe(self, doc: Doc, old: PodStatus, info: InstanceInfo | None, extra: dict[str, Any],
-                 created: bool = False) -> PodResult:
+                 created: bool = False, containers: list[str] | None = None, also: list[Write] | None = None) -> PodResult:
         now = self.clock()
-        status = pod_status(old, info, now)
+        status = pod_status(old, info, now, containers)
         status_doc = status.to_doc()
         fields = dict(extra)
         writes: list[Write] = []
         if status.phase == "Failed" and FINALIZER in _finalizers(doc):
             # A dead VM is not coming back: release what is left of it now, keep the pod's record.
-            writes += self._delete_vm(doc)
+            writes += self._delete_vm(doc) + self._forget_heartbeat(doc)
             fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
         if not same_data(status_doc, doc.data.get("status")):
             fields["status"] = status_doc
         if fields:
             writes.append(Update(doc.path, fields, doc.update_time))
+        writes += also or []
         if created:
             writes.append(self.event(doc, "Scheduled", f"VM {extra['spec.nodeName']} created"))
         if status.phase == "Failed" and old.phase != "Failed":
@@ -347,11 +419,19 @@ class PodSync(GuardedSync[PodResult]):
     def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
         conflict = self._delete_vm(doc)
         rest = [f for f in finalizers if f != FINALIZER]
-        self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time), *conflict])
+        self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time), *conflict,
+                     *self._forget_heartbeat(doc)])
         return PodResult("deleted", phase)
 
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
-        """Two-phase delete: the VM first, then the finalizer, then the document."""
+        """Two-phase delete: the VM first, then the finalizer, then the document. A VM whose
+        agent runs is given its grace period first (``functions/termination.py``)."""
+        if FINALIZER in finalizers:
+            step = termination_step(doc.data, self.clock())
+            if step == "wait":
+                return PodResult("terminating")
+            if step == "start" and self._start_termination(doc):
+                return PodResult("terminating")
         writes: list[Write] = self._delete_vm(doc) if FINALIZER in finalizers else []
         rest = [f for f in finalizers if f != FINALIZER]
         if rest:  # another finalizer's owner still has work to do
@@ -359,10 +439,33 @@ class PodSync(GuardedSync[PodResult]):
                 writes.append(Update(doc.path, {"metadata.finalizers": rest}, doc.update_time))
         else:
             writes.append(Delete(doc.path, if_updated_at=doc.update_time))
+        if FINALIZER in finalizers:
+            writes += self._forget_heartbeat(doc)
         if writes:
             self.commit(writes)
         log.info("pod deleted", extra=ref_fields(KIND, doc.namespace, doc.name, vm=self._vm(doc)))
         return PodResult("deleted")
+
+    def _start_termination(self, doc: Doc) -> bool:
+        """Out of every target pool first, then ``fc-terminate`` for the agent, then
+        ``status.terminationStarted``: True while the VM is to be waited for, False when it
+        is gone already (or not this pod's), so the deletion goes on at once."""
+        vm, zone, grace = self._vm(doc), vm_zone_of(doc), grace_seconds(doc.data)
+        ref = ref_fields(KIND, doc.namespace, doc.name, vm=vm, grace=grace)
+        try:
+            pools = self.cloud.remove_instance_from_load_balancers(vm, zone, self.settings.region)
+            self.cloud.set_instance_metadata(vm, zone, {TERMINATE_KEY: str(grace)}, owner=self._owner(doc))
+        except NotFoundError:
+            log.info("pod's VM already gone: nothing to wait for", extra=ref)
+            return False
+        except NameConflictError:
+            return False  # not this pod's VM: the deletion leaves it alone, and says so
+        now = self.clock()
+        message = f"Stopping the pod's containers (grace period {grace}s); VM {vm} out of service"
+        self.commit([Update(doc.path, {"status.terminationStarted": now}, doc.update_time),
+                     self.event(doc, "Killing", message)])
+        log.info("graceful termination started", extra={**ref, "pools": pools})
+        return True
 
 
 def sync_pod(store: Store, cloud: CloudProvider, settings: Settings, namespace: str, name: str,

@@ -610,12 +610,17 @@ class AtRest:
 
 def pods_at_rest(rc: Doc, settings: Settings) -> AtRest | None:
     """The pods a controller holds when its last pass saw this very spec, every active
-    pod was ready and nothing failed (but an invalid spec, reported); None when a pass
-    could have work. Read from the controller document alone, for the idle tick."""
+    pod was ready and available and nothing failed (but an invalid spec, reported); None
+    when a pass could have work. Read from the controller document alone, for the idle tick."""
     old = parse_controller_status(rc.data)
     if old.spec_hash != spec_hash(rc.data.get("spec", rc.data.get("desiredState"))):
         return None
     if old.replicas != old.ready_replicas:
+        return None
+    if old.ready_replicas > old.available_replicas:
+        # Kubernetes requeues a controller minReadySeconds after a pod became ready, to count
+        # it available; nothing is written then, so here resync is that requeue: each tick
+        # passes such a controller until its status says every ready pod is available.
         return None
     failures = [c for c in old.conditions if c.type == FAILURE]
     parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)

@@ -1,6 +1,9 @@
 """The periodic sweep (Cloud Scheduler, every minute): repair what events missed.
 
 In this order, each step reading what the one before may have changed:
+0. pods whose agent went silent (one query on the heartbeats, every tick, idle or
+   not: ``functions/node_lifecycle.py``) get Ready Unknown, then Failed (NodeLost),
+   and a lost pod's VM is released at once;
 1. the cluster's VMs (one paginated aggregatedList) and load balancers, listed
    *before* the documents are read, so one made after the read of its owner cannot
    look ownerless;
@@ -9,7 +12,8 @@ In this order, each step reading what the one before may have changed:
 3. pods whose controlling owner is gone (not among the controllers read, nor found
    when looked up) are deleted (Kubernetes' garbage collector);
 4. VMs no pod holds are deleted; pods whose VM died, vanished, or is not made yet
-   get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it);
+   get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it),
+   and so do pods being deleted whose grace period is over (``functions/termination.py``);
 5. every controller gets a sync pass (with the pods already read, those it controls
    and those no one does: no more reads when nothing changed), every load-balanced service is re-synced, and load balancers no
    service holds are deleted.
@@ -56,7 +60,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -67,6 +71,7 @@ from functions.cloudprovider import InstanceInfo
 from functions.cloudprovider.errors import NameConflictError
 from functions.cloudprovider.names import UID_LABEL, uid_label
 from functions.handlers import RETRYABLE
+from functions.node_lifecycle import check_heartbeat, stale_heartbeats
 from functions.objects import doc_uid, event_for
 from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.pods import FINALIZER as VM_FINALIZER
@@ -92,6 +97,7 @@ from functions.store import (
     document_size,
     stored_size,
 )
+from functions.termination import runs_agent, termination_step
 from functions.vm_spec import ZONE_ANNOTATION
 
 log = logging.getLogger("firecontrol.resync")
@@ -99,16 +105,16 @@ log = logging.getLogger("firecontrol.resync")
 UNSUMMABLE: tuple[type[Exception], ...] = (*RETRYABLE, gexc.GoogleAPICallError, ValueError)
 BOOT_WAIT_BUDGET = 60.0  # seconds all pod passes of one sweep may wait for VMs to boot
 CURSOR = "firecontrol/resync"  # where the next tick starts when one stopped at its deadline
-STEPS = ("orphans", "vms", "pods", "controllers", "services", "loadBalancers")
+STEPS = ("nodes", "orphans", "vms", "pods", "controllers", "services", "loadBalancers")
 # What resync reads of a pod: enough to match it to its VM, judge whether it needs a
 # pass, collect it as an orphan, and plan its controller's pass (``PodInfo``).
 POD_FIELDS: tuple[tuple[str, ...], ...] = (
     ("metadata", "name"), ("metadata", "uid"), ("metadata", "labels"), ("metadata", "ownerReferences"),
     ("metadata", "finalizers"), ("metadata", "deletionTimestamp"), ("metadata", "creationTimestamp"),
-    ("metadata", "annotations", ZONE_ANNOTATION),
-    ("spec", "nodeName"),
+    ("metadata", "deletionGracePeriodSeconds"), ("metadata", "annotations", ZONE_ANNOTATION),
+    ("spec", "nodeName"), ("spec", "terminationGracePeriodSeconds"),
     ("status", "phase"), ("status", "conditions"), ("status", "containerStatuses"), ("status", "vmZone"),
-    ("status", "vmFingerprint"), ("status", "nextAttemptTime"),
+    ("status", "vmFingerprint"), ("status", "nextAttemptTime"), ("status", "vmAgent"), ("status", "terminationStarted"),
 )
 # A projected pod bigger than this (labels, conditions or owner references written huge
 # by some client) is kept slim: only what the VM checks need. Its controller's pass then
@@ -123,18 +129,22 @@ def slim(doc: Doc) -> Doc:
     meta, spec, status = (as_dict(doc.data.get(k)) for k in ("metadata", "spec", "status"))
     finalizers, refs = as_list(meta.get("finalizers")), as_list(meta.get("ownerReferences"))
     controller = [r for r in refs if isinstance(r, dict) and r.get("controller") is True][:1]
-    kept_meta: dict[str, Any] = {k: meta[k] for k in ("name", "uid", "deletionTimestamp", "creationTimestamp") if k in meta
+    kept_meta: dict[str, Any] = {k: meta[k] for k in ("name", "uid", "deletionTimestamp", "creationTimestamp",
+                                                      "deletionGracePeriodSeconds") if k in meta
                  and stored_size(meta[k]) <= 1024}
     if isinstance(meta.get("uid"), str) and meta["uid"]:
         kept_meta["uid"] = uid_label(meta["uid"])  # as its VM's label has it: the VM check still holds
     kept_meta["finalizers"] = [VM_FINALIZER] if VM_FINALIZER in finalizers else []
     if controller and stored_size(controller) <= 1024:
         kept_meta["ownerReferences"] = controller
-    kept_status = {k: status[k] for k in ("phase", "vmZone", "vmFingerprint", "nextAttemptTime") if k in status
+    kept_status = {k: status[k] for k in ("phase", "vmZone", "vmFingerprint", "nextAttemptTime", "vmAgent",
+                                          "terminationStarted") if k in status
                    and stored_size(status[k]) <= 1024}
-    node = spec.get("nodeName")
-    data = {"metadata": kept_meta, "spec": {"nodeName": node} if isinstance(node, str) and len(node) <= 1024 else {},
-            "status": kept_status}
+    node, grace = spec.get("nodeName"), spec.get("terminationGracePeriodSeconds")
+    kept_spec: dict[str, Any] = {"nodeName": node} if isinstance(node, str) and len(node) <= 1024 else {}
+    if isinstance(grace, int):
+        kept_spec["terminationGracePeriodSeconds"] = grace
+    data = {"metadata": kept_meta, "spec": kept_spec, "status": kept_status}
     return replace(doc, data=data)
 
 
@@ -252,6 +262,7 @@ class Sweep:
             if because is not None:
                 summary["fullBecause"] = because
                 items += self.sweep_items(vms, controllers)
+            items += self.node_items()
             items += self.service_items(balancers)
             self.on_step("read")
             self.work(rotated(items, cursor))
@@ -259,7 +270,7 @@ class Sweep:
             key: self.counts[key]
             for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
                         "vmsDeleted", "vmsSkipped", "services", "loadBalancersDeleted", "loadBalancersSkipped",
-                        "podsOverBudget")
+                        "podsOverBudget", "podsUnknown", "podsEvicted", "heartbeatsDeleted")
         })
         summary["deferred"] = dict(self.deferred)
         summary["resumeAt"] = " ".join(self.resume_at) if self.resume_at else None
@@ -462,6 +473,35 @@ class Sweep:
         self.counts["pods"] += 1
         sync_pod(rt.store, rt.provider, replace(rt.settings, pod_start_timeout=wait), doc.namespace, doc.name, rt.clock)
 
+    def node_items(self) -> list[Item]:
+        """Every tick, idle or not: the heartbeats not renewed for ``heartbeat_timeout``
+        (one query; a cluster whose agents all report reads one document's worth)."""
+        rt = self.rt
+        cutoff = rt.clock() - timedelta(seconds=rt.settings.heartbeat_timeout)
+        ok, stale = self.read("read stale heartbeats", lambda: stale_heartbeats(rt.store, cutoff))
+        if not ok:
+            return []
+        items = []
+        for heartbeat in stale:
+            uid = heartbeat.data.get("podUid")
+            items.append(Item("nodes", heartbeat.path, f"Pod {heartbeat.namespace}/{heartbeat.name} (heartbeat)",
+                              partial(self.node_check, heartbeat),
+                              ("Pod", heartbeat.namespace, heartbeat.name, uid if isinstance(uid, str) else "")))
+        return items
+
+    def node_check(self, heartbeat: Doc) -> None:
+        rt = self.rt
+        checked = check_heartbeat(rt.store, heartbeat, rt.settings, rt.clock())
+        if not checked.written:
+            return
+        counter = {"unknown": "podsUnknown", "lost": "podsEvicted", "forget": "heartbeatsDeleted"}.get(checked.verdict)
+        if counter is not None:
+            self.counts[counter] += 1
+        if checked.verdict == "lost":  # Failed now: its VM is released at once, not a tick later
+            self.counts["pods"] += 1
+            sync_pod(rt.store, rt.provider, replace(rt.settings, pod_start_timeout=0.0), heartbeat.namespace,
+                     heartbeat.name, rt.clock)
+
     def orphan_items(self, pods: list[Doc], live: set[tuple[str, str, str]]) -> list[Item]:
         """Pods whose controller is gone: deleted (or marked, for their finalizers' owner)."""
         items = []
@@ -567,8 +607,8 @@ def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
     raw = doc.data.get("status")
     status: dict[str, Any] = raw if isinstance(raw, dict) else {}
     holds = VM_FINALIZER in pod.finalizers
-    if pod.being_deleted:
-        return True
+    if pod.being_deleted:  # unless its agent is still within its grace period
+        return vm is None or vm.status in STOPPED or not holds or termination_step(doc.data, now) != "wait"
     if pod.phase in ("Failed", "Succeeded"):
         return holds  # its VM is to be released
     if pod.node_name is None:
@@ -576,6 +616,12 @@ def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
         return not isinstance(retry_at, datetime) or retry_at <= now
     if vm is None or vm.status in STOPPED:
         return True
+    if runs_agent(doc.data):
+        # Its agent's reports say whether it runs; the pod runtime only pairs it with its
+        # RUNNING VM (fingerprint, addresses), once.
+        if vm.status != "RUNNING":
+            return False
+        return not same_data(status.get("vmFingerprint"), fingerprint.vm_term(vm.name)) or status.get("vmZone") != vm.zone
     if vm.status == "RUNNING" and pod.phase == "Running":
         # Running as it should, but its status must also say so in the idle tick's terms:
         # pods from before the fingerprint, or one garbled, get a pass that rewrites it.

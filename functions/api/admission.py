@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterator, Mapping
 from functions.api.names import GCE_ZONE
 from functions.api.pod import Pod
 from functions.config import Settings
+from functions.vm_spec import metadata_entries
 
 MACHINE_TYPE_ANNOTATION = "firecontrol.io/machine-type"
 ZONE_ANNOTATION = "firecontrol.io/zone"
@@ -28,7 +29,6 @@ MAX_METADATA_VALUE = 256 * 1024
 RESERVED_METADATA = 16 * 1024
 # Compute Engine label values: empty or at most 63 lower-case letters, digits, '_' and '-'.
 GCE_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}\Z")
-_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 
 
 def pod_problems(
@@ -103,24 +103,9 @@ def label_problems(pod: Pod, namespace: str, name: str) -> list[str]:
 
 def metadata_items(pod: Pod, namespace: str, name: str) -> Iterator[tuple[str, str, str]]:
     """(field path, metadata key, value) of every metadata entry made from the pod's own
-    strings, as ``vm_spec.pod_metadata`` lays them out (a test keeps the two the same)."""
+    strings: its reference, and what ``vm_spec.metadata_entries`` lays out (one source)."""
     yield "metadata.name", "firecontrol-pod", f"{namespace}/{name}"
-    yield "spec.containers", "fc-containers", str(len(pod.spec.containers))
-    yield "spec.restartPolicy", "fc-restart-policy", _RESTART[pod.spec.restart_policy]
-    for i, container in enumerate(pod.spec.containers):
-        at, key = f"spec.containers[{i}]", f"fc-c{i}"
-        yield f"{at}.name", f"{key}-name", container.name
-        yield f"{at}.image", f"{key}-image", container.image
-        yield f"{at}.env", f"{key}-env", str(len(container.env))
-        for j, env in enumerate(container.env):
-            yield f"{at}.env[{j}].name", f"{key}-env{j}-name", env.name
-            yield f"{at}.env[{j}].value", f"{key}-env{j}-value", env.value
-        yield f"{at}.command", f"{key}-command", str(len(container.command))
-        for j, word in enumerate(container.command):
-            yield f"{at}.command[{j}]", f"{key}-command{j}", word
-        yield f"{at}.args", f"{key}-args", str(len(container.args))
-        for j, word in enumerate(container.args):
-            yield f"{at}.args[{j}]", f"{key}-arg{j}", word
+    yield from metadata_entries(pod)
 
 
 def _bytes(text: str) -> int:

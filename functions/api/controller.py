@@ -22,6 +22,15 @@ class PodTemplateSpec(Model):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PodSpec
 
+    @field_validator("spec")
+    @classmethod
+    def _always_restarts(cls, spec: PodSpec) -> PodSpec:
+        """A controller keeps its pods running: Kubernetes refuses any other restart policy
+        in its template (a pod that finished would be replaced, and replaced again)."""
+        if spec.restart_policy != "Always":
+            raise ValueError(f'restartPolicy: Unsupported value: "{spec.restart_policy}": supported values: "Always"')
+        return spec
+
 
 class ReplicationControllerSpec(Model):
     replicas: StrictInt = Field(default=1, ge=0, le=ABSOLUTE_MAX_REPLICAS)

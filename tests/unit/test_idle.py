@@ -20,7 +20,8 @@ SETTINGS = Settings(project="unit")
 
 def rc(want: int = 3, **status: Any) -> Doc:
     data = rc_doc("web", want)
-    data["status"] = {"replicas": want, "readyReplicas": want, "specHash": spec_hash(data["spec"]), **status}
+    data["status"] = {"replicas": want, "readyReplicas": want, "availableReplicas": want,
+                      "specHash": spec_hash(data["spec"]), **status}
     return Doc("namespaces/default/replicationControllers/web", data, NOW, NOW - timedelta(days=1))
 
 
@@ -43,6 +44,8 @@ def test_a_controller_at_rest_and_the_ways_it_is_not() -> None:
     assert pods_at_rest(rc(), SETTINGS) == AtRest(3, 0)
     assert pods_at_rest(rc(finishedPods=2), SETTINGS) == AtRest(3, 2)
     assert pods_at_rest(rc(readyReplicas=2), SETTINGS) is None  # a pod not ready
+    # Ready, not yet available (minReadySeconds): resync is the requeue that counts it.
+    assert pods_at_rest(rc(availableReplicas=2), SETTINGS) is None
     assert pods_at_rest(rc(replicas=2, readyReplicas=2), SETTINGS) is None  # short of spec
     assert pods_at_rest(rc(specHash="other"), SETTINGS) is None  # a spec no pass has seen
     failure = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "quota"}

@@ -1,23 +1,33 @@
 """A pod as a Compute Engine VM: its name, machine, labels, and containers as metadata.
 
 The VM boots Container-Optimized OS; cloud-init (``user-data``) installs a fixed
-systemd unit and launcher (``functions/vm/launch.sh``) that starts the containers.
-The user's strings never enter the cloud-config or the script: each one is its own
-metadata value (``fc-c0-image``, ``fc-c0-arg1``, ...) that the launcher reads as data.
-The ``gce-container-declaration`` agent is deprecated and is not used.
+systemd unit and the pod agent (``functions/vm/agent.sh``), which runs the containers
+for the VM's life (docs/agent-protocol.md). The user's strings never enter the
+cloud-config or the script: each one is its own metadata value (``fc-c0-image``,
+``fc-c0-arg1``, ...) that the agent reads as data. The ``gce-container-declaration``
+agent is deprecated and is not used.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from functions.api.names import zone_or_none
-from functions.api.pod import Pod
+from functions.api.pod import (
+    Container,
+    HTTPGetAction,
+    LifecycleHandler,
+    Pod,
+    Probe,
+    TCPSocketAction,
+)
 from functions.cloudprovider import names
 from functions.cloudprovider.interface import InstanceSpec, Owner
 
@@ -28,17 +38,20 @@ PREEMPTIBLE_ANNOTATION = "firecontrol.io/preemptible"
 ZONE_ANNOTATION = "firecontrol.io/zone"
 POD_LABEL = names.POD_LABEL
 NAMESPACE_LABEL = names.NAMESPACE_LABEL
-_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
-_LAUNCHER = Path(__file__).parent / "vm" / "launch.sh"
-_UNIT = """[Unit]
-Description=firecontrol pod containers
+AGENT_VERSION = "1"
+PROBES = (("startup", "startup_probe"), ("liveness", "liveness_probe"), ("readiness", "readiness_probe"))
+_AGENT = Path(__file__).parent / "vm" / "agent.sh"
+_AGENT_PATH = "/var/lib/firecontrol/agent.sh"
+_UNIT = f"""[Unit]
+Description=firecontrol pod agent (runs, probes and reports the pod's containers)
 Wants=network-online.target docker.service
 After=network-online.target docker.service
 
 [Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/bash /var/lib/firecontrol/launch.sh
+Type=simple
+Restart=always
+RestartSec=5
+ExecStart=/bin/bash {_AGENT_PATH}
 
 [Install]
 WantedBy=multi-user.target
@@ -65,40 +78,105 @@ def own_vm_names(cluster: str, namespace: str, pod: str) -> tuple[str, ...]:
     return instance_name(cluster, namespace, pod), legacy_instance_name(cluster, namespace, pod)
 
 
+def _packed_agent() -> str:
+    """The agent gzipped (with no timestamp, so every VM gets the same bytes) in base64."""
+    return base64.b64encode(gzip.compress(_AGENT.read_bytes(), mtime=0)).decode()
+
+
 @cache
 def cloud_config() -> str:
     """The VM's ``user-data``: identical for every pod, built from no user input."""
     config = {
         "write_files": [
-            {"path": "/var/lib/firecontrol/launch.sh", "permissions": "0755", "content": _LAUNCHER.read_text()},
-            {"path": "/etc/systemd/system/firecontrol-pod.service", "permissions": "0644", "content": _UNIT},
+            # Compressed: the agent is ~24 KB and all of firecontrol's own metadata must
+            # fit admission's reserve (functions/api/admission.py RESERVED_METADATA).
+            {"path": _AGENT_PATH, "permissions": "0755", "encoding": "gz+b64", "content": _packed_agent()},
+            {"path": "/etc/systemd/system/firecontrol-agent.service", "permissions": "0644", "content": _UNIT},
         ],
-        "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "start", "firecontrol-pod.service"]],
+        "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "start", "firecontrol-agent.service"]],
     }
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
 
 
-def pod_metadata(pod: Pod) -> dict[str, str]:
-    """The containers as flat metadata values: one key per string, counts as digits."""
-    items: dict[str, str] = {
-        "fc-containers": str(len(pod.spec.containers)),
-        "fc-restart-policy": _RESTART[pod.spec.restart_policy],
-    }
-    for i, container in enumerate(pod.spec.containers):
-        prefix = f"fc-c{i}"
-        items[f"{prefix}-name"] = container.name
-        items[f"{prefix}-image"] = container.image
-        items[f"{prefix}-env"] = str(len(container.env))
+def _port(container: Container, action: HTTPGetAction | TCPSocketAction, at: str) -> str:
+    number = container.port_number(action.port)
+    if number is None:  # the model refuses this already; never write a name the agent cannot use
+        raise ValueError(f"{at}.port: {action.port!r:.80} is not a port of this container")
+    return str(number)
+
+
+def _action(container: Container, handler: Probe | LifecycleHandler, key: str, at: str) -> Iterator[tuple[str, str, str]]:
+    """One probe's or preStop handler's keys: its kind, then the kind's own sub-keys."""
+    if handler.http_get is not None:
+        http, where = handler.http_get, f"{at}.httpGet"
+        yield where, key, "http"
+        yield f"{where}.port", f"{key}-port", _port(container, http, where)
+        yield f"{where}.path", f"{key}-path", http.path
+        yield f"{where}.scheme", f"{key}-scheme", http.scheme
+        if http.host is not None:
+            yield f"{where}.host", f"{key}-host", http.host
+        yield f"{where}.httpHeaders", f"{key}-headers", str(len(http.http_headers))
+        for j, header in enumerate(http.http_headers):
+            yield f"{where}.httpHeaders[{j}].name", f"{key}-header{j}-name", header.name
+            yield f"{where}.httpHeaders[{j}].value", f"{key}-header{j}-value", header.value
+    elif handler.tcp_socket is not None:
+        tcp, where = handler.tcp_socket, f"{at}.tcpSocket"
+        yield where, key, "tcp"
+        yield f"{where}.port", f"{key}-port", _port(container, tcp, where)
+        if tcp.host is not None:
+            yield f"{where}.host", f"{key}-host", tcp.host
+    elif handler.exec is not None:
+        where = f"{at}.exec.command"
+        yield f"{at}.exec", key, "exec"
+        yield where, f"{key}-command", str(len(handler.exec.command))
+        for j, word in enumerate(handler.exec.command):
+            yield f"{where}[{j}]", f"{key}-command{j}", word
+    elif isinstance(handler, LifecycleHandler) and handler.sleep is not None:
+        yield f"{at}.sleep", key, "sleep"
+        yield f"{at}.sleep.seconds", f"{key}-seconds", str(handler.sleep.seconds)
+
+
+def _timing(probe: Probe) -> str:
+    return " ".join(str(n) for n in (probe.initial_delay_seconds, probe.period_seconds, probe.timeout_seconds,
+                                     probe.success_threshold, probe.failure_threshold))
+
+
+def metadata_entries(pod: Pod) -> Iterator[tuple[str, str, str]]:
+    """(field path, metadata key, value) of every entry made from the pod's spec, laid out
+    as docs/agent-protocol.md §1 says: one key per user string, counts and numbers as
+    digits. Pure, and depends on the Pod model only, so admission can count the same."""
+    spec = pod.spec
+    yield "spec.terminationGracePeriodSeconds", "fc-grace-seconds", str(spec.termination_grace_period_seconds)
+    yield "spec.restartPolicy", "fc-restart-policy", spec.restart_policy
+    yield "spec.containers", "fc-containers", str(len(spec.containers))
+    for i, container in enumerate(spec.containers):
+        at, key = f"spec.containers[{i}]", f"fc-c{i}"
+        yield f"{at}.name", f"{key}-name", container.name
+        yield f"{at}.image", f"{key}-image", container.image
+        yield f"{at}.env", f"{key}-env", str(len(container.env))
         for j, env in enumerate(container.env):
-            items[f"{prefix}-env{j}-name"] = env.name
-            items[f"{prefix}-env{j}-value"] = env.value
-        items[f"{prefix}-command"] = str(len(container.command))
+            yield f"{at}.env[{j}].name", f"{key}-env{j}-name", env.name
+            yield f"{at}.env[{j}].value", f"{key}-env{j}-value", env.value
+        yield f"{at}.command", f"{key}-command", str(len(container.command))
         for j, word in enumerate(container.command):
-            items[f"{prefix}-command{j}"] = word
-        items[f"{prefix}-args"] = str(len(container.args))
+            yield f"{at}.command[{j}]", f"{key}-command{j}", word
+        yield f"{at}.args", f"{key}-args", str(len(container.args))
         for j, word in enumerate(container.args):
-            items[f"{prefix}-arg{j}"] = word
-    return items
+            yield f"{at}.args[{j}]", f"{key}-arg{j}", word
+        for kind, field in PROBES:
+            probe: Probe | None = getattr(container, field)
+            if probe is not None:
+                where = f"{at}.{kind}Probe"
+                yield from _action(container, probe, f"{key}-{kind}", where)
+                yield where, f"{key}-{kind}-timing", _timing(probe)
+        pre_stop = container.lifecycle.pre_stop if container.lifecycle else None
+        if pre_stop is not None:
+            yield from _action(container, pre_stop, f"{key}-prestop", f"{at}.lifecycle.preStop")
+
+
+def pod_metadata(pod: Pod) -> dict[str, str]:
+    """The pod's spec as flat metadata values (``metadata_entries``)."""
+    return {key: value for _, key, value in metadata_entries(pod)}
 
 
 def machine_type(pod: Pod, default: str = DEFAULT_MACHINE_TYPE) -> str:
@@ -116,14 +194,21 @@ def pod_zone(annotations: Mapping[str, str]) -> str | None:
 
 def instance_spec(pod: Pod, cluster: str, default_machine_type: str = DEFAULT_MACHINE_TYPE, *, uid: str = "",
                   vm_name: str | None = None, external_ip: bool = False,
-                  service_account: str | None = None) -> InstanceSpec:
-    """The VM for ``pod`` (whose uid is ``uid``), named ``vm_name`` or ``instance_name``."""
+                  service_account: str | None = None, status_url: str | None = None,
+                  heartbeat: int = 60) -> InstanceSpec:
+    """The VM for ``pod`` (whose uid is ``uid``), named ``vm_name`` or ``instance_name``.
+
+    With ``status_url`` the agent reports there every ``heartbeat`` seconds (and on every
+    change); without it, it runs the containers and reports nothing (no ``fc-agent``)."""
     namespace, name = pod.metadata.namespace or "default", pod.name
+    agent = {"fc-agent": AGENT_VERSION, "fc-status-url": status_url,
+             "fc-heartbeat-seconds": str(heartbeat)} if status_url else {}
     return InstanceSpec(
         name=vm_name or instance_name(cluster, namespace, name),
         machine_type=machine_type(pod, default_machine_type),
         image=COS_IMAGE,
-        metadata={"user-data": cloud_config(), "firecontrol-pod": f"{namespace}/{name}", **pod_metadata(pod)},
+        metadata={"user-data": cloud_config(), "firecontrol-pod": f"{namespace}/{name}", **agent,
+                  **pod_metadata(pod)},
         labels={POD_LABEL: name, NAMESPACE_LABEL: namespace},
         preemptible=pod.metadata.annotations.get(PREEMPTIBLE_ANNOTATION, "false").lower() == "true",
         zone=pod_zone(pod.metadata.annotations),

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +18,10 @@ from functions.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
 from functions.vm_spec import instance_name
+from tests.agent.support import MetadataServer, start_agent, wait_for
 from tests.helpers import CrashAfter, CrashBefore, pod_doc, pods
 
-LAUNCHER = Path(__file__).resolve().parents[2] / "functions" / "vm" / "launch.sh"
+AGENT = Path(__file__).resolve().parents[2] / "functions" / "vm" / "agent.sh"
 
 
 def vms(compute: ComputeEmulator) -> list[str]:
@@ -111,38 +110,17 @@ HOSTILE = [
 
 
 @pytest.fixture
-def metadata_server(compute: ComputeEmulator) -> Iterator[dict[str, Any]]:
-    """Serves one VM's metadata attributes from the Compute emulator, as the metadata server does."""
-    state: dict[str, Any] = {"items": {}}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            key = self.path.rsplit("/", 1)[1]
-            if self.headers.get("Metadata-Flavor") != "Google" or key not in state["items"]:
-                self.send_response(404)
-                self.end_headers()
-                return
-            body = state["items"][key].encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/computeMetadata/v1/instance/attributes"
-    yield state
-    server.shutdown()
+def metadata_server() -> Iterator[MetadataServer]:
+    """The metadata server the agent reads, on a real local socket (tests/agent/support.py)."""
+    with MetadataServer().serving() as server:
+        yield server
 
 
 IMAGE = "busybox:1.36"
 
 
 def test_hostile_strings_reach_the_vm_verbatim_and_inert(
-    crt: Runtime, compute: ComputeEmulator, metadata_server: dict[str, Any], tmp_path: Path
+    crt: Runtime, compute: ComputeEmulator, metadata_server: MetadataServer, tmp_path: Path
 ) -> None:
     canary = tmp_path / "pwned"
     words = [w.format(canary=canary) for w in HOSTILE]
@@ -165,26 +143,23 @@ def test_hostile_strings_reach_the_vm_verbatim_and_inert(
     assert [items[f"fc-c0-env{j}-value"] for j in range(len(words))] == words
     assert all(w not in items["user-data"] for w in words)  # the cloud-config carries no user input
 
-    # Run the real launcher against those values with a docker stand-in that records argv.
-    metadata_server["items"] = items
-    record = tmp_path / "argv"
-    docker = tmp_path / "docker"
-    docker.write_text(f'#!/bin/bash\n[ "$1" = rm ] && exit 0\nprintf "%s\\0" "$@" > {record}\n')
-    docker.chmod(0o755)
-    env = {"PATH": "/usr/bin:/bin", "FIRECONTROL_METADATA_URL": metadata_server["url"], "FIRECONTROL_DOCKER": str(docker)}
-    done = subprocess.run(["bash", str(LAUNCHER)], env=env, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    argv = record.read_bytes().split(b"\0")[:-1]
-    expected = ["run", "--detach", "--network=host", "--name", "app", "--restart", "always"]
+    # Run the real agent against those values with a stand-in docker that records argv.
+    metadata_server.items = items
+    agent = start_agent(tmp_path, metadata_server)
+    try:
+        [argv] = wait_for(lambda: agent.runs("app"), what="the agent's docker run")
+    finally:
+        agent.stop()
+    expected = ["run", "--detach", "--network=host", "--name", "app"]
     expected += [a for i, w in enumerate(words) for a in ("--env", f"V{i}={w}")]
     expected += ["--entrypoint", words[0], "--", IMAGE, *words[1:3], *words[3:]]
-    assert [a.decode() for a in argv] == expected  # every word arrived as exactly one argument
+    assert argv == expected  # every word arrived as exactly one argument
     assert not canary.exists()
 
 
-def test_launcher_passes_shellcheck() -> None:
+def test_agent_passes_shellcheck() -> None:
     import shutil
 
     shellcheck = shutil.which("shellcheck") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "shellcheck")
-    done = subprocess.run([shellcheck, str(LAUNCHER)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([shellcheck, str(AGENT)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout

@@ -9,7 +9,7 @@ other report reads the pod, checks its VM is the token's, derives the status
 ``update_time``; a stale commit reads both again and decides again, so two reports (or
 a report and another writer) never overwrite each other and an older report loses.
 
-    handle_report -> 200 accepted | 400 not a report | 403 refused | 503 contention
+    handle_report -> 200 accepted | 400 not a report | 403 refused | 503 not written (the next report retries)
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+
+from google.api_core import exceptions as gexc
 
 from functions.api.parse import parse_pod
 from functions.api.pod import PodStatus
@@ -74,6 +76,9 @@ def handle_report(rt: Runtime, authorization: str | None, body: bytes, method: s
     except Contended:
         log.warning("report not written: contention", extra=ref)
         return 503, {"error": "too many concurrent writers; the next report will carry the same state"}
+    except gexc.GoogleAPICallError as error:  # Firestore unavailable, or a write it refuses
+        log.error("report not written", extra={**ref, "error": str(error)[:500]})
+        return 503, {"error": "the status could not be written; the next report will carry the same state"}
     log.info("report accepted", extra={**ref, "statusWritten": written})
     return 200, {"accepted": report.sequence, "statusWritten": written}
 

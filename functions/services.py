@@ -4,6 +4,9 @@ Nothing in the cloud is forgotten (Kubernetes #2984, #4689, #53451): the finaliz
 is on the document *before* the first cloud resource is made, and comes off only
 after the load balancer is gone, so a deleted or changed service always leads back
 here. ``decide`` is the pure decision; ``sync_service`` is the I/O around it.
+Every member VM also carries the service's port map (``fc-svc-{h}``, read by the pod
+agent, docs/agent-protocol.md); ``status.portMap`` records what was written where, so
+a pass where nothing changed makes no Compute call.
 """
 
 from __future__ import annotations
@@ -15,10 +18,20 @@ from datetime import datetime
 from typing import Any, Literal
 
 from functions.api.meta import Condition, selector_matches
+from functions.api.names import GCE_NAME, zone_or_none
 from functions.api.parse import parse_service, parse_service_status
-from functions.api.service import LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus
+from functions.api.service import (
+    LoadBalancerIngress,
+    LoadBalancerStatus,
+    PortMapMember,
+    PortMapStatus,
+    Service,
+    ServiceStatus,
+)
 from functions.cloudprovider import (
+    CloudProvider,
     NameConflictError,
+    NotFoundError,
     Owner,
     PermanentError,
     TCPLoadBalancer,
@@ -28,7 +41,7 @@ from functions.cloudprovider import names as cloud_names
 from functions.config import Settings
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, set_condition
-from functions.pod_policy import PodInfo
+from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.quota import quota_problems_for_service
 from functions.store import (
     SERVICES,
@@ -43,6 +56,7 @@ from functions.store import (
 log = logging.getLogger("firecontrol.services")
 
 KIND = "Service"
+POD_KIND = "Pod"  # the kind written on a pod's VM (pods.py's KIND; not imported: pods imports us)
 FINALIZER = "firecontrol.io/load-balancer"
 READY = "LoadBalancerReady"
 
@@ -146,17 +160,144 @@ def decide(doc: Doc) -> Decision:
     return Decision("nothing", parsed.obj)
 
 
+def _host(service: Service, pod: PodInfo) -> str | None:
+    """The pod's VM as a load balancer host (``zones/Z/instances/N`` when the VM is in a
+    zone of its own), if the pod is a Running one the selector matches."""
+    if not pod.node_name or pod.phase != "Running" or pod.being_deleted:
+        return None
+    if not selector_matches(service.spec.selector, pod.labels):
+        return None
+    return f"zones/{pod.vm_zone}/instances/{pod.node_name}" if pod.vm_zone else pod.node_name
+
+
 def hosts_for(service: Service, pods: list[PodInfo]) -> list[str]:
-    """The VMs of the Running pods the selector matches (``zones/Z/instances/N`` when the
-    VM is in a zone of its own), sorted, each once."""
-    return sorted(
-        {
-            f"zones/{p.vm_zone}/instances/{p.node_name}" if p.vm_zone else p.node_name
-            for p in pods
-            if p.node_name and p.phase == "Running" and not p.being_deleted
-            and selector_matches(service.spec.selector, p.labels)
-        }
-    )
+    """The VMs of the Running pods the selector matches, sorted, each once."""
+    return sorted({h for h in (_host(service, p) for p in pods) if h is not None})
+
+
+# -- port maps on the member VMs ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """A pod behind the service: its VM, whose it is, and each service port's target there."""
+
+    host: str
+    pod: str
+    uid: str
+    vm_id: str
+    targets: tuple[int, ...]
+
+
+def _container_ports(data: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """(name, number, protocol) of every named container port of a pod document."""
+    found = []
+    for container in as_list(as_dict(data.get("spec")).get("containers")):
+        for port in as_list(as_dict(container).get("ports")):
+            port = as_dict(port)
+            name, number, protocol = port.get("name"), port.get("containerPort"), port.get("protocol", "TCP")
+            if isinstance(name, str) and type(number) is int and 1 <= number <= 65535:
+                found.append((name, number, protocol))
+    return found
+
+
+def resolve_targets(service: Service, data: dict[str, Any]) -> tuple[int, ...] | str:
+    """Each service port's target port on this pod, in order; or the first named target it
+    lacks (a container port of that name and protocol), as Kubernetes' ``FindPort``."""
+    ports = _container_ports(data)
+    targets = []
+    for port in service.spec.ports:
+        target = port.target
+        if isinstance(target, str):
+            number = next((n for name, n, proto in ports if name == target and proto == port.protocol), None)
+            if number is None:
+                return target
+            target = number
+        targets.append(target)
+    return tuple(targets)
+
+
+def members_of(service: Service, docs: list[Doc]) -> tuple[list[Member], dict[str, str]]:
+    """The service's member pods, by host; and the pods left out for want of a named target
+    port (pod -> the port name): Kubernetes gives such a pod no endpoint."""
+    members: dict[str, Member] = {}
+    left_out: dict[str, str] = {}
+    for doc in docs:
+        host = _host(service, PodInfo.from_doc(doc))
+        if host is None:
+            continue
+        targets = resolve_targets(service, doc.data)
+        if isinstance(targets, str):
+            left_out[doc.name] = targets
+            continue
+        vm_id = as_dict(doc.data.get("status")).get("vmId")
+        members[host] = Member(host, doc.name, doc_uid(doc), vm_id if isinstance(vm_id, str) else "", targets)
+    return [members[h] for h in sorted(members)], left_out
+
+
+def port_map_value(service: Service, ip: str, targets: tuple[int, ...]) -> str:
+    """The metadata value: ``tcp|udp LB_IP PORT TARGET``, one line per service port."""
+    return "\n".join(f"{p.protocol.lower()} {ip} {p.port} {t}" for p, t in zip(service.spec.ports, targets, strict=True))
+
+
+def port_map_digest(vm_id: str, value: str) -> str:
+    """Changes when the lines do or when the VM was made again under its name."""
+    return cloud_names.name_hash(f"{vm_id}\n{value}", 12)
+
+
+@dataclass(frozen=True)
+class PortMapPlan:
+    write: list[tuple[Member, str, str]]  # (member, value, digest)
+    remove: list[PortMapMember]  # VMs that left: their key goes
+    keep: list[PortMapMember]  # written before and still right
+
+
+def plan_port_maps(service: Service, ip: str, members: list[Member], applied: list[PortMapMember]) -> PortMapPlan:
+    """Which member VMs need the port map written, and which lost it."""
+    before = {m.host: m for m in applied}
+    write, keep = [], []
+    for member in members:
+        value = port_map_value(service, ip, member.targets)
+        digest = port_map_digest(member.vm_id, value)
+        had = before.get(member.host)
+        if had is not None and (had.pod, had.uid, had.digest) == (member.pod, member.uid, digest):
+            keep.append(had)
+        else:
+            write.append((member, value, digest))
+    hosts = {m.host for m in members}
+    return PortMapPlan(write, [m for h, m in sorted(before.items()) if h not in hosts], keep)
+
+
+def _vm_of(host: str) -> tuple[str, str | None] | None:
+    """(name, zone or None) of a host as recorded; None for anything malformed (the
+    status is user-writable: nothing but a plain VM name reaches Compute)."""
+    parts = host.split("/")
+    if len(parts) == 4 and parts[0] == "zones" and parts[2] == "instances" and zone_or_none(parts[1]):
+        name, zone = parts[3], parts[1]
+    elif len(parts) == 1:
+        name, zone = host, None
+    else:
+        return None
+    return (name, zone) if GCE_NAME.match(name) and len(name) <= cloud_names.MAX_NAME else None
+
+
+def write_port_map(cloud: CloudProvider, cluster: str, namespace: str, service: str, host: str, pod: str,
+                   uid: str, value: str | None) -> bool:
+    """Set (or, with None, remove) the service's key on the pod's VM, only if the VM is that
+    pod's. False when it was not written: the VM is gone or not that pod's (logged)."""
+    vm = _vm_of(host)
+    if vm is None:
+        return False
+    owner = Owner(cluster=cluster, namespace=namespace, kind=POD_KIND, name=pod, uid=uid)
+    key = cloud_names.service_ports_key(namespace, service)
+    try:
+        cloud.set_instance_metadata(vm[0], vm[1], {key: value}, owner=owner)
+    except NotFoundError:
+        return False  # the VM is gone: nothing to map, nothing to clean
+    except PermanentError as error:
+        log.warning("port map not written", extra=ref_fields(KIND, namespace, service, vm=host, pod=pod, error=str(error)))
+        return False
+    return True
 
 
 def ready_status(old: ServiceStatus, ip: str, now: datetime, name: str | None = None) -> ServiceStatus:
@@ -196,7 +337,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
 
     kind, collection = KIND, SERVICES
 
-    def __init__(self, store: Store, lb: TCPLoadBalancer, settings: Settings, clock: Clock, settle: bool = True) -> None:
+    def __init__(self, store: Store, lb: CloudProvider, settings: Settings, clock: Clock, settle: bool = True) -> None:
         super().__init__(store, clock)
         self.lb, self.settings, self.settle = lb, settings, settle
 
@@ -236,8 +377,8 @@ class ServiceSync(GuardedSync[ServiceResult]):
             over = quota_problems_for_service(self.store, doc.namespace, doc, self.settings)
             if over:
                 return self._failed(doc, old, "ExceededQuota", "; ".join(over), now)
-        pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
-        hosts = hosts_for(service, pods)
+        members, left_out = self._members(doc, service)
+        hosts = [m.host for m in members]
         name = choose_load_balancer_name(self.lb, self.settings.region, doc.namespace, doc.name, old)
         ports = [p.port for p in service.spec.ports]
         protocol = service.spec.ports[0].protocol
@@ -256,27 +397,59 @@ class ServiceSync(GuardedSync[ServiceResult]):
             self._failed(doc, old, "SyncLoadBalancerFailed", f"will retry: {error}", now)
             raise
         if self.settle:
-            self._settle_hosts(doc, service, name, hosts)
-        status = ready_status(old, ip, now, name)
+            members, left_out = self._settle_hosts(doc, service, name, members, left_out)
+        port_map = self._apply_port_maps(doc, service, ip, members, left_out, old)
+        status = ready_status(old, ip, now, name).model_copy(update={"port_map": port_map})
         writes = self._status_write(doc, status)
         if writes:
             previous = [i.ip for i in old.load_balancer.ingress]
             if previous != [ip]:
                 writes.append(self.event(doc, "EnsuredLoadBalancer", f"load balancer {name} at {ip}"))
+            newly_out = sorted(set(left_out) - set(old.port_map.left_out if old.port_map else []))
+            if newly_out:
+                shown = ", ".join(f"{pod} (no port {left_out[pod]!r})" for pod in newly_out[:10])
+                writes.append(self.event(doc, "NamedPortNotFound", f"pods without the named target port get no "
+                                         f"traffic: {shown}" + (" ..." if len(newly_out) > 10 else ""), "Warning"))
             self.commit(writes)
         log.info("load balancer ensured", extra=ref_fields(KIND, doc.namespace, doc.name, ip=ip, hosts=len(hosts), ports=ports))
         return ServiceResult("ensure", ip=ip)
 
-    def _settle_hosts(self, doc: Doc, service: Service, name: str, hosts: list[str], rounds: int = 3) -> None:
+    def _members(self, doc: Doc, service: Service) -> tuple[list[Member], dict[str, str]]:
+        return members_of(service, self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None))
+
+    def _settle_hosts(self, doc: Doc, service: Service, name: str, members: list[Member], left_out: dict[str, str],
+                      rounds: int = 3) -> tuple[list[Member], dict[str, str]]:
         """Read the pods again after writing the hosts: a concurrent pass that read newer
         pods may have written before us, and ours, from older pods, must not stand."""
         for _ in range(rounds):
-            pods = [PodInfo.from_doc(d) for d in self.store.pods_matching_or_owned(doc.namespace, service.spec.selector, None)]
-            now_hosts = hosts_for(service, pods)
-            if sorted(now_hosts) == sorted(hosts):
-                return
-            hosts = now_hosts
-            self.lb.update_hosts(name, self.settings.region, hosts)
+            now_members, now_left_out = self._members(doc, service)
+            if [m.host for m in now_members] == [m.host for m in members]:
+                return now_members, now_left_out
+            members, left_out = now_members, now_left_out
+            self.lb.update_hosts(name, self.settings.region, [m.host for m in members])
+        return members, left_out
+
+    def _apply_port_maps(self, doc: Doc, service: Service, ip: str, members: list[Member], left_out: dict[str, str],
+                         old: ServiceStatus) -> PortMapStatus:
+        """Write the port map where it is missing or stale, remove it from VMs that left;
+        what stands is recorded, so the next pass writes nothing if nothing changed."""
+        plan = plan_port_maps(service, ip, members, old.port_map.members if old.port_map else [])
+        written = list(plan.keep)
+        for member, value, digest in plan.write:
+            if write_port_map(self.lb, self.settings.cluster, doc.namespace, doc.name, member.host, member.pod,
+                              member.uid, value):
+                written.append(PortMapMember(host=member.host, pod=member.pod, uid=member.uid, digest=digest))
+        for gone in plan.remove:
+            write_port_map(self.lb, self.settings.cluster, doc.namespace, doc.name, gone.host, gone.pod, gone.uid, None)
+        if plan.write or plan.remove:
+            log.info("port maps written", extra=ref_fields(KIND, doc.namespace, doc.name, writing=len(plan.write),
+                                                          removing=len(plan.remove), members=len(written)))
+        return PortMapStatus(members=sorted(written, key=lambda m: m.host), left_out=sorted(left_out))
+
+    def _remove_port_maps(self, doc: Doc, old: ServiceStatus) -> None:
+        """The service is going: its key leaves every VM it was written on."""
+        recorded = old.port_map.members if old.port_map else []
+        remove_port_maps(self.lb, self.settings.cluster, doc.namespace, doc.name, recorded)
 
     def _failed(self, doc: Doc, old: ServiceStatus, reason: str, message: str, now: datetime) -> ServiceResult:
         log.warning("load balancer failed", extra=ref_fields(KIND, doc.namespace, doc.name, error=message))
@@ -303,6 +476,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
             except TemporaryError as error:
                 self._failed(doc, old, "DeleteLoadBalancerFailed", f"will retry: {error}", now)
                 raise
+        self._remove_port_maps(doc, old)
         writes: list[Write]
         if decision.remove_document:
             writes = [Delete(doc.path, if_updated_at=doc.update_time)]
@@ -328,14 +502,22 @@ def services_selecting(store: Store, namespace: str, labels: dict[str, str]) -> 
     return found
 
 
-def sync_service(store: Store, lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, clock: Clock,
+def remove_port_maps(cloud: CloudProvider, cluster: str, namespace: str, service: str,
+                     recorded: list[PortMapMember]) -> None:
+    for member in recorded:
+        write_port_map(cloud, cluster, namespace, service, member.host, member.pod, member.uid, None)
+    if recorded:
+        log.info("port maps removed", extra=ref_fields(KIND, namespace, service, members=len(recorded)))
+
+
+def sync_service(store: Store, lb: CloudProvider, settings: Settings, namespace: str, name: str, clock: Clock,
                  settle: bool = True) -> ServiceResult:
     """``settle``: read the pods again after writing the hosts (see ``_settle_hosts``);
     resync, which comes back every minute anyway, spares itself that read."""
     return ServiceSync(store, lb, settings, clock, settle).run(namespace, name)
 
 
-def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, name: str, old: dict[str, Any],
+def teardown_deleted(lb: CloudProvider, settings: Settings, namespace: str, name: str, old: dict[str, Any],
                      create_time: datetime | None = None) -> bool:
     """A service document deleted outright (no two-phase delete): still delete its load
     balancer, only the resources of that document (its uid, from ``metadata.uid`` or from
@@ -356,5 +538,6 @@ def teardown_deleted(lb: TCPLoadBalancer, settings: Settings, namespace: str, na
     except NameConflictError as error:
         log.warning("deleted service's load balancer: resources not ours left alone",
                     extra=ref_fields(KIND, namespace, name, error=str(error)))
+    remove_port_maps(lb, settings.cluster, namespace, name, status.port_map.members if status.port_map else [])
     log.info("deleted service's load balancer deleted", extra=ref_fields(KIND, namespace, name))
     return True

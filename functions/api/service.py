@@ -65,6 +65,36 @@ class LoadBalancerStatus(Model):
     ingress: list[LoadBalancerIngress] = Field(default_factory=list)
 
 
+class PortMapMember(Model):
+    """One member VM's port map as the service controller last wrote it there."""
+
+    host: StrictStr  # ``zones/Z/instances/N``, or ``N`` in the configured zone
+    pod: StrictStr
+    uid: StrictStr
+    digest: StrictStr  # of the VM's id and the lines written: a change means write again
+
+
+class PortMapStatus(Model):
+    """firecontrol's own: what the port maps on the member VMs are, so a pass where
+    nothing changed makes no Compute call, and a VM that leaves is cleaned."""
+
+    members: list[PortMapMember] = Field(default_factory=list)
+    left_out: list[StrictStr] = Field(default_factory=list)  # pods without a named target port
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _members(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return []
+        keys = ("host", "pod", "uid", "digest")
+        return [m for m in value if isinstance(m, dict) and all(isinstance(m.get(k), str) for k in keys)]
+
+    @field_validator("left_out", mode="before")
+    @classmethod
+    def _left_out(cls, value: object) -> object:
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 class ServiceStatus(Model):
     load_balancer: LoadBalancerStatus = Field(default_factory=LoadBalancerStatus)
     conditions: list[Condition] = Field(default_factory=list)
@@ -72,11 +102,17 @@ class ServiceStatus(Model):
     # firecontrol's own: the name of the load balancer this service uses (today's, or the
     # legacy one it already had). Checked before use; anything not a string is dropped.
     load_balancer_name: StrictStr | None = None
+    port_map: PortMapStatus | None = None
 
     @field_validator("load_balancer_name", mode="before")
     @classmethod
     def _name_or_none(cls, value: object) -> object:
         return value if isinstance(value, str) else None
+
+    @field_validator("port_map", mode="before")
+    @classmethod
+    def _port_map_or_none(cls, value: object) -> object:
+        return value if isinstance(value, dict) else None
 
 
 class ServiceSpec(Model):

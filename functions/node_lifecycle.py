@@ -32,7 +32,7 @@ from functions.api.pod import PodStatus
 from functions.config import Settings
 from functions.heartbeats import HEARTBEATS, RENEW_TIME
 from functions.logs import ref_fields
-from functions.objects import doc_uid, event_for, set_condition
+from functions.objects import doc_uid, event_for, replace_condition
 from functions.pod_policy import as_dict
 from functions.store import PODS, Delete, Doc, StaleWrite, Store, Update, Write, doc_path
 from functions.termination import runs_agent
@@ -103,7 +103,7 @@ def unknown_writes(pod: Doc, heartbeat: Doc, settings: Settings, now: datetime) 
                f"(last heard {_since(heartbeat)})")
     conditions = _conditions(pod)
     for kind in ("ContainersReady", "Ready"):
-        conditions = set_condition(conditions, kind, Condition(type=kind, status="Unknown", reason=UNKNOWN,
+        conditions = replace_condition(conditions, kind, Condition(type=kind, status="Unknown", reason=UNKNOWN,
                                                                message=message), now)
     update = Update(pod.path, {"status.conditions": [c.to_doc() for c in conditions]}, pod.update_time)
     return [update, event_for("Pod", pod.namespace, pod.name, doc_uid(pod), "NodeNotReady", message, "Warning")]
@@ -115,7 +115,7 @@ def lost_writes(pod: Doc, heartbeat: Doc, settings: Settings, now: datetime) -> 
     message = f"the pod's agent has not reported for over {silent:g}s (last heard {_since(heartbeat)}); its VM is lost"
     conditions = _conditions(pod)
     for kind in ("ContainersReady", "Ready"):
-        conditions = set_condition(conditions, kind, Condition(type=kind, status="False", reason=LOST,
+        conditions = replace_condition(conditions, kind, Condition(type=kind, status="False", reason=LOST,
                                                                message=message), now)
     fields: dict[str, Any] = {
         "status.phase": "Failed", "status.reason": LOST, "status.message": message,

@@ -101,6 +101,17 @@ def set_condition(
     return [*rest, new.model_copy(update={"last_transition_time": since or now})]
 
 
+def replace_condition(conditions: list[Condition], type_: str, new: Condition, now: datetime) -> list[Condition]:
+    """``set_condition``, but the condition keeps its place in the list: two writers of
+    one status (the pod runtime and the agent's reports) do not reorder it back and forth,
+    so neither sees a change the other did not make."""
+    at = next((i for i, c in enumerate(conditions) if c.type == type_), None)
+    updated = set_condition(conditions, type_, new, now)
+    if at is None:
+        return updated
+    return [*updated[:at], updated[-1], *updated[at:-1]]
+
+
 class GuardedSync(Generic[R]):
     """One object's pass: read it, act, commit guarded by its ``update_time``; on a stale
     commit read again and decide again, a few times, then let the platform retry."""

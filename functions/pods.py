@@ -44,7 +44,7 @@ from functions.config import Settings
 from functions.fingerprint import vm_term
 from functions.heartbeats import heartbeat_path, initial_heartbeat
 from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, doc_uid, set_condition
+from functions.objects import GuardedSync, Retry, doc_uid, replace_condition, set_condition
 from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Create, Delete, Doc, Store, Update, Write
 from functions.termination import TERMINATE_KEY, grace_seconds, runs_agent, termination_step
@@ -124,12 +124,12 @@ def agent_pod_status(old: PodStatus, info: InstanceInfo, now: datetime, schedule
     kubelet says before the containers run. The fingerprint pairs the pod with its VM
     while the VM is RUNNING (the controller's readiness says whether the pod serves)."""
     running = info.status == "RUNNING"
-    conditions = set_condition(old.conditions, "PodScheduled", scheduled, now)
+    conditions = replace_condition(old.conditions, "PodScheduled", scheduled, now)
     waiting = f"containers with unready status: [{' '.join(containers)}]"
     for kind in ("ContainersReady", "Ready"):
         if not any(c.type == kind for c in conditions):
             not_ready = Condition(type=kind, status="False", reason="ContainersNotReady", message=waiting)
-            conditions = set_condition(conditions, kind, not_ready, now)
+            conditions = replace_condition(conditions, kind, not_ready, now)
     return old.model_copy(
         update={
             "conditions": conditions,

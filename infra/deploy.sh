@@ -5,7 +5,8 @@
 #   infra/deploy.sh --project PROJECT [--region us-central1] [--zone us-central1-a]
 #                   [--cluster firecontrol] [--database CLUSTER] [--max-replicas 100]
 #                   [--schedule CRON] [--firestore-location LOCATION] [--external-ips]
-#                   [--no-nat] [--dry-run]
+#                   [--no-nat] [--agent-heartbeat 60] [--heartbeat-timeout 180]
+#                   [--eviction-timeout 300] [--dry-run]
 #
 # Every step reads what is there first and changes only what is missing or differs,
 # so a second run changes nothing. Every command is printed ("+ ..."); --dry-run runs
@@ -32,10 +33,13 @@ FIRESTORE_LOCATION=""
 EXTERNAL_IPS=false
 NAT=true
 DRY_RUN=false
+AGENT_HEARTBEAT=60
+HEARTBEAT_TIMEOUT=180
+EVICTION_TIMEOUT=300
 # The VPC network the pods' VMs use (functions/cloudprovider/config.py: "default").
 NETWORK=default
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -50,6 +54,9 @@ while [ $# -gt 0 ]; do
     --firestore-location) FIRESTORE_LOCATION=${2:?--firestore-location needs a value}; shift 2 ;;
     --external-ips) EXTERNAL_IPS=true; shift ;;
     --no-nat) NAT=false; shift ;;
+    --agent-heartbeat) AGENT_HEARTBEAT=${2:?--agent-heartbeat needs a value}; shift 2 ;;
+    --heartbeat-timeout) HEARTBEAT_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift 2 ;;
+    --eviction-timeout) EVICTION_TIMEOUT=${2:?--eviction-timeout needs a value}; shift 2 ;;
     --dry-run) DRY_RUN=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
@@ -61,6 +68,12 @@ done
 [[ $CLUSTER =~ ^[a-z][a-z0-9]{1,15}$ ]] ||
   die "--cluster: '$CLUSTER' must be 2 to 16 lower-case letters and digits, starting with a letter, and no '-' (the runtime's IAM conditions admit names starting with '<cluster>-': with a '-', one cluster's prefix would cover another's names)"
 [[ $MAX_REPLICAS =~ ^[0-9]+$ ]] && [ "$MAX_REPLICAS" -le 10000 ] || die "--max-replicas: a whole number from 0 to 10000"
+# The agents' settings (functions/config.py reads them): whole seconds.
+[[ $AGENT_HEARTBEAT =~ ^[0-9]+$ ]] && [ "$AGENT_HEARTBEAT" -ge 1 ] && [ "$AGENT_HEARTBEAT" -le 3600 ] ||
+  die "--agent-heartbeat: whole seconds from 1 to 3600"
+[[ $HEARTBEAT_TIMEOUT =~ ^[0-9]+$ ]] && [ "$HEARTBEAT_TIMEOUT" -ge 1 ] && [ "$HEARTBEAT_TIMEOUT" -le 86400 ] ||
+  die "--heartbeat-timeout: whole seconds from 1 to 86400"
+[[ $EVICTION_TIMEOUT =~ ^[0-9]+$ ]] && [ "$EVICTION_TIMEOUT" -le 86400 ] || die "--eviction-timeout: whole seconds from 0 to 86400"
 # Each installation has a Firestore database of its own, named after its cluster.
 DATABASE=${DATABASE:-$CLUSTER}
 [[ $DATABASE == "(default)" || $DATABASE =~ ^[a-z][a-z0-9-]{2,61}[a-z0-9]$ ]] ||
@@ -70,7 +83,7 @@ $EXTERNAL_IPS && NAT=false  # VMs with external IPs reach the internet without N
 
 # The same names as infra/terraform: every one carries the cluster.
 BUCKET="$PROJECT-$CLUSTER-source"
-SA_IDS=(runtime trigger scheduler build pods)
+SA_IDS=(runtime status trigger scheduler build pods)
 sa_email() { echo "$CLUSTER-$1@$PROJECT.iam.gserviceaccount.com"; }
 ROUTER="$CLUSTER-router"
 NAT_NAME="$CLUSTER-nat"
@@ -97,8 +110,8 @@ STALE_RUNTIME_ROLES=(
   roles/datastore.user roles/compute.instanceAdmin.v1 roles/compute.loadBalancerAdmin
   "projects/$PROJECT/roles/firecontrolFirewalls_${CLUSTER//-/_}"
 )
-ENV_VARS="GOOGLE_CLOUD_PROJECT=$PROJECT,FIRECONTROL_REGION=$REGION,FIRECONTROL_ZONE=$ZONE,FIRECONTROL_CLUSTER=$CLUSTER,FIRECONTROL_DATABASE=$DATABASE,FIRECONTROL_MAX_REPLICAS=$MAX_REPLICAS,FIRECONTROL_EXTERNAL_IPS=$EXTERNAL_IPS,FIRECONTROL_POD_SERVICE_ACCOUNT=$(sa_email pods),CLOUD_PROVIDER=gce"
 RULES_API=https://firebaserules.googleapis.com/v1
+FIRESTORE_API=https://firestore.googleapis.com/v1
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -138,6 +151,19 @@ SPEC=$("$PYTHON" "$HERE/spec.py" functions)
 RUNTIME=$("$PYTHON" "$HERE/spec.py" runtime)
 [ -n "$SPEC" ] || die "infra/functions.yaml defines no function"
 
+# Where the pods' agents report, and their identity tokens' audience: the pod_status
+# function's deterministic run.app URL, known before anything is deployed (it holds
+# the project's number; a dry run shows PROJECT_NUMBER there).
+if number=$(look gcloud projects describe "$PROJECT" --format="value(projectNumber)"); then
+  POD_STATUS_URL=$("$PYTHON" "$HERE/spec.py" pod-status-url "$CLUSTER" "$number" "$REGION") ||
+    die "project $PROJECT: no usable project number ('$number')"
+elif $DRY_RUN; then
+  POD_STATUS_URL="https://$CLUSTER-pod-status-PROJECT_NUMBER.$REGION.run.app"
+else
+  die "cannot read the number of project $PROJECT: $(cat "$WORK/look.err")"
+fi
+ENV_VARS="GOOGLE_CLOUD_PROJECT=$PROJECT,FIRECONTROL_REGION=$REGION,FIRECONTROL_ZONE=$ZONE,FIRECONTROL_CLUSTER=$CLUSTER,FIRECONTROL_DATABASE=$DATABASE,FIRECONTROL_MAX_REPLICAS=$MAX_REPLICAS,FIRECONTROL_EXTERNAL_IPS=$EXTERNAL_IPS,FIRECONTROL_POD_SERVICE_ACCOUNT=$(sa_email pods),FIRECONTROL_POD_STATUS_URL=$POD_STATUS_URL,FIRECONTROL_AGENT_HEARTBEAT=$AGENT_HEARTBEAT,FIRECONTROL_HEARTBEAT_TIMEOUT=$HEARTBEAT_TIMEOUT,FIRECONTROL_EVICTION_TIMEOUT=$EVICTION_TIMEOUT,CLOUD_PROVIDER=gce"
+
 step "APIs"
 enabled=$(look gcloud services list --enabled --project="$PROJECT" --format="value(config.name)") || enabled=""
 missing=()
@@ -152,7 +178,7 @@ if ! look gcloud firestore databases describe --database="$DATABASE" --project="
     --type=firestore-native --delete-protection --enable-pitr --project="$PROJECT"
 fi
 
-for group in events leases; do
+for group in events leases heartbeats; do
   step "TTL policy: $group.expireAt"
   ttls=$(look gcloud firestore fields ttls list --collection-group="$group" --database="$DATABASE" \
     --project="$PROJECT" --format="value(name)") || ttls=""
@@ -190,6 +216,18 @@ if ! "$PYTHON" -c 'import json, sys; files = json.loads(sys.argv[1] or "{}").get
     change curl -fsS -X POST -H "@$AUTH" -H "Content-Type: application/json" \
       --data "$body" "$RULES_API/projects/$PROJECT/releases" >/dev/null
   fi
+fi
+
+step "Firestore index: heartbeats.renewTime in collection-group queries (resync finds silent pods)"
+# gcloud makes single-field indexes in collection scope only: the Firestore Admin REST
+# API, with the same token header file.
+FIELD="$FIRESTORE_API/projects/$PROJECT/databases/$DATABASE/collectionGroups/heartbeats/fields/renewTime"
+field=$(look curl -fsS -H "@$AUTH" "$FIELD") || field=""
+if ! "$PYTHON" -c 'import json, sys; config = json.loads(sys.argv[1] or "{}").get("indexConfig", {}); sys.exit(0 if not config.get("usesAncestorConfig") and any(i.get("queryScope") == "COLLECTION_GROUP" and [(f.get("fieldPath"), f.get("order")) for f in i.get("fields", [])] == [("renewTime", "ASCENDING")] for i in config.get("indexes", [])) else 1)' "$field"; then
+  index() { printf '{"queryScope": "%s", "fields": [{"fieldPath": "renewTime", "order": "ASCENDING"}]}' "$1"; }
+  change curl -fsS -X PATCH -H "@$AUTH" -H "Content-Type: application/json" \
+    --data "{\"indexConfig\": {\"indexes\": [$(index COLLECTION), $(index COLLECTION_GROUP)]}}" \
+    "$FIELD?updateMask=indexConfig" >/dev/null
 fi
 
 step "Service accounts"
@@ -235,6 +273,12 @@ grant_runtime() {  # role, condition title, condition expression ("-": none)
       --condition-from-file="$file" --format=none
 }
 grant_runtime roles/datastore.user "firecontrol-$CLUSTER-database" "$DATABASE_CONDITION"
+# pod_status runs as its own account: the same database, nothing of Compute.
+status="serviceAccount:$(sa_email status)"
+condition_file "$WORK/condition-status-database.json" "firecontrol-$CLUSTER-status-database" "$DATABASE_CONDITION"
+has_binding "$WORK/project-policy.json" roles/datastore.user "$status" "$WORK/condition-status-database.json" ||
+  change gcloud projects add-iam-policy-binding "$PROJECT" --member="$status" --role=roles/datastore.user \
+    --condition-from-file="$WORK/condition-status-database.json" --format=none
 while IFS=$'\t' read -r -u 4 key role_id _ _ condition; do
   grant_runtime "projects/$PROJECT/roles/$role_id" "firecontrol-$CLUSTER-$key" "$condition"
 done 4<<<"$ROLES"
@@ -245,7 +289,7 @@ for role in "${STALE_RUNTIME_ROLES[@]}"; do
   fi
 done
 
-step "Pod VMs run as $(sa_email pods): no roles; the runtime may attach it to a VM"
+step "Pod VMs run as $(sa_email pods): no project role; the runtime may attach it to a VM"
 look gcloud iam service-accounts get-iam-policy "$(sa_email pods)" --project="$PROJECT" --format=json \
   >"$WORK/pods-policy.json" || : >"$WORK/pods-policy.json"
 if ! has_binding "$WORK/pods-policy.json" roles/iam.serviceAccountUser "$runtime"; then
@@ -299,11 +343,11 @@ if ! look gcloud storage objects describe "$OBJECT" --format="value(name)" >/dev
 fi
 
 step "Functions"
-while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout max_instances schedule; do
+while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout max_instances schedule invoker runs_as; do
   name="$CLUSTER-$name"
   args=(--gen2 --region="$REGION" --project="$PROJECT" --runtime="$RUNTIME" --source="$OBJECT"
     --entry-point="$entry" --memory="$memory" --timeout="${timeout}s" --max-instances="$max_instances"
-    --min-instances=0 --service-account="$(sa_email runtime)"
+    --min-instances=0 --service-account="$(sa_email "$runs_as")"
     --build-service-account="projects/$PROJECT/serviceAccounts/$(sa_email build)"
     --set-env-vars="$ENV_VARS" --ingress-settings=internal-only --no-allow-unauthenticated)
   if [ "$type" = firestore ]; then
@@ -323,8 +367,8 @@ while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout
       --update-labels="firecontrol-cluster=$CLUSTER,firecontrol-config=$config"
   fi
 
-  # Who may invoke it: Eventarc's account a Firestore-triggered one, the scheduler's a scheduled one.
-  if [ "$type" = firestore ]; then invoker=trigger; elif [ "$schedule" != - ]; then invoker=scheduler; else continue; fi
+  # Who may invoke it (functions.yaml): Eventarc's account a Firestore-triggered one, the
+  # scheduler's a scheduled one, the pods' VMs pod_status; on this function only.
   look gcloud run services get-iam-policy "$name" --region="$REGION" --project="$PROJECT" --format=json \
     >"$WORK/run-policy.json" || : >"$WORK/run-policy.json"
   if ! has_binding "$WORK/run-policy.json" roles/run.invoker "serviceAccount:$(sa_email "$invoker")"; then

@@ -28,6 +28,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,61}[a-z0-9]$")
 # A cluster name, as deploy.sh and variables.tf check it: no '-', so that the prefix
 # "{cluster}-" the runtime's IAM conditions admit is one installation's only.
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}\Z")
+# Who may invoke an HTTP function (a Firestore-triggered one: Eventarc's account), and the
+# service accounts a function may run as (infra/README.md, "Who may do what").
+HTTP_INVOKERS = ("scheduler", "pods")
+RUNS_AS = ("runtime", "status")
+# The function the pods' agents report to; every function is told its URL.
+POD_STATUS = "pod_status"
 
 
 class SpecError(ValueError):
@@ -45,6 +51,8 @@ class Function:
     document: str | None = None  # an Eventarc path pattern, for firestore triggers
     retry: bool = False
     schedule: str | None = None  # cron for the Cloud Scheduler job, for http triggers
+    invoker: str = "trigger"  # the service account that may invoke it: trigger, scheduler or pods
+    runs_as: str = "runtime"  # the service account it runs as
 
     @property
     def cloud_name(self) -> str:
@@ -54,6 +62,14 @@ class Function:
     def deployed_name(self, cluster: str) -> str:
         """The name in an installation: every function's name carries its cluster."""
         return f"{cluster}-{self.cloud_name}"
+
+    def url(self, cluster: str, project_number: str, region: str) -> str:
+        """Its Cloud Run service's deterministic URL, known before it is deployed: the
+        audience of the identity tokens that invoke it (a *.run.app URL, which Cloud Run's
+        invoker check accepts)."""
+        if not re.fullmatch(r"[1-9][0-9]{0,19}", project_number):
+            raise SpecError(f"project number {project_number!r} is not a number")
+        return f"https://{self.deployed_name(cluster)}-{project_number}.{region}.run.app"
 
 
 @dataclass(frozen=True)
@@ -143,7 +159,11 @@ def _function(raw: dict[str, Any]) -> Function:
     max_instances = raw.get("max_instances", 10)
     if not isinstance(max_instances, int) or max_instances < 1:
         raise SpecError(f"{name}.max_instances: {max_instances!r} must be a positive integer")
-    common: dict[str, Any] = {"name": name, "memory": memory, "timeout": timeout, "max_instances": max_instances}
+    runs_as = raw.get("runs_as", "runtime")
+    if runs_as not in RUNS_AS:
+        raise SpecError(f"{name}.runs_as: {runs_as!r}, want one of {', '.join(RUNS_AS)}")
+    common: dict[str, Any] = {"name": name, "memory": memory, "timeout": timeout, "max_instances": max_instances,
+                              "runs_as": runs_as}
     if kind == "firestore":
         if trigger.get("event") != FIRESTORE_EVENT:
             raise SpecError(f"{name}.trigger.event: {trigger.get('event')!r}, want {FIRESTORE_EVENT}")
@@ -154,12 +174,20 @@ def _function(raw: dict[str, Any]) -> Function:
             raise SpecError(f"{name}.trigger.retry: must be true or false")
         if "schedule" in raw:
             raise SpecError(f"{name}.schedule: only an http function can be scheduled")
+        if "invoker" in raw:
+            raise SpecError(f"{name}.invoker: a Firestore-triggered function is invoked by Eventarc only")
         return Function(trigger_type=kind, event=FIRESTORE_EVENT, document=document, retry=trigger["retry"], **common)
     if kind == "http":
         schedule = raw.get("schedule")
         if schedule is not None and (not isinstance(schedule, str) or len(schedule.split()) != 5):
             raise SpecError(f"{name}.schedule: {schedule!r} is not a five-field cron expression")
-        return Function(trigger_type=kind, schedule=schedule, **common)
+        invoker = raw.get("invoker")
+        if invoker not in HTTP_INVOKERS:
+            raise SpecError(f"{name}.invoker: {invoker!r}, want one of {', '.join(HTTP_INVOKERS)}")
+        if (invoker == "scheduler") != (schedule is not None):
+            raise SpecError(f"{name}.invoker: {invoker!r} with{'out' if schedule is None else ''} a schedule: "
+                            "the scheduler invokes exactly the scheduled functions")
+        return Function(trigger_type=kind, schedule=schedule, invoker=invoker, **common)
     raise SpecError(f"{name}.trigger.type: {kind!r}, want firestore or http")
 
 
@@ -171,6 +199,8 @@ def load(path: Path = SPEC_PATH) -> Spec:
     names = [f.name for f in functions]
     if len(set(names)) != len(names):
         raise SpecError(f"{path}: a function name appears twice: {names}")
+    if POD_STATUS not in names:
+        raise SpecError(f"{path}: no function {POD_STATUS}: the pods' agents report to it")
     return Spec(runtime=str(raw["runtime"]), source=tuple(raw["source"]), functions=functions)
 
 
@@ -207,15 +237,17 @@ def build_archive(spec: Spec, out_dir: Path, root: Path = ROOT) -> Path:
 
 def _tsv(f: Function) -> str:
     fields = [f.name, f.cloud_name, f.trigger_type, f.event or "-", f.document or "-",
-              "true" if f.retry else "false", f.memory, str(f.timeout), str(f.max_instances), f.schedule or "-"]
+              "true" if f.retry else "false", f.memory, str(f.timeout), str(f.max_instances), f.schedule or "-",
+              f.invoker, f.runs_as]
     return "\t".join(fields)
 
 
 def main(argv: list[str]) -> int:
-    usage = ("usage: spec.py functions | runtime | archive OUT_DIR"
+    usage = ("usage: spec.py functions | runtime | archive OUT_DIR | pod-status-url CLUSTER PROJECT_NUMBER REGION"
              " | roles PROJECT REGION CLUSTER NETWORK DATABASE | database-condition PROJECT REGION CLUSTER NETWORK DATABASE")
     if argv == ["functions"]:
-        # name, cloud name, type, event, document, retry, memory, timeout, max instances, schedule
+        # name, cloud name, type, event, document, retry, memory, timeout, max instances, schedule,
+        # invoker, runs as
         print("\n".join(_tsv(f) for f in load().functions))
     elif argv == ["runtime"]:
         print(load().runtime)
@@ -231,6 +263,11 @@ def main(argv: list[str]) -> int:
                 print("\t".join([role.key, role.role_id, role.title, ",".join(role.permissions), role.condition or "-"]))
         else:
             print(database_condition(where))
+    elif len(argv) == 4 and argv[0] == "pod-status-url":
+        if not CLUSTER_NAME.match(argv[1]):
+            print(f"spec.py: cluster {argv[1]!r} is not a cluster name", file=sys.stderr)
+            return 2
+        print(load().by_name()[POD_STATUS].url(*argv[1:]))
     elif len(argv) == 2 and argv[0] == "archive":
         print(build_archive(load(), Path(argv[1])))
     else:

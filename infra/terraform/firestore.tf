@@ -5,7 +5,9 @@
 # metadata.ownerReferences array-contains X OR (metadata.labels.K == V AND ...), which
 # Firestore serves from its automatic single-field indexes (each disjunct is
 # equality-only or a lone array-contains); and unfiltered collection-group scans of
-# replicationControllers, pods and services, which need no index either.
+# replicationControllers, pods and services, which need no index either. Resync's one
+# filtered collection-group query, heartbeats with renewTime before a time, needs a
+# collection-group index on that field, which Firestore does not make by itself.
 
 resource "google_firestore_database" "main" {
   project                           = var.project
@@ -45,6 +47,35 @@ resource "google_firestore_field" "leases_ttl" {
   field      = "expireAt"
 
   ttl_config {}
+}
+
+# Heartbeats (namespaces/{ns}/heartbeats/{pod}, docs/agent-protocol.md §4-5) outlive
+# their pod by a day at most, and resync finds the silent ones across namespaces.
+resource "google_firestore_field" "heartbeats_ttl" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "heartbeats"
+  field      = "expireAt"
+
+  ttl_config {}
+}
+
+resource "google_firestore_field" "heartbeats_renew_time" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "heartbeats"
+  field      = "renewTime"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
 }
 
 resource "google_firebaserules_ruleset" "firestore" {

@@ -1,5 +1,6 @@
 # The source bucket and archive, and one Cloud Function (2nd gen) per entry in
-# infra/functions.yaml: a Firestore document trigger or HTTP, as that file says.
+# infra/functions.yaml: a Firestore document trigger or HTTP, as that file says, run as
+# the service account its `runs_as` names.
 
 resource "google_storage_bucket" "source" {
   #checkov:skip=CKV_GCP_62:Access logs of a bucket holding only our own deploy archives would be noise; Cloud Audit Logs record admin access.
@@ -75,7 +76,7 @@ resource "google_cloudfunctions2_function" "function" {
     max_instance_count             = each.value.max_instances
     min_instance_count             = 0
     environment_variables          = local.environment
-    service_account_email          = google_service_account.runtime.email
+    service_account_email          = local.service_account_emails[try(each.value.runs_as, "runtime")]
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
   }
@@ -106,6 +107,7 @@ resource "google_cloudfunctions2_function" "function" {
     google_project_iam_member.project_role,
     google_project_iam_member.runtime_role,
     google_project_iam_member.runtime_database,
+    google_project_iam_member.status_database,
     google_storage_bucket_iam_member.build_source_reader,
   ]
 }

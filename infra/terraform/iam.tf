@@ -1,17 +1,25 @@
-# Five service accounts, each with the least it needs. Nothing is granted to allUsers
+# Six service accounts, each with the least it needs. Nothing is granted to allUsers
 # or allAuthenticatedUsers: no function can be invoked publicly.
 #
 #   runtime    what the functions run as: this installation's database, and its own
 #              VMs and load balancers (custom roles under IAM conditions, infra/iam.yaml)
+#   status     what pod_status runs as: this installation's database, nothing else
 #   trigger    what Eventarc invokes the Firestore-triggered functions as
 #   scheduler  what Cloud Scheduler calls resync as (an OIDC token)
 #   build      what Cloud Build builds the functions' images as
-#   pods       what the pods' VMs run as: no role at all
+#   pods       what the pods' VMs run as: no project role; it may invoke pod_status
+#              and nothing else
 
 resource "google_service_account" "runtime" {
   project      = var.project
   account_id   = "${var.cluster_name}-runtime"
   display_name = "firecontrol ${var.cluster_name}: functions runtime"
+}
+
+resource "google_service_account" "status" {
+  project      = var.project
+  account_id   = "${var.cluster_name}-status"
+  display_name = "firecontrol ${var.cluster_name}: pod_status runtime (Firestore only)"
 }
 
 resource "google_service_account" "trigger" {
@@ -35,7 +43,7 @@ resource "google_service_account" "build" {
 resource "google_service_account" "pods" {
   project      = var.project
   account_id   = "${var.cluster_name}-pods"
-  display_name = "firecontrol ${var.cluster_name}: pods' VMs (no roles)"
+  display_name = "firecontrol ${var.cluster_name}: pods' VMs (invoke pod_status only)"
 }
 
 # The runtime's rights, from infra/iam.yaml: one custom role per entry, each granted
@@ -59,6 +67,7 @@ locals {
   }
   service_account_emails = {
     runtime   = google_service_account.runtime.email
+    status    = google_service_account.status.email
     trigger   = google_service_account.trigger.email
     scheduler = google_service_account.scheduler.email
     build     = google_service_account.build.email
@@ -109,6 +118,19 @@ resource "google_project_iam_member" "runtime_database" {
   }
 }
 
+# pod_status: the same database, and nothing of Compute (a report never touches a VM).
+resource "google_project_iam_member" "status_database" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.status.email}"
+
+  condition {
+    title       = "firecontrol-${var.cluster_name}-status-database"
+    description = "firecontrol ${var.cluster_name}: only this installation's resources"
+    expression  = local.database_condition
+  }
+}
+
 # The runtime makes VMs that run as the pods' account: it may use that account, and no other.
 resource "google_service_account_iam_member" "runtime_uses_pods" {
   service_account_id = google_service_account.pods.name
@@ -123,7 +145,8 @@ resource "google_storage_bucket_iam_member" "build_source_reader" {
   member = "serviceAccount:${google_service_account.build.email}"
 }
 
-# Eventarc may invoke the Firestore-triggered functions, Cloud Scheduler only resync:
+# Eventarc may invoke the Firestore-triggered functions, Cloud Scheduler only resync, the
+# pods' VMs only pod_status:
 # run.invoker on each function's own Cloud Run service, never on the project.
 resource "google_cloud_run_v2_service_iam_member" "trigger_invoker" {
   for_each = local.firestore_functions
@@ -143,4 +166,14 @@ resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {
   name     = google_cloudfunctions2_function.function[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "pods_invoker" {
+  for_each = local.pod_functions
+
+  project  = var.project
+  location = var.region
+  name     = google_cloudfunctions2_function.function[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pods.email}"
 }

@@ -7,7 +7,8 @@ locals {
   spec                = yamldecode(file("${path.module}/../functions.yaml"))
   functions           = { for f in local.spec.functions : f.name => f }
   firestore_functions = { for name, f in local.functions : name => f if f.trigger.type == "firestore" }
-  scheduled_functions = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.schedule, null) != null }
+  scheduled_functions = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.invoker, null) == "scheduler" }
+  pod_functions       = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.invoker, null) == "pods" }
 
   firestore_location = coalesce(var.firestore_location, var.region)
 
@@ -16,7 +17,10 @@ locals {
   database             = coalesce(var.database, var.cluster_name)
   rules_release        = local.database == "(default)" ? "cloud.firestore" : "cloud.firestore/${local.database}"
   pods_service_account = "${var.cluster_name}-pods@${var.project}.iam.gserviceaccount.com"
-  cloud_nat            = var.cloud_nat && !var.external_ips
+  # Where the pods' agents report, and the audience of their identity tokens: the
+  # pod_status function's deterministic run.app URL (infra/spec.py computes the same).
+  pod_status_url = "https://${var.cluster_name}-pod-status-${local.project_number}.${var.region}.run.app"
+  cloud_nat      = var.cloud_nat && !var.external_ips
 
   # The runtime's rights (infra/iam.yaml, which deploy.sh reads through spec.py): custom
   # roles granted under IAM conditions written for this installation.
@@ -50,6 +54,10 @@ locals {
     FIRECONTROL_MAX_REPLICAS        = tostring(var.max_replicas)
     FIRECONTROL_EXTERNAL_IPS        = tostring(var.external_ips)
     FIRECONTROL_POD_SERVICE_ACCOUNT = local.pods_service_account
+    FIRECONTROL_POD_STATUS_URL      = local.pod_status_url
+    FIRECONTROL_AGENT_HEARTBEAT     = tostring(var.agent_heartbeat)
+    FIRECONTROL_HEARTBEAT_TIMEOUT   = tostring(var.heartbeat_timeout)
+    FIRECONTROL_EVICTION_TIMEOUT    = tostring(var.eviction_timeout)
     CLOUD_PROVIDER                  = "gce"
   }
 

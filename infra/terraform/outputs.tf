@@ -21,8 +21,13 @@ output "functions" {
   }
 }
 
+output "pod_status_url" {
+  description = "Where the pods' agents report (FIRECONTROL_POD_STATUS_URL): the pod_status function's deterministic run.app URL, also their tokens' audience."
+  value       = local.pod_status_url
+}
+
 output "service_accounts" {
-  description = "The runtime, trigger, scheduler, build and pods service accounts."
+  description = "The runtime, status, trigger, scheduler, build and pods service accounts."
   value       = local.service_account_emails
 }
 

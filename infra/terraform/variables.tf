@@ -79,3 +79,36 @@ variable "network" {
   type        = string
   default     = "default"
 }
+
+variable "agent_heartbeat" {
+  description = "Seconds between a pod agent's reports when nothing changes (FIRECONTROL_AGENT_HEARTBEAT)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.agent_heartbeat >= 1 && var.agent_heartbeat <= 3600 && floor(var.agent_heartbeat) == var.agent_heartbeat
+    error_message = "agent_heartbeat: whole seconds from 1 to 3600."
+  }
+}
+
+variable "heartbeat_timeout" {
+  description = "Seconds of agent silence after which a pod is Ready Unknown (FIRECONTROL_HEARTBEAT_TIMEOUT)."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.heartbeat_timeout >= 1 && var.heartbeat_timeout <= 86400
+    error_message = "heartbeat_timeout: seconds from 1 to 86400."
+  }
+}
+
+variable "eviction_timeout" {
+  description = "Seconds after the heartbeat timeout after which a silent pod is Failed and replaced (FIRECONTROL_EVICTION_TIMEOUT)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.eviction_timeout >= 0 && var.eviction_timeout <= 86400
+    error_message = "eviction_timeout: seconds from 0 to 86400."
+  }
+}

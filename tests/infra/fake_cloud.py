@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 State = dict[str, Any]
+PROJECT_NUMBER = "123456789012"
 
 
 class Unknown(Exception):
@@ -136,6 +137,10 @@ def gcloud(args: list[str], state: State) -> int:
         if (words[2] == "create") == (words[3] in state.get("roles", {})):
             raise Unknown(f"iam roles {words[2]} {words[3]}: exists={words[3] in state.get('roles', {})}")
         state.setdefault("roles", {})[words[3]] = _flag(flags, "permissions").split(",")
+    elif command.startswith("projects describe"):
+        if _flag(flags, "format") != "value(projectNumber)":
+            raise Unknown(f"projects describe --format={_flag(flags, 'format')}")
+        print(PROJECT_NUMBER)
     elif command.startswith("projects get-iam-policy"):
         print(json.dumps({"bindings": state.get("project_policy", [])}))
     elif command.startswith("projects add-iam-policy-binding"):
@@ -222,6 +227,8 @@ def curl(args: list[str], state: State) -> int:
     data = args[args.index("--data") + 1] if "--data" in args else None
     body = json.loads(Path(data[1:]).read_text() if data and data.startswith("@") else data or "null")
     path = url.split("/v1/", 1)[1]
+    if url.startswith("https://firestore.googleapis.com/v1/"):
+        return _firestore_field(method, path, body, state)
     rules = state.setdefault("rules", {"rulesets": {}, "release": None})
     if method == "GET" and "/releases/cloud.firestore" in path:
         if rules["release"] is None:
@@ -243,6 +250,22 @@ def curl(args: list[str], state: State) -> int:
         print(json.dumps(body["release"]))
     else:
         raise Unknown(f"curl {method} {url}")
+    return 0
+
+
+def _firestore_field(method: str, path: str, body: Any, state: State) -> int:
+    """The Firestore Admin API's fields: a field's index configuration, inherited until set."""
+    name, _, query = path.partition("?")
+    fields = state.setdefault("fields", {})
+    if method == "GET" and not query:
+        config = fields.get(name, {"usesAncestorConfig": True, "indexes": [
+            {"queryScope": "COLLECTION", "fields": [{"fieldPath": name.rsplit("/", 1)[1], "order": "ASCENDING"}]}]})
+        print(json.dumps({"name": name, "indexConfig": config}))
+    elif method == "PATCH" and query == "updateMask=indexConfig":
+        fields[name] = {"usesAncestorConfig": False, **body["indexConfig"]}
+        print(json.dumps({"name": f"{name}/operations/op-1"}))
+    else:
+        raise Unknown(f"curl {method} firestore {path}")
     return 0
 
 

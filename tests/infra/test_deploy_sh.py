@@ -102,9 +102,29 @@ def test_dry_run_prints_every_command_and_runs_none(cloud: Cloud, spec: Spec) ->
                      "gcloud projects add-iam-policy-binding", "gcloud storage buckets create", "gcloud storage cp",
                      "gcloud scheduler jobs create http", "gcloud functions add-invoker-policy-binding",
                      "gcloud iam roles create", "--condition-from-file=", "gcloud compute routers nats create",
-                     "gcloud iam service-accounts add-iam-policy-binding", "/rulesets"):
+                     "gcloud iam service-accounts add-iam-policy-binding", "/rulesets",
+                     "/collectionGroups/heartbeats/fields/renewTime", "updateMask=indexConfig"):
         assert any(expected in line for line in printed), f"the dry run does not print {expected!r}"
     assert "dry run" in out
+    # The project's number is not read in a dry run: the URL shows where it goes.
+    assert "FIRECONTROL_POD_STATUS_URL=https://firecontrol-pod-status-PROJECT_NUMBER.us-central1.run.app" in out
+
+
+def test_the_agents_settings_reach_every_function_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    cloud = make_cloud(tmp_path)
+    cloud.deploy("--cluster", "quick", "--agent-heartbeat", "15", "--heartbeat-timeout", "45",
+                  "--eviction-timeout", "0")
+    for function in cloud.state()["functions"].values():
+        env = next(a for a in function["args"] if a.startswith("--set-env-vars="))
+        assert ("FIRECONTROL_AGENT_HEARTBEAT=15,FIRECONTROL_HEARTBEAT_TIMEOUT=45,FIRECONTROL_EVICTION_TIMEOUT=0"
+                in env), env
+        assert "FIRECONTROL_POD_STATUS_URL=https://quick-pod-status-123456789012.us-central1.run.app," in env
+    cloud.calls()
+    for flag, value in (("--agent-heartbeat", "0"), ("--heartbeat-timeout", "1m"), ("--eviction-timeout", "-1")):
+        result = subprocess.run(["bash", str(INFRA / "deploy.sh"), "--project", PROJECT, flag, value],
+                                env=cloud.env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 2 and flag in result.stderr, result.stderr
+    assert cloud.calls() == [], "a bad setting is refused before any call"
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +148,13 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
     sa = "{}@demo-proj.iam.gserviceaccount.com".format
     # The installation's own database, named after its cluster; the TTL policy and the rules on it.
     assert state["databases"] == {"firecontrol": {"location": "us-central1", "type": "firestore-native"}}
-    assert state["ttls"] == {"firecontrol": {"events": ["expireAt"], "leases": ["expireAt"]}}
+    assert state["ttls"] == {"firecontrol": {"events": ["expireAt"], "leases": ["expireAt"], "heartbeats": ["expireAt"]}}
+    # Resync's query for silent pods: a collection-group index on heartbeats.renewTime.
+    field = state["fields"]["projects/demo-proj/databases/firecontrol/collectionGroups/heartbeats/fields/renewTime"]
+    assert not field["usesAncestorConfig"]
+    assert {"queryScope": "COLLECTION_GROUP", "fields": [{"fieldPath": "renewTime", "order": "ASCENDING"}]} in field["indexes"]
     assert sorted(state["service_accounts"]) == sorted(sa(f"firecontrol-{a}")
-                                                       for a in ("runtime", "trigger", "scheduler", "build", "pods"))
+                                                       for a in ("runtime", "status", "trigger", "scheduler", "build", "pods"))
     policy = state["project_policy"]
     assert isinstance(policy, list)
     where = Installation(PROJECT, "us-central1", "firecontrol", "default", "firecontrol")
@@ -149,6 +173,11 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
     for old in ("roles/compute.instanceAdmin.v1", "roles/compute.loadBalancerAdmin", "roles/editor"):
         assert old not in json.dumps(policy)
     assert _members(policy, f"serviceAccount:{sa('firecontrol-pods')}") == {}, "the pods' account has no project role"
+    # pod_status's account: Firestore on its database, nothing else.
+    assert _members(policy, f"serviceAccount:{sa('firecontrol-status')}") == {"roles/datastore.user": {
+        "title": "firecontrol-firecontrol-status-database",
+        "expression": 'resource.name == "projects/demo-proj/databases/firecontrol"',
+        "description": "firecontrol firecontrol: only this installation's resources"}}
     assert state["account_policies"] == {sa("firecontrol-pods"): {
         "roles/iam.serviceAccountUser": [f"serviceAccount:{sa('firecontrol-runtime')}"]}}
     assert "roles/run.invoker" not in json.dumps(policy), "invocation must be granted per function, not on the project"
@@ -168,13 +197,17 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
         assert f"--memory={f.memory}" in args and f"--timeout={f.timeout}s" in args
         assert f"--max-instances={f.max_instances}" in args
         assert "--no-allow-unauthenticated" in args and "--ingress-settings=internal-only" in args
+        assert f"--service-account={sa('firecontrol-' + f.runs_as)}" in args
         env = dict(kv.split("=", 1) for kv in next(a for a in args if a.startswith("--set-env-vars=")).split("=", 1)[1].split(","))
         assert env == {
             "GOOGLE_CLOUD_PROJECT": PROJECT, "FIRECONTROL_REGION": "us-central1", "FIRECONTROL_ZONE": "us-central1-a",
             "FIRECONTROL_CLUSTER": "firecontrol", "FIRECONTROL_DATABASE": "firecontrol", "FIRECONTROL_MAX_REPLICAS": "100",
             "FIRECONTROL_EXTERNAL_IPS": "false", "FIRECONTROL_POD_SERVICE_ACCOUNT": sa("firecontrol-pods"),
-            "CLOUD_PROVIDER": "gce"}
+            "FIRECONTROL_POD_STATUS_URL": "https://firecontrol-pod-status-123456789012.us-central1.run.app",
+            "FIRECONTROL_AGENT_HEARTBEAT": "60", "FIRECONTROL_HEARTBEAT_TIMEOUT": "180",
+            "FIRECONTROL_EVICTION_TIMEOUT": "300", "CLOUD_PROVIDER": "gce"}
         invokers = functions[f.deployed_name("firecontrol")]["policy"].get("roles/run.invoker")
+        assert invokers == [f"serviceAccount:{sa('firecontrol-' + f.invoker)}"], "one invoker, on its own function"
         if f.trigger_type == "firestore":
             assert f"--trigger-event-filters-path-pattern=document={f.document}" in args
             assert "--trigger-event-filters=database=firecontrol" in args
@@ -183,7 +216,9 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
             assert invokers == [f"serviceAccount:{sa('firecontrol-trigger')}"]
         else:
             assert "--trigger-http" in args
-            assert invokers == [f"serviceAccount:{sa('firecontrol-scheduler')}"]
+    by_name = {f.name: f for f in spec.functions}
+    assert (by_name["resync"].invoker, by_name["pod_status"].invoker) == ("scheduler", "pods")
+    assert (by_name["resync"].runs_as, by_name["pod_status"].runs_as) == ("runtime", "status")
     jobs = state["jobs"]
     assert jobs == {"firecontrol-resync": {
         "schedule": "* * * * *", "uri": "https://firecontrol-resync-abc123-uc.a.run.app",

@@ -45,7 +45,15 @@ def test_the_design_s_functions_and_triggers(spec: Spec) -> None:
     assert by_name["resync"].trigger_type == "http"
     assert by_name["resync"].schedule == "* * * * *"
     assert by_name["resync"].max_instances == 1, "two resync sweeps must never overlap"
-    assert {f.cloud_name for f in spec.functions} == {"sync-controller", "sync-pod", "sync-service", "resync"}
+    assert {f.cloud_name for f in spec.functions} == {"sync-controller", "sync-pod", "sync-service", "resync", "pod-status"}
+    # The agents' reports: HTTP, invoked by the pods' VMs only, run as Firestore-only account.
+    status = by_name["pod_status"]
+    assert (status.trigger_type, status.schedule, status.invoker, status.runs_as) == ("http", None, "pods", "status")
+    assert by_name["resync"].invoker == "scheduler"
+    assert {f.runs_as for f in spec.functions if f.name != "pod_status"} == {"runtime"}
+    assert status.url("blue", "42", "europe-west1") == "https://blue-pod-status-42.europe-west1.run.app"
+    with pytest.raises(SpecError, match="not a number"):
+        status.url("blue", "42.evil.example/x", "europe-west1")
 
 
 @pytest.mark.parametrize("name", [f.name for f in load().functions])
@@ -78,6 +86,11 @@ def test_the_local_stack_runs_the_same_functions_and_triggers(spec: Spec) -> Non
         (lambda t: t.replace("retry: true", "retry: yes please", 1), "sync_controller.trigger.retry"),
         (lambda t: t.replace('schedule: "* * * * *"', 'schedule: "every minute"'), "resync.schedule"),
         (lambda t: t.replace("name: sync_pod", "name: sync_controller"), "appears twice"),
+        (lambda t: t.replace("invoker: pods", "invoker: everyone"), "pod_status.invoker: 'everyone'"),
+        (lambda t: t.replace("invoker: pods", "invoker: scheduler"), "pod_status.invoker: 'scheduler' without a schedule"),
+        (lambda t: t.replace("invoker: scheduler", "invoker: pods"), "resync.invoker: 'pods' with a schedule"),
+        (lambda t: t.replace("runs_as: status", "runs_as: owner"), "pod_status.runs_as: 'owner'"),
+        (lambda t: t.replace("name: pod_status", "name: pod_report"), "no function pod_status"),
     ],
 )
 def test_a_bad_definition_is_refused_with_the_field_named(tmp_path: Path, edit: object, message: str) -> None:

@@ -32,6 +32,10 @@ ENVIRONMENT = {
     "FIRECONTROL_MAX_REPLICAS": "${tostring(var.max_replicas)}",
     "FIRECONTROL_EXTERNAL_IPS": "${tostring(var.external_ips)}",
     "FIRECONTROL_POD_SERVICE_ACCOUNT": "${local.pods_service_account}",
+    "FIRECONTROL_POD_STATUS_URL": "${local.pod_status_url}",
+    "FIRECONTROL_AGENT_HEARTBEAT": "${tostring(var.agent_heartbeat)}",
+    "FIRECONTROL_HEARTBEAT_TIMEOUT": "${tostring(var.heartbeat_timeout)}",
+    "FIRECONTROL_EVICTION_TIMEOUT": "${tostring(var.eviction_timeout)}",
     "CLOUD_PROVIDER": "gce",
 }
 # The security table of infra/README.md: unconditional project-level roles per service
@@ -58,7 +62,8 @@ def test_the_module_reads_functions_yaml_and_nothing_else_defines_functions(spec
     assert local["functions"] == "${{for f in local.spec.functions : f.name => f}}"
     assert "f.trigger.type == \"firestore\"" in local["firestore_functions"]
     assert "f.trigger.type == \"http\"" in local["scheduled_functions"]
-    assert "f.schedule" in local["scheduled_functions"]
+    assert 'f.invoker, null) == "scheduler"' in local["scheduled_functions"]
+    assert 'f.invoker, null) == "pods"' in local["pod_functions"]
     assert list(resources("google_cloudfunctions2_function")) == ["function"]
     assert resources("google_cloudfunctions2_function")["function"]["for_each"] == "${local.functions}"
 
@@ -78,7 +83,7 @@ def test_each_function_takes_entry_point_name_size_and_runtime_from_the_spec() -
     assert service["available_memory"] == "${each.value.memory}"
     assert service["timeout_seconds"] == "${each.value.timeout}"
     assert service["max_instance_count"] == "${each.value.max_instances}"
-    assert service["service_account_email"] == "${google_service_account.runtime.email}"
+    assert service["service_account_email"] == '${local.service_account_emails[try(each.value.runs_as, "runtime")]}'
     assert service["environment_variables"] == "${local.environment}"
     assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
 
@@ -119,11 +124,15 @@ def test_the_firestore_database_is_native_with_a_ttl_policy_on_events() -> None:
     assert database["type"] == "FIRESTORE_NATIVE"
     assert database["location_id"] == "${local.firestore_location}"
     assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
-    for name, group in (("events_ttl", "events"), ("leases_ttl", "leases")):
+    for name, group in (("events_ttl", "events"), ("leases_ttl", "leases"), ("heartbeats_ttl", "heartbeats")):
         ttl = resources("google_firestore_field")[name]
         assert (ttl["collection"], ttl["field"]) == (group, "expireAt")
         assert ttl["ttl_config"] == [{}]
     assert "google_firestore_index" not in module()["resource"], "the queries need no composite index (firestore.tf)"
+    # Resync's query for silent pods across namespaces: renewTime in collection-group scope.
+    renew = resources("google_firestore_field")["heartbeats_renew_time"]
+    assert (renew["collection"], renew["field"]) == ("heartbeats", "renewTime")
+    assert {"order": "ASCENDING", "query_scope": "COLLECTION_GROUP"} in _one(renew["index_config"])["indexes"]
 
 
 def test_the_rules_file_is_released_for_the_database() -> None:
@@ -139,18 +148,24 @@ def test_the_rules_file_is_released_for_the_database() -> None:
 
 def test_service_accounts_have_least_privilege_on_the_project() -> None:
     accounts = resources("google_service_account")
-    assert set(accounts) == {"runtime", "trigger", "scheduler", "build", "pods"}
+    assert set(accounts) == {"runtime", "status", "trigger", "scheduler", "build", "pods"}
     assert all(a["account_id"].startswith("${var.cluster_name}-") for a in accounts.values())
     roles = {account: set(r) for account, r in module()["locals"]["project_roles"].items()}
     assert roles == PROJECT_ROLES, "nothing unconditional for the runtime, nothing at all for the pods"
     bindings = resources("google_project_iam_member")
-    assert set(bindings) == {"project_role", "runtime_role", "runtime_database"}
+    assert set(bindings) == {"project_role", "runtime_role", "runtime_database", "status_database"}
     assert bindings["project_role"]["for_each"] == "${local.project_bindings}"
     # The runtime: Firestore on its database only...
     database = bindings["runtime_database"]
     assert database["role"] == "roles/datastore.user"
     assert database["member"] == "serviceAccount:${google_service_account.runtime.email}"
     assert _one(database["condition"])["expression"] == "${local.database_condition}"
+    # ...pod_status's account the same database, and nothing of Compute...
+    status = bindings["status_database"]
+    assert status["role"] == "roles/datastore.user"
+    assert status["member"] == "serviceAccount:${google_service_account.status.email}"
+    assert _one(status["condition"])["expression"] == "${local.database_condition}"
+    assert "google_service_account.status" not in json.dumps([bindings["runtime_role"], bindings["project_role"]])
     # ...and each custom role of infra/iam.yaml under its condition.
     custom = resources("google_project_iam_custom_role")
     assert set(custom) == {"runtime"} and custom["runtime"]["for_each"] == "${local.runtime_roles}"
@@ -201,7 +216,10 @@ def test_cloud_nat_unless_the_vms_have_external_ips() -> None:
 
 def test_invocation_is_granted_per_function_never_publicly() -> None:
     invokers = resources("google_cloud_run_v2_service_iam_member")
-    assert set(invokers) == {"trigger_invoker", "scheduler_invoker"}
+    assert set(invokers) == {"trigger_invoker", "scheduler_invoker", "pods_invoker"}
+    # The pods' VMs may invoke pod_status, and nothing else.
+    assert invokers["pods_invoker"]["for_each"] == "${local.pod_functions}"
+    assert invokers["pods_invoker"]["member"] == "serviceAccount:${google_service_account.pods.email}"
     assert invokers["trigger_invoker"]["for_each"] == "${local.firestore_functions}"
     assert invokers["trigger_invoker"]["member"] == "serviceAccount:${google_service_account.trigger.email}"
     assert invokers["scheduler_invoker"]["for_each"] == "${local.scheduled_functions}"
@@ -232,7 +250,10 @@ def test_the_scheduler_calls_resync_with_an_oidc_token(spec: Spec) -> None:
 def test_variables_and_outputs() -> None:
     assert set(module()["variable"]) >= {"project", "region", "zone", "cluster_name", "max_replicas", "resync_schedule"}
     assert set(module()["output"]) >= {"firestore_database", "source_bucket", "source_archive", "functions",
-                                       "service_accounts", "scheduler_jobs"}
+                                       "service_accounts", "scheduler_jobs", "pod_status_url"}
+    assert {"agent_heartbeat", "heartbeat_timeout", "eviction_timeout"} <= set(module()["variable"])
+    assert module()["locals"]["pod_status_url"] == (
+        "https://${var.cluster_name}-pod-status-${local.project_number}.${var.region}.run.app")
 
 
 def test_terraform_and_deploy_sh_enable_the_same_apis() -> None:
@@ -274,13 +295,16 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     mirror.mkdir(parents=True)
     shutil.copy(TERRAFORM / "locals.tf", mirror)
     shutil.copy(TERRAFORM / "variables.tf", mirror)
+    # project.tf reads the project's number through the provider: a stand-in here.
+    (mirror / "project.tf").write_text('locals {\n  project_number = "123456789012"\n}\n')
     (tmp_path / "infra" / "functions.yaml").symlink_to(INFRA / "functions.yaml")
     (tmp_path / "infra" / "iam.yaml").symlink_to(INFRA / "iam.yaml")
     for name in ("main.py", "requirements.txt", "functions"):
         (tmp_path / name).symlink_to(ROOT / name)
     expression = ("jsonencode({functions = local.functions, files = local.source_files, hash = local.source_hash, "
                   "scheduled = keys(local.scheduled_functions), firestore = keys(local.firestore_functions), "
-                  "roles = local.runtime_roles, database = local.database_condition, environment = local.environment})")
+                  "roles = local.runtime_roles, database = local.database_condition, environment = local.environment, "
+                  "pods = keys(local.pod_functions)})")
     variables = ["-var", "project=p", "-var", "cluster_name=blue1", "-var", "region=europe-west1"]
     result = subprocess.run(["terraform", "console", *variables], input=expression, cwd=mirror,
                             capture_output=True, text=True, timeout=60, check=False)
@@ -292,6 +316,7 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
         assert (raw["memory"], raw["timeout"], raw["trigger"].get("document")) == (f.memory, f.timeout, f.document)
     assert evaluated["firestore"] == sorted(n for n, f in spec.by_name().items() if f.trigger_type == "firestore")
     assert evaluated["scheduled"] == ["resync"]
+    assert evaluated["pods"] == ["pod_status"]
     assert evaluated["files"] == source_files(spec)
     assert evaluated["hash"] == source_hash(source_files(spec)), "Terraform and deploy.sh would name the archive differently"
     # The runtime's roles and conditions, and the environment, as deploy.sh gives them.
@@ -301,3 +326,9 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     assert evaluated["database"] == database_condition(where) == 'resource.name == "projects/p/databases/blue1"'
     assert evaluated["environment"]["FIRECONTROL_DATABASE"] == "blue1"
     assert evaluated["environment"]["FIRECONTROL_POD_SERVICE_ACCOUNT"] == "blue1-pods@p.iam.gserviceaccount.com"
+    # Where the agents report: the URL deploy.sh computes through spec.py, for the same number.
+    assert evaluated["environment"]["FIRECONTROL_POD_STATUS_URL"] == spec.by_name()["pod_status"].url(
+        "blue1", "123456789012", "europe-west1") == "https://blue1-pod-status-123456789012.europe-west1.run.app"
+    assert {k: evaluated["environment"][k] for k in ("FIRECONTROL_AGENT_HEARTBEAT", "FIRECONTROL_HEARTBEAT_TIMEOUT",
+                                                     "FIRECONTROL_EVICTION_TIMEOUT")} == {
+        "FIRECONTROL_AGENT_HEARTBEAT": "60", "FIRECONTROL_HEARTBEAT_TIMEOUT": "180", "FIRECONTROL_EVICTION_TIMEOUT": "300"}

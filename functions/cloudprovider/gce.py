@@ -8,6 +8,7 @@ in ``gce_loadbalancer``, the vendor boundary (retries, operations, errors) in
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from .interface import InstanceInfo, InstanceSpec, Owner, Zone
 HARDENING_METADATA = {"block-project-ssh-keys": "TRUE", "enable-oslogin": "TRUE"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # setMetadata takes the fingerprint it read; another writer in between gets a 412: read again.
-METADATA_ATTEMPTS = 4
+METADATA_ATTEMPTS = 6
 log = logging.getLogger("firecontrol.cloudprovider")
 
 
@@ -194,10 +195,14 @@ class GceCloud(GceLoadBalancers):
                                          status=412, reason="conditionNotMet") from error
                 log.info("metadata changed under us, reading again",
                          extra={"call": what, "attempt": attempt, "error": str(error)})
+                # Jittered, so two writers that collided do not collide again in lockstep.
+                delays = self.config.retry_delays or (0.0,)
+                self.api.sleep(random.uniform(0, delays[min(attempt - 1, len(delays) - 1)]))
         raise AssertionError("unreachable")
 
     def get_serial_output(self, name: str, zone: str | None, port: int, start: int = 0) -> tuple[str, int]:
+        request = compute_v1.GetSerialPortOutputInstanceRequest(
+            project=self.config.project, zone=zone or self.config.zone, instance=name, port=port, start=start)
         output = self.api.call(f"get serial port {port} output of instance {name}",
-                               self.api.instances.get_serial_port_output, project=self.config.project,
-                               zone=zone or self.config.zone, instance=name, port=port, start=start)
+                               self.api.instances.get_serial_port_output, request=request)
         return str(output.contents), int(output.next_)

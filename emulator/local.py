@@ -2,6 +2,14 @@
 
 ``python main.py up`` runs it until Ctrl-C or SIGTERM, then stops every process it
 started. The endpoints are printed and written to ``.firecontrol/local.json``.
+
+The Compute emulator runs a simulated agent per VM, which reports to ``pod_status`` as
+the real agent does. That function starts first: every function is told its URL
+(``FIRECONTROL_POD_STATUS_URL``), which the pod runtime writes into each VM and which is
+the audience of the emulator's identity tokens. Any ``FIRECONTROL_*`` setting in the
+environment (a shorter ``FIRECONTROL_AGENT_HEARTBEAT``, ``FIRECONTROL_HEARTBEAT_TIMEOUT``
+or ``FIRECONTROL_EVICTION_TIMEOUT``, say) reaches every function server, and
+``FIRECONTROL_AGENT_TIME_SCALE`` makes the simulated agents' clocks run faster.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import yaml
 from emulator.compute import ComputeEmulator
 from emulator.firestore import EmulatorError, FirestoreEmulator
 from emulator.functions import ROOT, FunctionServer
+from emulator.process import EmulatorError as PortError
+from emulator.process import free_port
 from emulator.router import TriggerRouter
 from emulator.scheduler import SchedulerEmulator
 from functions.scheduling import build_client, ensure_resync_job, resync_job_id
@@ -37,13 +47,39 @@ DATABASE = os.environ.get("FIRECONTROL_DATABASE") or "(default)"
 STATE_FILE = Path(os.environ.get("FIRECONTROL_LOCAL_STATE") or ROOT / ".firecontrol" / "local.json")
 # How fast the Scheduler emulator's clock runs: 30 fires a every-minute job every 2 s.
 SCHEDULER_TIME_SCALE = float(os.environ.get("FIRECONTROL_SCHEDULER_TIME_SCALE") or 1.0)
+# How fast the simulated agents' clocks run (heartbeats, back-off, probes); None: real time.
+AGENT_TIME_SCALE = float(os.environ.get("FIRECONTROL_AGENT_TIME_SCALE") or 0) or None
 DEFINITION = ROOT / "infra" / "functions.yaml"
+# The function the agents report to: started first, its URL given to every function.
+POD_STATUS = "pod_status"
 
 
 def functions() -> list[dict[str, Any]]:
     """The functions and their triggers, from the one definition the deployment uses too."""
     loaded: list[dict[str, Any]] = yaml.safe_load(DEFINITION.read_text())["functions"]
     return loaded
+
+
+def start_order(defined: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pod_status first (every other function is told its URL), the rest as defined."""
+    return sorted(defined, key=lambda f: f["name"] != POD_STATUS)
+
+
+def start_function(name: str, kind: str, env: dict[str, str], log_path: Path, url_env: str | None = None,
+                   attempts: int = 3) -> FunctionServer:
+    """A function server; with ``url_env``, one told its own URL in that variable, so its
+    port is chosen first (and chosen again if another process takes it meanwhile)."""
+    if url_env is None:
+        return FunctionServer(name, kind, env, log_path=log_path).start()
+    for attempt in range(attempts):
+        port = free_port()
+        own = {**env, url_env: f"http://127.0.0.1:{port}/"}
+        try:
+            return FunctionServer(name, kind, own, port=port, log_path=log_path).start()
+        except PortError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def function_name(cluster: str, entry_point: str) -> str:
@@ -54,17 +90,22 @@ def function_name(cluster: str, entry_point: str) -> str:
 @contextmanager
 def local_stack(
     project: str = PROJECT, logs: Path = STATE_FILE.parent / "logs", scheduler_time_scale: float = SCHEDULER_TIME_SCALE,
-    cluster: str = CLUSTER, database: str = DATABASE,
+    cluster: str = CLUSTER, database: str = DATABASE, agent_time_scale: float | None = AGENT_TIME_SCALE,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """The stack, stopped on the way out. ``settings``: more environment for every
+    function server (``FIRECONTROL_HEARTBEAT_TIMEOUT`` and the like), over the process's."""
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         router = TriggerRouter().start()
         stack.callback(router.stop)
         firestore = FirestoreEmulator(functions_emulator=router.address, log_path=logs / "firestore.log").start()
         stack.callback(firestore.stop)
-        compute = ComputeEmulator().start()
+        compute = ComputeEmulator(agent_time_scale=agent_time_scale).start()
         stack.callback(compute.stop)
         env = {
+            **{k: v for k, v in os.environ.items() if k.startswith("FIRECONTROL_")},
+            **(settings or {}),
             "FIRESTORE_EMULATOR_HOST": firestore.host,
             "GOOGLE_CLOUD_PROJECT": project,
             "COMPUTE_API_ENDPOINT": compute.url,
@@ -78,12 +119,17 @@ def local_stack(
         scheduler = SchedulerEmulator(time_scale=scheduler_time_scale).start()
         stack.callback(scheduler.stop)
         endpoints["scheduler"] = scheduler.url
-        for function in functions():
+        for function in start_order(functions()):
             name, trigger = function["name"], function["trigger"]
             kind = "cloudevent" if trigger["type"] == "firestore" else "http"
-            server = FunctionServer(name, kind, env, log_path=logs / f"{name}.log").start()
+            own_url = "FIRECONTROL_POD_STATUS_URL" if name == POD_STATUS else None
+            server = start_function(name, kind, env, logs / f"{name}.log", url_env=own_url)
             stack.callback(server.stop)
             endpoints["functions"][name] = server.url
+            if name == POD_STATUS:
+                # Where the pod runtime tells each VM to report: the agents' audience too. The
+                # function trusts the Compute emulator's issuer (COMPUTE_API_ENDPOINT is set).
+                env["FIRECONTROL_POD_STATUS_URL"] = server.url
             if trigger["type"] == "firestore":
                 # One trigger per installation, on its database only (Eventarc's database filter).
                 trigger_id = function_name(cluster, name)

@@ -73,15 +73,15 @@ class Agent:
 
     def __init__(self, rt: Runtime, pod: str, namespace: str = "default") -> None:
         self.rt, self.pod, self.namespace = rt, pod, namespace
-        self.sequence = 0
 
     def report(self, *containers: dict[str, Any], terminating: bool = False) -> bool:
         doc = pod_doc_of(self.rt, self.pod, self.namespace)
         status = doc.data["status"]
+        beat = heartbeat(self.rt, self.pod, self.namespace)
+        sequence = max(0, beat.data["sequence"] + 1) if beat is not None else 0  # the next one the function takes
         instance = Instance(project_id=self.rt.settings.project, zone=status["vmZone"], instance_id=status["vmId"],
-                            instance_name=doc.data["spec"]["nodeName"], iat=self.sequence)
-        self.sequence += 1
-        body = {"pod": f"{self.namespace}/{self.pod}", "boot": "boot1", "sequence": self.sequence,
+                            instance_name=doc.data["spec"]["nodeName"], iat=sequence)
+        body = {"pod": f"{self.namespace}/{self.pod}", "boot": "boot1", "sequence": sequence,
                 "terminating": terminating, "containers": list(containers) or [container()]}
         return apply_report(self.rt, instance, parse_report(json.dumps(body).encode()))
 

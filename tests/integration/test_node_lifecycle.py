@@ -4,6 +4,7 @@ Unknown, then Failed (NodeLost) and replaced (docs/agent-protocol.md §5)."""
 
 from __future__ import annotations
 
+from emulator.compute import ComputeEmulator
 from functions.pods import FINALIZER, sync_pod
 from functions.replication import sync_controller
 from functions.resync import resync_all
@@ -22,8 +23,6 @@ from tests.integration.agent_support import (
     vm_metadata,
     vm_names,
 )
-
-from emulator.compute import ComputeEmulator
 
 
 def make_pod(rt: Runtime, name: str = "web-1", **spec: object) -> None:

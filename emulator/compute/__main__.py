@@ -21,9 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault-injection RNG")
     parser.add_argument("--cpu-quota", type=float, default=float(os.environ.get("COMPUTE_EMULATOR_CPU_QUOTA", Quotas.cpus)),
                         help="the CPUS quota of every region (vCPUs of instances not TERMINATED)")
+    parser.add_argument("--agent-time-scale", type=float, default=None,
+                        help="divide every simulated agent duration by this (env FIRECONTROL_AGENT_TIME_SCALE, default 1)")
     args = parser.parse_args(argv)
     timing = Timing(args.operation_delay, args.provisioning_delay, args.staging_delay)
-    emulator = ComputeEmulator(args.host, args.port, timing=timing, seed=args.seed, quotas=Quotas(cpus=args.cpu_quota))
+    emulator = ComputeEmulator(args.host, args.port, timing=timing, seed=args.seed, quotas=Quotas(cpus=args.cpu_quota),
+                               agent_time_scale=args.agent_time_scale)
     print(f"Compute Engine emulator on {emulator.url} (COMPUTE_API_ENDPOINT={emulator.url})", flush=True)
     serve_until_interrupted(emulator.serve_forever, emulator.server)
 

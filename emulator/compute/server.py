@@ -17,8 +17,11 @@ from typing import Any
 from emulator.jsonhttp import JsonHandler
 
 from . import health, serial
+from .agent import Agents
+from .agent_pod import AdminError
 from .errors import ApiError, not_found
 from .faults import FaultRule, Faults
+from .identity import LIFETIME, Issuer, identity_of
 from .model import KINDS, Key, Quotas, Timing
 from .resources import cpus_in_use, region_of
 from .state import ComputeState
@@ -32,6 +35,7 @@ _API = re.compile(
     r"|aggregated/(?P<aggregated>[A-Za-z]+))$"
 )
 _ADMIN_INSTANCE = re.compile(r"^/emulator/projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)(?P<stop>/stop)?$")
+_AGENT = re.compile(r"^/admin/agents/(?P<project>[^/]+)/(?P<zone>[^/]+)/(?P<name>[^/]+)$")
 _OPERATIONS = {"zones": "zoneOperations", "regions": "regionOperations", "global": "globalOperations"}
 
 
@@ -54,7 +58,7 @@ class ComputeEmulator:
     """A stateful Compute Engine API on ``url``; bind port 0 for a free port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, timing: Timing | None = None, seed: int | None = 0,
-                 quotas: Quotas | None = None) -> None:
+                 quotas: Quotas | None = None, agent_time_scale: float | None = None) -> None:
         self._quotas = quotas or Quotas()  # what ``reset`` goes back to
         self.state = ComputeState(timing or Timing(), quotas=_copy(self._quotas))
         self.faults = Faults(seed)
@@ -62,6 +66,8 @@ class ComputeEmulator:
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self.state.base_url = self.url
+        self.issuer = Issuer(self.url)
+        self.agents = Agents(self.state, self.issuer, agent_time_scale)
         self._thread: threading.Thread | None = None
 
     @property
@@ -69,14 +75,20 @@ class ComputeEmulator:
         return int(self.server.server_address[1])
 
     def start(self) -> ComputeEmulator:
+        self.agents.start()
         self._thread = threading.Thread(target=self.server.serve_forever, name="compute-emulator", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self.server.serve_forever()
+        self.agents.start()
+        try:
+            self.server.serve_forever()
+        finally:
+            self.agents.stop()
 
     def stop(self) -> None:
+        self.agents.stop()
         self.server.shutdown()
         self.server.server_close()
         if self._thread is not None:
@@ -93,6 +105,7 @@ class ComputeEmulator:
         return dict(self.faults.requests)
 
     def reset(self) -> None:
+        self.agents.reset()
         self.state.reset()
         self.state.quotas = _copy(self._quotas)
         self.faults.clear()
@@ -127,7 +140,12 @@ class ComputeEmulator:
                 setattr(self.state.timing, name, float(data[name]))
         if "seed" in data:
             self.faults.seed(data["seed"])
-        return asdict(self.state.timing)
+        if "agent_time_scale" in data:
+            scale = float(data["agent_time_scale"])
+            if not scale > 0:
+                raise ValueError(f"agent_time_scale must be above 0, not {scale}")
+            self.agents.scale = scale
+        return {**asdict(self.state.timing), "agent_time_scale": self.agents.scale}
 
     # -- request handling --------------------------------------------------------
 
@@ -181,7 +199,37 @@ class ComputeEmulator:
 
     def pod_ready(self, key: Key, instance_id: str) -> bool:
         """Whether the instance's simulated agent says its pod is Ready."""
-        return False
+        return self.agents.ready(key, instance_id)
+
+    def mint_identity(self, data: Json) -> Json:
+        """``POST /admin/identity``: a token of a stored or made-up instance, for any audience,
+        issued at any time (``issuedAt``, epoch seconds) for any ``lifetime``."""
+        project, zone, name = str(data["project"]), str(data["zone"]), str(data["instance"])
+        with self.state.lock:
+            stored = self.state.resources.get(Key(project, f"zones/{zone}", "instances", name))
+            who = identity_of(project, zone, name, stored)
+        issued = data.get("issuedAt")
+        token = self.issuer.mint(who, str(data["audience"]), lifetime=int(data.get("lifetime", LIFETIME)),
+                                 issued_at=None if issued is None else float(issued))
+        return {"token": token}
+
+    def handle_agent_admin(self, method: str, path: str, query: dict[str, str], body: Json) -> tuple[int, Any]:
+        """The identity issuer's certs and the simulated agents' admin routes (``agent``)."""
+        if path == "/oauth2/v1/certs" and method == "GET":
+            return 200, self.issuer.certs()
+        if path == "/admin/identity" and method == "POST":
+            return 200, self.mint_identity(body)
+        if path == "/admin/lb" and method == "GET":
+            return 200, health.lb_backends(self.state, query["project"], query["region"], query["ip"],
+                                           int(query["port"]), query.get("protocol", "TCP"), self.pod_ready)
+        match = _AGENT.match(path)
+        if match and method in ("GET", "POST"):
+            key = Key(match["project"], f"zones/{match['zone']}", "instances", match["name"])
+            view = self.agents.admin(key, body) if method == "POST" else self.agents.view(key)
+            if view is None:
+                return 404, {"error": {"code": 404, "message": f"no running agent on {key.path}"}}
+            return 200, view
+        return 404, {"error": {"code": 404, "message": f"no admin route {method} {path}"}}
 
     def _operation(self, key: Key, method: str, action: str | None) -> Json:
         op = self.state.operation(key)
@@ -243,6 +291,14 @@ def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw) if raw.strip() else {}
             except json.JSONDecodeError:
                 self._reply(400, ApiError(400, "Parse Error", "parseError").body())
+                return
+            if url.path.startswith(("/admin/", "/oauth2/")):
+                try:
+                    self._reply(*emulator.handle_agent_admin(self.command, url.path, query, body))
+                except ApiError as e:
+                    self._reply(e.code, e.body())
+                except (AdminError, KeyError, TypeError, ValueError) as e:
+                    self._reply(400, {"error": {"code": 400, "message": f"bad admin request: {e}"}})
                 return
             if url.path.startswith("/emulator/"):
                 try:

@@ -1,4 +1,5 @@
-"""The HTTP front of the emulator: the Compute v1 REST routes and the ``/emulator`` admin routes.
+"""The HTTP front of the emulator: the Compute v1 REST routes, the ``/emulator`` admin routes,
+and the simulated agents' ``/admin`` routes and identity certs (``agent``, ``identity``).
 
 ``ComputeEmulator(port=0).start()`` serves in a background thread (tests, benchmarks);
 ``python -m emulator.compute --port N`` serves in the foreground.
@@ -297,7 +298,7 @@ def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:
                     self._reply(*emulator.handle_agent_admin(self.command, url.path, query, body))
                 except ApiError as e:
                     self._reply(e.code, e.body())
-                except (AdminError, KeyError, TypeError, ValueError) as e:
+                except (AdminError, AttributeError, KeyError, TypeError, ValueError) as e:
                     self._reply(400, {"error": {"code": 400, "message": f"bad admin request: {e}"}})
                 return
             if url.path.startswith("/emulator/"):

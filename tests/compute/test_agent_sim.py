@@ -299,3 +299,26 @@ def test_bad_metadata_and_bad_admin_requests_are_explained(agents: ComputeEmulat
     with pytest.raises(urllib.error.HTTPError) as missing:
         view(agents, "nothing")
     assert missing.value.code == 404
+
+
+def test_back_off_doubles_to_five_minutes_and_resets_after_ten_minutes_of_running() -> None:
+    """The pure pod machine, without threads: time is whatever we pass in (scale 1)."""
+    from emulator.compute.agent_pod import SimPod
+    from emulator.compute.agent_spec import ContainerSpec
+
+    pod = SimPod((ContainerSpec("web", "nginx", {}),), "Always", start_at=0.0)
+    pod.step(0.0, 1.0)
+    web = pod.containers[0]
+    now, delays = 0.0, []
+    for _ in range(8):
+        web.pending_exit = 1
+        pod.step(now, 1.0)
+        delays.append(0.0 if web.state == "running" else web.start_at - now)  # type: ignore[operator]
+        now = web.start_at if web.start_at is not None else now
+        pod.step(now, 1.0)
+        assert web.state == "running"
+    assert delays == [0, 10, 20, 40, 80, 160, 300, 300]
+    assert web.restart_count == 8
+    web.pending_exit = 1
+    pod.step(now + 600, 1.0)  # ran ten minutes: the back-off starts again
+    assert web.state == "running" and web.restart_count == 9

@@ -462,7 +462,7 @@ service_rules() {
       fi
       log "$key: ignoring a line that is not 'tcp|udp LB_IP PORT TARGET_PORT'"
     done <<<"$value"
-  done < <(printf '%s\n' "${keys[@]}" | sort)
+  done < <(printf "%s\n" "${keys[@]}" | LC_ALL=C sort)
 }
 
 APPLIED_RULES="not yet"
@@ -489,6 +489,9 @@ terminate() {
   local grace i remaining
   local -a pids=()
   TERMINATING=1
+  for ((i = 0; i < N; i++)); do
+    READY[i]=0
+  done
   set_health
   need fc-terminate grace "$GRACE"
   [[ $grace =~ $DIGITS ]] || grace=$GRACE

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -213,7 +214,7 @@ def logs(argv: list[str]) -> int:
         time.sleep(0.05)
 
 
-def cleanup() -> int:
+def cleanup(_: list[str]) -> int:
     """Kills every container still running (tests call this at the end)."""
     for container in (STATE / "containers").iterdir():
         signal_group(container.name, signal.SIGKILL)
@@ -230,8 +231,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if (command == "image" and rest[:1] == ["inspect"]) or command == "pull":
         return 1 if rest[-1].startswith("standin/missing") else 0
-    handlers = {"run": run, "inspect": inspect, "exec": exec_, "stop": stop, "rm": rm, "logs": logs,
-                "_cleanup": lambda _: cleanup()}
+    handlers: dict[str, Callable[[list[str]], int]] = {"run": run, "inspect": inspect, "exec": exec_, "stop": stop, "rm": rm, "logs": logs,
+                                                       "_cleanup": cleanup}
     if command not in handlers:
         print(f"standin docker: unknown command {command!r}", file=sys.stderr)
         return 2

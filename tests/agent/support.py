@@ -175,6 +175,16 @@ def base_items(containers: list[dict[str, str]], **extra: str) -> dict[str, str]
     return items
 
 
+def reporting(receiver: Receiver, **extra: str) -> dict[str, str]:
+    """The keys that make the agent report to ``receiver``."""
+    return {"fc-agent": "1", "fc-status-url": receiver.url, "fc-heartbeat-seconds": "60", **extra}
+
+
+def sh(name: str, script: str) -> dict[str, str]:
+    """A stand-in container that runs ``script`` with sh."""
+    return {"name": name, "image": "standin/sh", "args": "1", "arg0": script}
+
+
 def start_agent(tmp: Path, metadata: MetadataServer, tick: str = "0.2", backoff: str = "1") -> Agent:
     state, health = tmp / "docker", tmp / "health"
     state.mkdir(exist_ok=True)

@@ -236,6 +236,19 @@ def test_a_token_for_another_project_is_refused(prt: Runtime, store: Store, comp
     assert code == 403 and "project" in reply["error"] and pod.snapshot() == before
 
 
+def test_a_report_is_refused_when_the_pod_records_another_vm(prt: Runtime, store: Store,
+                                                              compute: ComputeEmulator, project: str) -> None:
+    """The heartbeat still names the VM, the pod does not (its VM was replaced): the pod's
+    own record decides, and nothing is written."""
+    pod = AgentPod(store, compute, project, "web")
+    token = pod.token()
+    assert send(prt, token, report(pod, 1))[0] == 200
+    store.client.document(pod.path).update({"status.vmId": "999"})
+    before = pod.snapshot()
+    code, reply = send(prt, token, report(pod, 2, restartCount=1))
+    assert code == 403 and "not this pod's VM" in reply["error"] and pod.snapshot() == before
+
+
 @pytest.mark.parametrize(("body", "problem"), [
     (b"{not json", "(body): not JSON"),
     (b'{"pod": "default/web", "boot": "b", "sequence": 1, "containers": [{"name": "web", "state": "gone"}]}',
@@ -283,6 +296,35 @@ def test_concurrent_reports_and_writers_never_lose_a_write(prt: Runtime, store: 
     assert beat["sequence"] == count
     assert status["containerStatuses"][0]["restartCount"] == count
     assert status["hostIP"] == "10.0.0.9" and status["podIP"] == "10.0.0.2"
+
+
+def test_concurrent_heartbeats_never_move_the_sequence_back(prt: Runtime, store: Store, compute: ComputeEmulator,
+                                                            project: str) -> None:
+    """Heartbeats (one read, one write each) race too: the write is guarded by the
+    heartbeat's update time, so a slower, older one is refused, never written over a newer."""
+    pod = AgentPod(store, compute, project, "web")
+    token = pod.token()
+    assert send(prt, token, report(pod, 1))[0] == 200
+    pod_time = pod.snapshot()[1]
+    sequence = 1
+    for _round in range(4):
+        batch = list(range(sequence + 1, sequence + 7))
+        start = threading.Barrier(len(batch))
+        codes: dict[int, int] = {}
+
+        def one(n: int, start: threading.Barrier = start, codes: dict[int, int] = codes) -> None:
+            start.wait()
+            codes[n] = send(prt, token, report(pod, n))[0]
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in batch]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        sequence = batch[-1]
+        assert codes[sequence] == 200 and set(codes.values()) <= {200, 403}, codes
+        assert pod.beat()["sequence"] == sequence
+    assert pod.snapshot()[1] == pod_time  # heartbeats all: the pod was never written
 
 
 # -- the HTTP entry point ------------------------------------------------------------

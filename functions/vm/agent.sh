@@ -493,7 +493,7 @@ terminate() {
     READY[i]=0
   done
   set_health
-  need fc-terminate grace "$GRACE"
+  get fc-terminate grace || grace=$GRACE
   [[ $grace =~ $DIGITS ]] || grace=$GRACE
   log "terminating: grace ${grace}s"
   report force
@@ -518,7 +518,7 @@ terminate() {
   for ((i = 0; i < N; i++)); do
     observe "$i"
     if [[ ${STATE[i]} == waiting ]]; then  # backing off: its last termination stands
-      STATE[i]=terminated MESSAGE[i]="" REASON[i]=${TERM_REASON[i]}
+      STATE[i]=terminated MESSAGE[i]="" REASON[i]=${TERM_REASON[i]:-Error}
       if [[ -z ${LAST[i]} ]]; then  # it never ran
         REASON[i]=ContainerStatusUnknown EXIT[i]=137 STARTED_AT[i]=null FINISHED_AT[i]=$EPOCHSECONDS
       fi

@@ -90,3 +90,19 @@ def test_agent_is_shellcheck_clean() -> None:
     shellcheck = shutil.which("shellcheck") or str(ROOT / ".venv" / "bin" / "shellcheck")
     done = subprocess.run([shellcheck, "--severity=style", str(AGENT)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout
+
+
+def test_terminate_while_backing_off_reports_every_container_terminated(
+    agent: Start, receiver: Receiver, metadata: MetadataServer
+) -> None:
+    never_ran = {"name": "pull", "image": "standin/missing:1"}
+    crashing = sh("crash", "exit 4")
+    agent(base_items([never_ran, crashing], **reporting(receiver)))
+    wait_for(lambda: receiver.reports and receiver.container("crash")["restartCount"] >= 1, what="a restart")
+    metadata.items = {**metadata.items, "fc-terminate": "not a number"}  # the pod's grace then
+    last = wait_for(lambda: receiver.reports[-1]["terminating"] and all(
+        c["state"] == "terminated" for c in receiver.reports[-1]["containers"]) and receiver.reports[-1],
+        what="a terminated report")
+    pull, crash = last["containers"]
+    assert (pull["reason"], pull["exitCode"]) == ("ContainerStatusUnknown", 137)
+    assert (crash["reason"], crash["exitCode"]) == ("Error", 4)

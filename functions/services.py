@@ -318,7 +318,8 @@ def failed_status(old: ServiceStatus, reason: str, message: str, now: datetime) 
 
 def torn_down_status(old: ServiceStatus, now: datetime) -> ServiceStatus:
     return old.model_copy(
-        update={"load_balancer": LoadBalancerStatus(), "load_balancer_name": None, "conditions": set_condition(old.conditions, READY, None, now)}
+        update={"load_balancer": LoadBalancerStatus(), "load_balancer_name": None, "port_map": None,
+                "conditions": set_condition(old.conditions, READY, None, now)}
     )
 
 

@@ -87,7 +87,8 @@ class PortMapStatus(Model):
         if not isinstance(value, list):
             return []
         keys = ("host", "pod", "uid", "digest")
-        return [m for m in value if isinstance(m, dict) and all(isinstance(m.get(k), str) for k in keys)]
+        return [m for m in value if isinstance(m, PortMapMember)
+                or (isinstance(m, dict) and all(isinstance(m.get(k), str) for k in keys))]
 
     @field_validator("left_out", mode="before")
     @classmethod

@@ -26,7 +26,8 @@ target:
 exit codes:
   0    success
   1    the request failed: invalid manifests (nothing written), not found,
-       a --wait that timed out, Firestore or resync errors
+       a --wait that timed out, a pod without a VM (logs), Firestore, Compute
+       or resync errors
   2    usage error: unknown verb, kind or option
   130  interrupted (Ctrl-C)
 
@@ -37,6 +38,8 @@ environment:
   FIRECONTROL_TIMEOUT       default for --timeout
   FIRECONTROL_RESYNC_URL    default for resync --url
   FIRECONTROL_MAX_REPLICAS  the cap apply and scale validate against (default 100)
+  FIRECONTROL_CLUSTER       with --project: the installation (logs finds its VMs; default 'firecontrol')
+  COMPUTE_API_ENDPOINT      with --project: a Compute emulator instead of Compute Engine (logs)
 """
 
 
@@ -100,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"how long --wait waits (env FIRECONTROL_TIMEOUT; default {DEFAULT_WAIT_TIMEOUT:g})")
     delete.add_argument("--ignore-not-found", action="store_true", help="exit 0 if it does not exist")
 
+    logs = verb("logs", "print a container's output (from its VM's serial port 2); -f follows it")
+    logs.add_argument("pod", metavar="POD")
+    logs.add_argument("-c", "--container", help="the container (needed when the pod has several)")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help="then print new output as it comes, until Ctrl-C or the pod's VM is gone")
+    logs.add_argument("--tail", type=int, metavar="N", help="only the last N lines (-1: all)")
+
     resync = verb("resync", "run the periodic resync now and show its summary")
     resync.add_argument("--url", default=_env("FIRECONTROL_RESYNC_URL"),
                         help="the resync function's URL (env FIRECONTROL_RESYNC_URL); local: from the stack")
@@ -133,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _boundary_message(error: Exception) -> str | None:
     """One line for the errors of Google's libraries and of configuration; None: a bug."""
+    from functions.cloudprovider import CloudError
     from functions.config import ConfigError
 
     if isinstance(error, ConfigError):
@@ -141,6 +152,8 @@ def _boundary_message(error: Exception) -> str | None:
     if module.startswith("google.auth"):
         return (f"error: no usable Google Cloud credentials ({error}); run "
                 "'gcloud auth application-default login' or use the local stack")
+    if isinstance(error, CloudError):
+        return f"error: Compute Engine: {error}"
     if module.startswith(("google.api_core", "google.cloud")):
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         return f"error: Firestore: {text}"
@@ -168,6 +181,12 @@ def dispatch(args: argparse.Namespace, out: Output) -> int:
         store = resolve(args.project).store()
         return get.run(store, kind, args.names, None if args.all_namespaces else namespace, selector,
                        args.output, args.watch, args.timeout, out)
+    if verb == "logs":
+        from functions.cli import logs
+
+        target = resolve(args.project)
+        return logs.run(target.store(), target.cloud, target.cluster, args.pod, namespace, args.container,
+                        args.follow, args.tail)
     if verb == "describe":
         from functions.cli import describe
 

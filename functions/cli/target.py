@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from functions.cli.errors import CliError
 
 if TYPE_CHECKING:
+    from functions.cloudprovider import CloudProvider
     from functions.store import Store
 
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
 DATABASE_ENV = "FIRECONTROL_DATABASE"  # with --project: the installation's database
+COMPUTE_ENV = "COMPUTE_API_ENDPOINT"  # with --project: a Compute emulator instead of Compute Engine
 STATE_ENV = "FIRECONTROL_LOCAL_STATE"
 # Where `python main.py up` writes it: beside main.py, wherever the CLI is run from.
 DEFAULT_STATE = Path(__file__).resolve().parents[2] / ".firecontrol" / "local.json"
@@ -36,7 +38,8 @@ class Target:
     emulator: str | None  # host:port of the Firestore emulator, None for real Firestore
     resync_url: str | None = None  # the local stack's resync function, when known
     database: str = "(default)"  # the installation's Firestore database
-
+    compute: str | None = None  # a Compute emulator's URL, None for Compute Engine
+    cluster: str = "firecontrol"  # the installation: its VMs' names start with "{cluster}-"
 
     @property
     def local(self) -> bool:
@@ -48,6 +51,30 @@ class Target:
         if self.emulator is not None:
             os.environ[EMULATOR_ENV] = self.emulator
         return Store.for_project(self.project, self.database)
+
+    def cloud(self) -> CloudProvider:
+        """The installation's cloud provider, with the caller's credentials (or none, on the
+        emulator); region and zone from FIRECONTROL_REGION and FIRECONTROL_ZONE, as the
+        functions read them (a pod's VM records its own zone)."""
+        from functions.cloudprovider import CloudError, build_provider
+
+        try:
+            return build_provider("gce", _ProviderSettings(
+                project=self.project, cluster=self.cluster, compute_api_endpoint=self.compute,
+                region=os.environ.get("FIRECONTROL_REGION") or "us-central1",
+                zone=os.environ.get("FIRECONTROL_ZONE") or "us-central1-a",
+            ))
+        except CloudError as error:
+            raise CliError(f"error: {error}") from None
+
+
+@dataclass(frozen=True)
+class _ProviderSettings:
+    project: str
+    region: str
+    zone: str
+    cluster: str
+    compute_api_endpoint: str | None
 
 
 def state_path() -> Path:
@@ -73,7 +100,9 @@ def resolve(project: str | None) -> Target:
                 f"error: {EMULATOR_ENV}={emulator} is set but nothing answers there; "
                 f"start the emulator or unset {EMULATOR_ENV} to use project {project!r} in Google Cloud"
             )
-        return Target(project, emulator, database=os.environ.get(DATABASE_ENV) or "(default)")
+        return Target(project, emulator, database=os.environ.get(DATABASE_ENV) or "(default)",
+                      compute=os.environ.get(COMPUTE_ENV) or None,
+                      cluster=os.environ.get("FIRECONTROL_CLUSTER") or "firecontrol")
     path = state_path()
     hint = (
         "start the local stack with './dev up' (or 'python main.py up'), "
@@ -88,6 +117,8 @@ def resolve(project: str | None) -> Target:
             emulator=str(state["firestore"]),
             resync_url=(state.get("functions") or {}).get("resync"),
             database=str(state.get("database") or "(default)"),
+            compute=str(state["compute"]) if state.get("compute") else None,
+            cluster=str(state.get("cluster") or "firecontrol"),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise CliError(f"error: {path} is not a local stack's state file ({error}): {hint}") from None

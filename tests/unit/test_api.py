@@ -17,14 +17,14 @@ def errors(doc: Any, name: str = "web", cap: int = 100) -> list[str]:
 
 def test_valid_controller_round_trips_and_keeps_unknown_fields() -> None:
     doc = rc_doc("web", 3)
-    doc["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {"httpGet": {"path": "/"}}
+    doc["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
     doc["spec"]["paused"] = True
     parsed = parse_controller(doc, "default", "web", 100)
     assert parsed.ok and parsed.obj is not None
-    assert parsed.unknown == ["spec.paused", "spec.template.spec.containers[0].livenessProbe"]
+    assert parsed.unknown == ["spec.paused", "spec.template.spec.containers[0].volumeMounts"]
     out = parsed.obj.to_doc()
     assert out["spec"]["paused"] is True
-    assert out["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] == {"httpGet": {"path": "/"}}
+    assert out["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
 
 
 def test_selector_defaults_to_template_labels() -> None:

@@ -205,3 +205,21 @@ def test_a_vm_that_is_not_the_pods_is_left_alone(crt: Runtime, compute: ComputeE
     assert key not in vm_metadata(compute, vm)
     status = (crt.store.client.document(doc_path("default", SERVICES, "front")).get().to_dict() or {})["status"]
     assert status["portMap"]["members"] == []  # not recorded: tried again next pass
+
+
+def test_a_document_deleted_outright_still_loses_its_keys(crt: Runtime, compute: ComputeEmulator) -> None:
+    """No two-phase delete (someone removed the document): the trigger's old document says
+    which VMs carry the key."""
+    from functions.events import DocumentChange, StoredDocument
+    from functions.handlers import on_service_change
+
+    key = service_ports_key("default", "front")
+    path = write_svc(crt, svc("front", [{"port": 80, "targetPort": 3000}]))
+    vm = running_pod(crt, compute, "web-a", {"app": "web"})
+    sync(crt, "front")
+    assert key in vm_metadata(compute, vm)
+    snapshot = crt.store.client.document(path).get()
+    old = StoredDocument(snapshot.to_dict() or {}, snapshot.create_time, snapshot.update_time)
+    crt.store.client.document(path).delete()
+    assert on_service_change(DocumentChange("deleted", path, old, None), crt) == {"action": "teardown"}
+    assert key not in vm_metadata(compute, vm)

@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterator, Mapping
 
 from functions.api.names import GCE_ZONE
 from functions.api.pod import Pod
+from functions.api.vm_metadata import metadata_entries
 from functions.config import Settings
-from functions.vm_spec import metadata_entries
 
 MACHINE_TYPE_ANNOTATION = "firecontrol.io/machine-type"
 ZONE_ANNOTATION = "firecontrol.io/zone"
@@ -103,7 +103,7 @@ def label_problems(pod: Pod, namespace: str, name: str) -> list[str]:
 
 def metadata_items(pod: Pod, namespace: str, name: str) -> Iterator[tuple[str, str, str]]:
     """(field path, metadata key, value) of every metadata entry made from the pod's own
-    strings: its reference, and what ``vm_spec.metadata_entries`` lays out (one source)."""
+    strings: its reference, and what ``api.vm_metadata.metadata_entries`` lays out (one source)."""
     yield "metadata.name", "firecontrol-pod", f"{namespace}/{name}"
     yield from metadata_entries(pod)
 

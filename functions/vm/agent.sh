@@ -247,7 +247,7 @@ declare -a STATE=() REASON=() MESSAGE=() EXIT=() STARTED_AT=() FINISHED_AT=() LA
   RESTARTS=() READY=() STARTED=() IMAGE_ID=() CONTAINER_ID=()
 # The agent's own bookkeeping: when to start again, the next back-off, whether it ever
 # ran, which docker container a liveness kill is waiting for.
-declare -a NEXT_START=() DELAY=() HAS_RUN=() KILLING=() TERM_REASON=()
+declare -a NEXT_START=() DELAY=() FIRST=() HAS_RUN=() KILLING=() TERM_REASON=()
 declare -A OK=() FAILS=() DUE=()  # per "i_kind": consecutive successes, failures; next run
 
 waiting() {  # waiting I REASON MESSAGE
@@ -335,10 +335,15 @@ exited() {
   STATE[i]=terminated REASON[i]=$reason MESSAGE[i]="" EXIT[i]=$code READY[i]=0 KILLING[i]=""
   TERM_REASON[i]=$reason
   if ((!TERMINATING)) && should_restart "$code"; then
-    [[ ${STARTED_AT[i]} != null ]] && ((FINISHED_AT[i] - STARTED_AT[i] >= BACKOFF_RESET)) && DELAY[i]=$BACKOFF
+    [[ ${STARTED_AT[i]} != null ]] && ((FINISHED_AT[i] - STARTED_AT[i] >= BACKOFF_RESET)) && DELAY[i]=$BACKOFF FIRST[i]=1
     LAST[i]="{\"state\":\"terminated\",\"exitCode\":$code,\"reason\":\"$reason\",\"startedAt\":${STARTED_AT[i]},\"finishedAt\":${FINISHED_AT[i]}}"
-    waiting "$i" CrashLoopBackOff ""
-    back_off "$i" "restarting failed"
+    if ((FIRST[i])); then  # as the kubelet: the first restart at once, then the back-off
+      FIRST[i]=0 NEXT_START[i]=$EPOCHSECONDS
+      waiting "$i" ContainerCreating ""
+    else
+      waiting "$i" CrashLoopBackOff ""
+      back_off "$i" "restarting failed"
+    fi
   fi
 }
 
@@ -599,7 +604,7 @@ main() {
   mkdir -p "$HEALTH_DIR"
   rm -f "$HEALTH_DIR/healthz"
   for ((i = 0; i < N; i++)); do
-    RESTARTS[i]=0 DELAY[i]=$BACKOFF HAS_RUN[i]=0 LAST[i]="" IMAGE_ID[i]="" CONTAINER_ID[i]="" EXIT[i]=null
+    RESTARTS[i]=0 DELAY[i]=$BACKOFF FIRST[i]=1 HAS_RUN[i]=0 LAST[i]="" IMAGE_ID[i]="" CONTAINER_ID[i]="" EXIT[i]=null
     STARTED_AT[i]=null FINISHED_AT[i]=null KILLING[i]="" NEXT_START[i]=0
     waiting "$i" ContainerCreating ""
     # A container from this agent's previous run (systemd restarted it) is kept.

@@ -137,13 +137,27 @@ def vm_to_release(data: dict[str, Any]) -> bool:
         and status.get("terminationStarted") is not None and containers_terminated(data)
 
 
+def vm_unobserved(data: dict[str, Any]) -> bool:
+    """The agent reported the pod Running before the pod runtime saw its VM RUNNING (an
+    agent VM's pass ends once the insert is accepted): one pass records the VM's
+    addresses and fingerprint now rather than at the next resync tick; the status it
+    writes carries the fingerprint, so the event that follows asks for nothing."""
+    from functions.pod_policy import as_dict
+    from functions.termination import runs_agent
+
+    meta, status = as_dict(data.get("metadata")), as_dict(data.get("status"))
+    return runs_agent(data) and meta.get("deletionTimestamp") is None and status.get("phase") == "Running" \
+        and status.get("vmFingerprint") is None
+
+
 def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     """Run the pod; a change of its phase or readiness goes on to its owner and its services.
 
     Our own status writes come back here as events: they are not reconciled again,
     only passed on when the phase, readiness or VM changed, so nothing loops. A status
     written by the pod's agent (``pod_status``) is reconciled only when it leaves the
-    VM to release (``vm_to_release``): the agent's last report finishes a deletion.
+    VM to release (``vm_to_release``): the agent's last report finishes a deletion; or
+    when its VM was not yet seen RUNNING (``vm_unobserved``).
     """
     from functions.pod_policy import labels_of
     from functions.pods import sync_pod
@@ -156,7 +170,7 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     if change.only_changed((*OWN_METADATA, "finalizers"), ignored_spec=("nodeName",)):
         assert change.old is not None and change.new is not None
         reply: dict[str, Any] = {}
-        if vm_to_release(change.new.data):
+        if vm_to_release(change.new.data) or vm_unobserved(change.new.data):
             result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
             reply = {"pod": result.action, "phase": result.phase, "error": result.error}
         if _phase_and_readiness(change.old.data) == _phase_and_readiness(change.new.data):

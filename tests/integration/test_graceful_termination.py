@@ -4,6 +4,7 @@ containers terminated or the grace period is over; real Firestore and Compute em
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -153,3 +154,21 @@ def test_through_the_triggers_the_agents_last_report_finishes_the_deletion(
     agent.report(container(state="terminated", exitCode=0), terminating=True)
     wait_for(lambda: cluster.store.get(pod_path()) is None, timeout=20)
     assert vm not in vm_names(compute) and heartbeat(cluster, "web-1") is None
+
+
+def test_through_the_triggers_the_first_report_pairs_the_pod_with_its_vm(cluster: Runtime, compute: ComputeEmulator) -> None:
+    """An agent VM's pass ends once the insert is accepted, before the VM is RUNNING: the
+    agent's first report (phase Running) has the pod runtime record the VM's fingerprint
+    at once, not at the next resync tick; the status it writes asks for nothing more."""
+    cluster.settings = replace(cluster.settings, pod_status_url=STATUS_URL)
+    cluster.store.client.document(pod_path()).set(pod_doc("web-1", {"app": "web"}))
+    vm = wait_for(lambda: (pod_doc_of(cluster, "web-1").data.get("spec") or {}).get("nodeName"), timeout=20)
+    wait_for(lambda: cluster.provider.get_instance(vm).status == "RUNNING", timeout=10)
+    assert status_of(cluster, "web-1").get("vmFingerprint") is None  # nothing has seen it RUNNING yet
+    Agent(cluster, "web-1").report(container())
+    wait_for(lambda: status_of(cluster, "web-1").get("vmFingerprint") is not None, timeout=20)
+    status = status_of(cluster, "web-1")
+    assert status["phase"] == "Running" and status.get("hostIp")
+    settled = pod_doc_of(cluster, "web-1").update_time
+    time.sleep(1.0)  # the fingerprint's own write came back as an event, and changed nothing
+    assert pod_doc_of(cluster, "web-1").update_time == settled

@@ -23,6 +23,9 @@ readonly HEALTH_NAME=firecontrol_health  # '_': no DNS label, so no pod containe
 readonly HEALTH_IMAGE=mirror.gcr.io/library/busybox:1.36
 readonly CHAIN=FIRECONTROL-SERVICES
 readonly SLOW_EVERY=5  # seconds between looks at service lines and the health server
+# An image pull runs beside the loop (reports and heartbeats go on meanwhile); one that
+# takes longer than this is given up as ErrImagePull and tried again after the back-off.
+readonly PULL_TIMEOUT=${FIRECONTROL_AGENT_PULL_TIMEOUT:-600}
 readonly DNS_LABEL='^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'
 readonly HOST_RE='^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$'
 readonly TOKEN_CHARS="^[!#\$%&'*+.^_\`|~0-9A-Za-z-]+\$"
@@ -34,6 +37,7 @@ die() { log "$*"; exit 1; }
 
 [[ $TICK =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "FIRECONTROL_AGENT_TICK is not a number"
 if ! [[ $BACKOFF =~ $DIGITS ]] || ((BACKOFF == 0)); then die "FIRECONTROL_AGENT_BACKOFF is not a count"; fi
+if ! [[ $PULL_TIMEOUT =~ $DIGITS ]] || ((PULL_TIMEOUT == 0)); then die "FIRECONTROL_AGENT_PULL_TIMEOUT is not a count"; fi
 readonly MAX_BACKOFF=$((BACKOFF * 30)) BACKOFF_RESET=$((BACKOFF * 60))  # 300 s, 10 minutes
 
 # ---- metadata ------------------------------------------------------------------------
@@ -247,7 +251,8 @@ declare -a STATE=() REASON=() MESSAGE=() EXIT=() STARTED_AT=() FINISHED_AT=() LA
   RESTARTS=() READY=() STARTED=() IMAGE_ID=() CONTAINER_ID=()
 # The agent's own bookkeeping: when to start again, the next back-off, whether it ever
 # ran, which docker container a liveness kill is waiting for.
-declare -a NEXT_START=() DELAY=() FIRST=() HAS_RUN=() KILLING=() TERM_REASON=()
+declare -a NEXT_START=() DELAY=() FIRST=() HAS_RUN=() KILLING=() TERM_REASON=() PULL_PID=() PULL_SINCE=()
+HEALTH_PID=""
 declare -A OK=() FAILS=() DUE=()  # per "i_kind": consecutive successes, failures; next run
 
 waiting() {  # waiting I REASON MESSAGE
@@ -297,16 +302,36 @@ running() {  # running I STARTED_EPOCH: the container runs; its probes start ove
   reset_probes "$1"
 }
 
+# pulled I: true once container I's image is here. A missing image is pulled in the
+# background (the loop, its reports and heartbeats go on: ContainerCreating meanwhile);
+# a failed or overlong pull is ErrImagePull, then ImagePullBackOff until the next try.
+pulled() {
+  local i=$1 image=${IMAGES[$1]} code=0
+  if [[ -z ${PULL_PID[i]:-} ]]; then
+    "$DOCKER" image inspect -- "$image" >/dev/null 2>&1 && return 0
+    "$DOCKER" pull -- "$image" >/dev/null 2>&1 &
+    PULL_PID[i]=$! PULL_SINCE[i]=$EPOCHSECONDS
+    waiting "$i" ContainerCreating ""
+    return 1
+  fi
+  if kill -0 "${PULL_PID[i]}" 2>/dev/null; then
+    ((EPOCHSECONDS - PULL_SINCE[i] < PULL_TIMEOUT)) && return 1
+    kill "${PULL_PID[i]}" 2>/dev/null || true
+  fi
+  wait "${PULL_PID[i]}" 2>/dev/null || code=$?
+  PULL_PID[i]=""
+  ((code == 0)) && return 0
+  log "container ${NAMES[i]}: cannot pull its image"
+  waiting "$i" ImagePullBackOff ""
+  back_off "$i" "pulling image for"
+  return 1
+}
+
 start_container() {
   local i=$1 name=${NAMES[$1]} image=${IMAGES[$1]}
   local -n argv="RUN_$1"
   "$DOCKER" rm --force "$name" >/dev/null 2>&1 || true
-  if ! "$DOCKER" image inspect -- "$image" >/dev/null 2>&1 && ! "$DOCKER" pull -- "$image" >/dev/null 2>&1; then
-    log "container $name: cannot pull its image"
-    waiting "$i" ImagePullBackOff ""
-    back_off "$i" "pulling image for"
-    return
-  fi
+  pulled "$i" || return 0
   if ! "$DOCKER" "${argv[@]}" >/dev/null; then
     log "container $name: docker run failed"
     waiting "$i" CrashLoopBackOff ""
@@ -435,10 +460,15 @@ set_health() {
 # ensure_health_server: busybox httpd serves HEALTH_DIR on 10256 (kube-proxy's port).
 ensure_health_server() {
   [[ $("$DOCKER" inspect --format '{{.State.Running}}' "$HEALTH_NAME" 2>/dev/null) == true ]] && return 0
-  "$DOCKER" rm --force "$HEALTH_NAME" >/dev/null 2>&1 || true
-  "$DOCKER" run --detach --network=host --restart=always --name "$HEALTH_NAME" \
-    --volume "$HEALTH_DIR:/www:ro" "$HEALTH_IMAGE" httpd -f -p 10256 -h /www >/dev/null ||
-    log "cannot start the health server; trying again"
+  # Started beside the loop: its first start pulls busybox, and reports must not wait.
+  [[ -n $HEALTH_PID ]] && kill -0 "$HEALTH_PID" 2>/dev/null && return 0
+  {
+    "$DOCKER" rm --force "$HEALTH_NAME" >/dev/null 2>&1 || true
+    "$DOCKER" run --detach --network=host --restart=always --name "$HEALTH_NAME" \
+      --volume "$HEALTH_DIR:/www:ro" "$HEALTH_IMAGE" httpd -f -p 10256 -h /www >/dev/null ||
+      log "cannot start the health server; trying again"
+  } &
+  HEALTH_PID=$!
 }
 
 # service_rules: the valid fc-svc-* lines, one "proto ip port target" each, sorted by key.

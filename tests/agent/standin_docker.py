@@ -6,6 +6,7 @@ State lives in $STANDIN_DOCKER_STATE: one directory per container (argv, pid, lo
 code), and calls.jsonl with the argv of every call. Images:
   standin/sh      runs ``sh -c ARG0 ARG1...`` (or the --entrypoint with the args)
   standin/missing cannot be pulled
+  standin/slowpull is not here until pulled; a pull takes $STANDIN_PULL_SECONDS (3)
   anything else   sleeps (the real image is not run)
 """
 
@@ -124,6 +125,20 @@ def supervise(name: str) -> int:
     return 0
 
 
+def pull(command: str, image: str) -> int:
+    """``image inspect`` (is it here?) and ``pull`` (fetch it) of the stand-in images."""
+    if image.startswith("standin/missing"):
+        return 1
+    if not image.startswith("standin/slowpull"):
+        return 0
+    marker = STATE / "pulled" / hashlib.sha256(image.encode()).hexdigest()
+    if command == "pull":
+        time.sleep(float(os.environ.get("STANDIN_PULL_SECONDS", "3")))
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    return 0 if marker.exists() else 1
+
+
 def inspect(argv: list[str]) -> int:
     fmt, name = argv[argv.index("--format") + 1], argv[-1]
     if not (box(name) / "config.json").exists():
@@ -230,7 +245,7 @@ def main(argv: list[str]) -> int:
         calls.write(json.dumps(argv) + "\n")
     command, rest = argv[0], argv[1:]
     if (command == "image" and rest[:1] == ["inspect"]) or command == "pull":
-        return 1 if rest[-1].startswith("standin/missing") else 0
+        return pull(command, rest[-1])
     handlers: dict[str, Callable[[list[str]], int]] = {"run": run, "inspect": inspect, "exec": exec_, "stop": stop, "rm": rm, "logs": logs,
                                                        "_cleanup": cleanup}
     if command not in handlers:

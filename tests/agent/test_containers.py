@@ -119,6 +119,21 @@ def test_output_goes_to_the_serial_port_prefixed(agent: Start) -> None:
 
 def test_an_image_that_cannot_be_pulled_backs_off(agent: Start, receiver: Receiver) -> None:
     agent(base_items([{"name": "app", "image": "standin/missing:1"}], **reporting(receiver)))
-    waiting = wait_for(lambda: receiver.reports and receiver.container("app"), what="a report")
-    assert (waiting["state"], waiting["reason"]) == ("waiting", "ImagePullBackOff")
+    waiting = wait_for(lambda: receiver.reports and receiver.container("app")["reason"] == "ImagePullBackOff"
+                       and receiver.container("app"), what="a failed pull reported")  # ContainerCreating first
+    assert waiting["state"] == "waiting"
     assert waiting["message"] == "back-off 1s pulling image for container=app"
+
+
+def test_reports_go_on_while_an_image_is_pulled(agent: Start, receiver: Receiver) -> None:
+    """A slow pull runs beside the loop: the first report comes at once (ContainerCreating)
+    and heartbeats go on, so a large image never looks like a silent VM."""
+    items = base_items([{"name": "app", "image": "standin/slowpull:1"}],
+                       **reporting(receiver, **{"fc-heartbeat-seconds": "1"}))
+    a = agent(items)  # the stand-in's pull takes 3 s
+    creating = wait_for(lambda: receiver.reports and receiver.container("app"), seconds=2, what="a first report")
+    assert (creating["state"], creating["reason"]) == ("waiting", "ContainerCreating")
+    wait_for(lambda: receiver.container("app")["state"] == "running", seconds=20, what="running after the pull")
+    before = [r for r in receiver.reports if r["containers"][0]["state"] == "waiting"]
+    assert len(before) >= 2  # heartbeats while pulling: about one a second for 3 s
+    assert len(a.runs("app")) == 1

@@ -14,6 +14,10 @@ from typing import Any
 
 HEARTBEATS = "heartbeats"
 RENEW_TIME = "renewTime"
+# The digest of the last report content written to the pod: a report with the same
+# content only renews the heartbeat. Whoever writes the pod's readiness instead (resync's
+# node lifecycle) clears it, so the agent's next report writes the pod again.
+APPLIED = "applied"
 # A heartbeat document outlives its pod by at most this (Firestore TTL on ``expireAt``).
 TTL = timedelta(days=1)
 

@@ -15,7 +15,8 @@ healthy cluster costs one read), and for each:
 
 ``node_verdict`` is the pure decision; ``check_heartbeat`` reads the pod and writes,
 guarded by the pod's and the heartbeat's ``update_time`` (a report that arrives in
-between wins, and the next tick looks again).
+between wins, and the next tick looks again). When most agents are silent at once
+(``disrupted``), pods are marked Unknown but none is evicted.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from functions.api.meta import Condition
 from functions.api.pod import PodStatus
 from functions.config import Settings
-from functions.heartbeats import HEARTBEATS, RENEW_TIME
+from functions.heartbeats import APPLIED, HEARTBEATS, RENEW_TIME
 from functions.logs import ref_fields
 from functions.objects import doc_uid, event_for, replace_condition
 from functions.pod_policy import as_dict
@@ -60,8 +61,10 @@ def silent_for(heartbeat: Doc, now: datetime) -> timedelta | None:
     return now - renew if isinstance(renew, datetime) else None
 
 
-def node_verdict(pod: Doc | None, heartbeat: Doc, now: datetime, settings: Settings) -> Verdict:
-    """What a stale heartbeat means for its pod."""
+def node_verdict(pod: Doc | None, heartbeat: Doc, now: datetime, settings: Settings,
+                 evict: bool = True) -> Verdict:
+    """What a stale heartbeat means for its pod. ``evict`` False (most agents silent at
+    once: ``disrupted``): Unknown at most, never lost."""
     if pod is None:
         return "forget"
     owner = heartbeat.data.get("podUid")
@@ -76,12 +79,33 @@ def node_verdict(pod: Doc | None, heartbeat: Doc, now: datetime, settings: Setti
     if silent is None:
         return "forget"  # garbled: the pod runtime writes it anew with the next VM
     timeout = timedelta(seconds=settings.heartbeat_timeout)
-    if silent >= timeout + timedelta(seconds=settings.eviction_timeout):
+    if evict and silent >= timeout + timedelta(seconds=settings.eviction_timeout):
         return "lost"
     if silent >= timeout:
         ready = next((c for c in map(as_dict, status.get("conditions") or []) if c.get("type") == "Ready"), {})
         return "nothing" if (ready.get("status"), ready.get("reason")) == ("Unknown", UNKNOWN) else "unknown"
     return "fresh"
+
+
+# As Kubernetes' node lifecycle controller stops evicting in a zone where more than
+# unhealthyZoneThreshold (55 %) of the nodes are not ready: then the fault is more likely
+# the path the reports take (pod_status down, IAM, the network) than the VMs, and
+# evicting everything would make it worse.
+DISRUPTION_THRESHOLD = 0.55
+DISRUPTION_MINIMUM = 3  # fewer silent agents than this are always treated one by one
+
+
+def disrupted(stale: int, total: int) -> bool:
+    """Most agents silent at once: mark their pods Unknown, evict none."""
+    return stale >= DISRUPTION_MINIMUM and total > 0 and stale / total > DISRUPTION_THRESHOLD
+
+
+def count_heartbeats(store: Store) -> int:
+    """Every heartbeat (an aggregation: one read per thousand), asked only when some are stale."""
+    query: Any = store.client.collection_group(HEARTBEATS).count()  # the library's typing of it is wrong
+    results = query.get()
+    store.ops.add(reads=1)
+    return int(results[0][0].value)
 
 
 def _since(heartbeat: Doc) -> str:
@@ -106,7 +130,15 @@ def unknown_writes(pod: Doc, heartbeat: Doc, settings: Settings, now: datetime) 
         conditions = replace_condition(conditions, kind, Condition(type=kind, status="Unknown", reason=UNKNOWN,
                                                                message=message), now)
     update = Update(pod.path, {"status.conditions": [c.to_doc() for c in conditions]}, pod.update_time)
-    return [update, event_for("Pod", pod.namespace, pod.name, doc_uid(pod), "NodeNotReady", message, "Warning")]
+    return [update, _unapplied(heartbeat),
+            event_for("Pod", pod.namespace, pod.name, doc_uid(pod), "NodeNotReady", message, "Warning")]
+
+
+def _unapplied(heartbeat: Doc) -> Write:
+    """Guarded by the heartbeat: an agent whose report renewed it since resync read it is
+    back, and its pod must not be marked (the commit fails and the next tick looks again).
+    Clearing ``applied`` makes the agent's next report write the pod's readiness back."""
+    return Update(heartbeat.path, {APPLIED: None}, heartbeat.update_time)
 
 
 def lost_writes(pod: Doc, heartbeat: Doc, settings: Settings, now: datetime) -> list[Write]:
@@ -121,7 +153,7 @@ def lost_writes(pod: Doc, heartbeat: Doc, settings: Settings, now: datetime) -> 
         "status.phase": "Failed", "status.reason": LOST, "status.message": message,
         "status.conditions": [c.to_doc() for c in conditions], "status.vmFingerprint": None,
     }
-    return [Update(pod.path, fields, pod.update_time),
+    return [Update(pod.path, fields, pod.update_time), _unapplied(heartbeat),
             event_for("Pod", pod.namespace, pod.name, doc_uid(pod), LOST, message, "Warning")]
 
 
@@ -131,12 +163,12 @@ class Checked:
     written: bool
 
 
-def check_heartbeat(store: Store, heartbeat: Doc, settings: Settings, now: datetime) -> Checked:
+def check_heartbeat(store: Store, heartbeat: Doc, settings: Settings, now: datetime, evict: bool = True) -> Checked:
     """Read the heartbeat's pod, decide, write (guarded). ``written`` False: nothing to
     do, or the pod or heartbeat changed since read (the next tick decides again)."""
     namespace, name = heartbeat.namespace, heartbeat.name
     pod = store.get(doc_path(namespace, PODS, name))
-    verdict = node_verdict(pod, heartbeat, now, settings)
+    verdict = node_verdict(pod, heartbeat, now, settings, evict)
     writes: list[Write] = []
     if verdict == "forget":
         writes = [Delete(heartbeat.path, if_updated_at=heartbeat.update_time)]

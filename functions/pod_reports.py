@@ -24,7 +24,7 @@ from google.api_core import exceptions as gexc
 from functions.api.parse import parse_pod
 from functions.api.pod import PodStatus
 from functions.api.report import MAX_BODY_BYTES, Report, ReportError, derive_status, parse_report
-from functions.heartbeats import RENEW_TIME, TTL, heartbeat_path
+from functions.heartbeats import APPLIED, RENEW_TIME, TTL, heartbeat_path
 from functions.identity import IdentityError, Instance, Verifier
 from functions.logs import ref_fields
 from functions.objects import doc_uid
@@ -35,7 +35,6 @@ log = logging.getLogger("firecontrol.pod_status")
 
 KIND = "Pod"
 ATTEMPTS = 8
-APPLIED = "applied"  # the digest of the last report content applied to the pod
 READ_LIMIT = MAX_BODY_BYTES + 1  # read one byte more than a report may have, to tell it is too big
 
 Reply = tuple[int, dict[str, Any]]

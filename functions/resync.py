@@ -71,7 +71,13 @@ from functions.cloudprovider import InstanceInfo
 from functions.cloudprovider.errors import NameConflictError
 from functions.cloudprovider.names import UID_LABEL, uid_label
 from functions.handlers import RETRYABLE
-from functions.node_lifecycle import check_heartbeat, stale_heartbeats
+from functions.node_lifecycle import (
+    DISRUPTION_MINIMUM,
+    check_heartbeat,
+    count_heartbeats,
+    disrupted,
+    stale_heartbeats,
+)
 from functions.objects import doc_uid, event_for
 from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.pods import FINALIZER as VM_FINALIZER
@@ -200,6 +206,7 @@ class Sweep:
         self.overran: str | None = None  # the item still running when the deadline came
         self.boot_deadline: float | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self.disruption: dict[str, int | None] | None = None  # most agents silent: no evictions
 
     def attempt(self, what: str, call: Any) -> tuple[bool, Any]:
         """(True, result), or (False, None) with the error noted: the sweep goes on."""
@@ -273,6 +280,8 @@ class Sweep:
                         "podsOverBudget", "podsUnknown", "podsEvicted", "heartbeatsDeleted")
         })
         summary["deferred"] = dict(self.deferred)
+        if self.disruption is not None:
+            summary["nodesDisrupted"] = self.disruption
         summary["resumeAt"] = " ".join(self.resume_at) if self.resume_at else None
         summary["overran"] = self.overran
         ops_after = rt.store.ops.snapshot()
@@ -477,21 +486,31 @@ class Sweep:
         """Every tick, idle or not: the heartbeats not renewed for ``heartbeat_timeout``
         (one query; a cluster whose agents all report reads one document's worth)."""
         rt = self.rt
+        if rt.settings.pod_status_url is None:
+            return []  # no agents report to this installation: silence means nothing
         cutoff = rt.clock() - timedelta(seconds=rt.settings.heartbeat_timeout)
         ok, stale = self.read("read stale heartbeats", lambda: stale_heartbeats(rt.store, cutoff))
         if not ok:
             return []
+        evict = True
+        if len(stale) >= DISRUPTION_MINIMUM:
+            counted, total = self.read("count heartbeats", lambda: count_heartbeats(rt.store))
+            evict = counted and not disrupted(len(stale), total)
+            if not evict:
+                self.disruption = {"silent": len(stale), "of": total if counted else None}
+                log.error("most pod agents are silent: pods are marked Unknown, none is evicted; check pod_status, "
+                          "its IAM and the network", extra={"silent": len(stale), "of": total if counted else None})
         items = []
         for heartbeat in stale:
             uid = heartbeat.data.get("podUid")
             items.append(Item("nodes", heartbeat.path, f"Pod {heartbeat.namespace}/{heartbeat.name} (heartbeat)",
-                              partial(self.node_check, heartbeat),
+                              partial(self.node_check, heartbeat, evict),
                               ("Pod", heartbeat.namespace, heartbeat.name, uid if isinstance(uid, str) else "")))
         return items
 
-    def node_check(self, heartbeat: Doc) -> None:
+    def node_check(self, heartbeat: Doc, evict: bool) -> None:
         rt = self.rt
-        checked = check_heartbeat(rt.store, heartbeat, rt.settings, rt.clock())
+        checked = check_heartbeat(rt.store, heartbeat, rt.settings, rt.clock(), evict)
         if not checked.written:
             return
         counter = {"unknown": "podsUnknown", "lost": "podsEvicted", "forget": "heartbeatsDeleted"}.get(checked.verdict)

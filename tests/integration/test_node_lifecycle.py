@@ -4,6 +4,11 @@ Unknown, then Failed (NodeLost) and replaced (docs/agent-protocol.md §5)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
 from emulator.compute import ComputeEmulator
 from functions.pods import FINALIZER, sync_pod
 from functions.replication import sync_controller
@@ -185,3 +190,92 @@ def test_heartbeats_of_pods_gone_or_finished_are_forgotten(crt: Runtime, compute
     summary = resync_all(rt, full=False)
     assert summary["heartbeatsDeleted"] == 2 and summary["podsUnknown"] == 0
     assert heartbeat(rt, "web-1") is None and heartbeat(rt, "web-2") is None
+
+
+def test_an_agent_back_between_the_query_and_the_write_is_not_marked(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Resync reads a stale heartbeat; the agent reports (the same content: only the
+    heartbeat is written); resync's Unknown, guarded by the heartbeat too, is not written,
+    and the pod stays Ready. Guarded by the pod alone it would be, and every report after
+    (same content, fresh heartbeat) would leave it Unknown."""
+    from functions.node_lifecycle import check_heartbeat, stale_heartbeats
+
+    rt = agent_runtime(crt)
+    clock = rt.clock
+    assert isinstance(clock, Clock)
+    make_pod(rt)
+    observe(rt)
+    agent = Agent(rt, "web-1")
+    agent.report(container())
+    clock.advance(200)
+    [stale] = stale_heartbeats(rt.store, clock() - timedelta(seconds=rt.settings.heartbeat_timeout))
+    pod_before = pod_doc_of(rt, "web-1").update_time
+    agent.report(container())  # back: same content, no pod write
+    assert pod_doc_of(rt, "web-1").update_time == pod_before
+    checked = check_heartbeat(rt.store, stale, rt.settings, clock())
+    assert checked.verdict == "unknown" and not checked.written
+    assert condition(status_of(rt, "web-1"), "Ready")["status"] == "True"
+
+
+def test_marked_unknown_the_agents_next_report_writes_ready_back(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Marking a pod Unknown clears the heartbeat's ``applied``: the agent's next report,
+    though its content did not change and its heartbeat is fresh again, writes Ready."""
+    rt = agent_runtime(crt)
+    clock = rt.clock
+    assert isinstance(clock, Clock)
+    make_pod(rt)
+    observe(rt)
+    agent = Agent(rt, "web-1")
+    agent.report(container())
+    clock.advance(200)
+    assert resync_all(rt, full=False)["podsUnknown"] == 1
+    assert (heartbeat(rt, "web-1") or pytest.fail("no heartbeat")).data.get("applied") is None
+    agent.report(container())
+    assert condition(status_of(rt, "web-1"), "Ready")["status"] == "True"
+
+
+def test_when_most_agents_are_silent_none_is_evicted(crt: Runtime, compute: ComputeEmulator) -> None:
+    """pod_status down (or its IAM, or the network): every heartbeat goes stale at once.
+    As Kubernetes stops evicting in a fully disrupted zone, the pods are Unknown, not lost."""
+    rt = agent_runtime(crt, heartbeat_timeout=60.0, eviction_timeout=60.0)
+    clock = rt.clock
+    assert isinstance(clock, Clock)
+    names = [f"web-{i}" for i in range(1, 5)]
+    for name in names:
+        make_pod(rt, name)
+        Agent(rt, name).report(container())
+    clock.advance(500)  # far past both timeouts
+    summary = resync_all(rt, full=False)
+    assert summary["podsEvicted"] == 0 and summary["podsUnknown"] == 4
+    assert summary["nodesDisrupted"] == {"silent": 4, "of": 4}
+    assert {status_of(rt, n)["phase"] for n in names} == {"Running"}
+    Agent(rt, "web-1").report(container())  # one comes back; three of four still silent
+    clock.advance(1)
+    assert resync_all(rt, full=False)["podsEvicted"] == 0
+
+
+def test_one_silent_agent_among_many_is_evicted(crt: Runtime, compute: ComputeEmulator) -> None:
+    rt = agent_runtime(crt, heartbeat_timeout=60.0, eviction_timeout=60.0)
+    clock = rt.clock
+    assert isinstance(clock, Clock)
+    names = [f"web-{i}" for i in range(1, 8)]
+    for name in names:
+        make_pod(rt, name)
+        Agent(rt, name).report(container())
+    clock.advance(130)
+    for name in names[:4]:  # four report, three are silent: 3/7 is not most
+        Agent(rt, name).report(container())
+    summary = resync_all(rt, full=False)
+    assert summary["podsEvicted"] == 3 and "nodesDisrupted" not in summary
+
+
+def test_without_a_status_url_silence_means_nothing(crt: Runtime, compute: ComputeEmulator) -> None:
+    rt = agent_runtime(crt)
+    clock = rt.clock
+    assert isinstance(clock, Clock)
+    make_pod(rt)
+    Agent(rt, "web-1").report(container())
+    clock.advance(1000)
+    quiet = replace(rt, settings=replace(rt.settings, pod_status_url=None))
+    summary = resync_all(quiet, full=False)
+    assert summary["podsEvicted"] == 0 and summary["podsUnknown"] == 0
+    assert status_of(rt, "web-1")["phase"] == "Running"

@@ -132,9 +132,27 @@ class Settings:
             heartbeat_timeout=_float(env, "FIRECONTROL_HEARTBEAT_TIMEOUT", 180.0, 1.0, 86_400.0),
             eviction_timeout=_float(env, "FIRECONTROL_EVICTION_TIMEOUT", 300.0, 0.0, 86_400.0),
         )
+        if settings.pod_status_url is not None and settings.compute_api_endpoint is None:
+            _check_agents(settings)
         if settings.machine_type not in settings.machine_types:
             raise ConfigError(
                 f"FIRECONTROL_MACHINE_TYPE={settings.machine_type!r} is not in FIRECONTROL_MACHINE_TYPES "
                 f"({', '.join(settings.machine_types)}): pods without the annotation could never be made"
             )
         return settings
+
+
+def _check_agents(settings: Settings) -> None:
+    """On Google Cloud, agent settings that could never work are refused up front: a VM
+    with no service account gets no identity token, and a timeout shorter than two
+    heartbeats marks healthy pods Unknown (and makes every heartbeat read the pod)."""
+    if settings.pod_service_account is None:
+        raise ConfigError(
+            "FIRECONTROL_POD_STATUS_URL is set but FIRECONTROL_POD_SERVICE_ACCOUNT is not: a VM without a "
+            "service account gets no identity token, so its agent could never report"
+        )
+    if settings.heartbeat_timeout < 2 * settings.agent_heartbeat:
+        raise ConfigError(
+            f"FIRECONTROL_HEARTBEAT_TIMEOUT={settings.heartbeat_timeout:g} must be at least twice "
+            f"FIRECONTROL_AGENT_HEARTBEAT={settings.agent_heartbeat}: one late heartbeat would make a pod Unknown"
+        )

@@ -74,6 +74,8 @@ done
 [[ $HEARTBEAT_TIMEOUT =~ ^[0-9]+$ ]] && [ "$HEARTBEAT_TIMEOUT" -ge 1 ] && [ "$HEARTBEAT_TIMEOUT" -le 86400 ] ||
   die "--heartbeat-timeout: whole seconds from 1 to 86400"
 [[ $EVICTION_TIMEOUT =~ ^[0-9]+$ ]] && [ "$EVICTION_TIMEOUT" -le 86400 ] || die "--eviction-timeout: whole seconds from 0 to 86400"
+[ "$HEARTBEAT_TIMEOUT" -ge $((2 * AGENT_HEARTBEAT)) ] ||
+  die "--heartbeat-timeout must be at least twice --agent-heartbeat: one late heartbeat would make a pod Unknown"
 # Each installation has a Firestore database of its own, named after its cluster.
 DATABASE=${DATABASE:-$CLUSTER}
 [[ $DATABASE == "(default)" || $DATABASE =~ ^[a-z][a-z0-9-]{2,61}[a-z0-9]$ ]] ||

@@ -124,6 +124,9 @@ def test_the_agents_settings_reach_every_function_and_bad_ones_are_refused(tmp_p
         result = subprocess.run(["bash", str(INFRA / "deploy.sh"), "--project", PROJECT, flag, value],
                                 env=cloud.env, capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 2 and flag in result.stderr, result.stderr
+    result = subprocess.run(["bash", str(INFRA / "deploy.sh"), "--project", PROJECT, "--agent-heartbeat", "100"],
+                            env=cloud.env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "at least twice --agent-heartbeat" in result.stderr, result.stderr
     assert cloud.calls() == [], "a bad setting is refused before any call"
 
 

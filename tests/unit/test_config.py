@@ -33,7 +33,21 @@ def test_installation_settings_from_the_environment() -> None:
     ({"FIRECONTROL_RESYNC_DEADLINE": "600"}, "must be between"),
     ({"FIRECONTROL_RESYNC_DEADLINE": "soon"}, "is not a number"),
     ({"FIRECONTROL_EXTERNAL_IPS": "maybe"}, "must be true or false"),
+    ({"FIRECONTROL_POD_STATUS_URL": "https://s.run.app"}, "FIRECONTROL_POD_SERVICE_ACCOUNT is not"),
+    ({"FIRECONTROL_POD_STATUS_URL": "https://s.run.app", "FIRECONTROL_POD_SERVICE_ACCOUNT": "p@x",
+      "FIRECONTROL_AGENT_HEARTBEAT": "120"}, "must be at least twice FIRECONTROL_AGENT_HEARTBEAT=120"),
 ])
 def test_unusable_settings_are_named(env: dict[str, str], words: str) -> None:
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(env)
+
+
+def test_agent_settings_that_work() -> None:
+    env = {"FIRECONTROL_POD_STATUS_URL": "https://s.run.app", "FIRECONTROL_POD_SERVICE_ACCOUNT": "p@x",
+           "FIRECONTROL_AGENT_HEARTBEAT": "90"}
+    settings = Settings.from_env(env)
+    assert (settings.agent_heartbeat, settings.heartbeat_timeout, settings.eviction_timeout) == (90, 180.0, 300.0)
+    # On the emulators the agents' clock may run fast: the real-time relation is not checked.
+    local = Settings.from_env({"FIRECONTROL_POD_STATUS_URL": "http://127.0.0.1:1/", "COMPUTE_API_ENDPOINT": "http://c",
+                               "FIRECONTROL_HEARTBEAT_TIMEOUT": "10"})
+    assert local.heartbeat_timeout == 10.0 and local.pod_service_account is None

@@ -9,7 +9,8 @@ other report reads the pod, checks its VM is the token's, derives the status
 ``update_time``; a stale commit reads both again and decides again, so two reports (or
 a report and another writer) never overwrite each other and an older report loses.
 
-    handle_report -> 200 accepted | 400 not a report | 403 refused | 503 not written (the next report retries)
+    handle_report -> 200 accepted | 400 not a report | 403 refused | 429 written too often lately
+                     | 503 not written (the agent reports again in a few seconds)
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ log = logging.getLogger("firecontrol.pod_status")
 
 KIND = "Pod"
 ATTEMPTS = 8
+# At most this many pod status writes per pod in each window: every one costs a write and
+# a sync_pod invocation, and a container holding the VM's token could send changes in a
+# loop. Real changes (a start, readiness, a crash under back-off) come far slower.
+WRITE_WINDOW, WRITES_PER_WINDOW = 10, 10
 READ_LIMIT = MAX_BODY_BYTES + 1  # read one byte more than a report may have, to tell it is too big
 
 Reply = tuple[int, dict[str, Any]]
@@ -42,6 +47,10 @@ Reply = tuple[int, dict[str, Any]]
 
 class Refused(Exception):
     """The report may not touch this pod (403); the message says why, briefly."""
+
+
+class Throttled(Exception):
+    """The pod's status was written too often lately (429): the agent reports again soon."""
 
 
 class Contended(Exception):
@@ -72,6 +81,9 @@ def handle_report(rt: Runtime, authorization: str | None, body: bytes, method: s
     except Refused as error:
         log.warning("report refused", extra={**ref, "reason": str(error)})
         return 403, {"error": f"refused: {error}"}
+    except Throttled as error:
+        log.warning("report not written: too many", extra={**ref, "reason": str(error)})
+        return 429, {"error": str(error)}
     except Contended:
         log.warning("report not written: contention", extra=ref)
         return 503, {"error": "too many concurrent writers; the next report will carry the same state"}
@@ -104,7 +116,10 @@ def apply_report(rt: Runtime, instance: Instance, report: Report) -> bool:
         if beat.data.get(APPLIED) != digest or not _fresh(beat.data, now, rt.settings.heartbeat_timeout / 2):
             pod = rt.store.get(doc_path(report.namespace, PODS, report.name))
             writes, pod_uid = _pod_writes(pod, beat.data, instance, report, now)
-        writes.append(Update(beat.path, _heartbeat_fields(instance, report, now, digest, pod_uid), beat.update_time))
+        fields = _heartbeat_fields(instance, report, now, digest, pod_uid)
+        if writes:
+            fields.update(_count_write(beat.data, now))
+        writes.append(Update(beat.path, fields, beat.update_time))
         try:
             rt.store.commit(writes, now)
         except StaleWrite:
@@ -173,6 +188,15 @@ def _heartbeat_fields(instance: Instance, report: Report, now: datetime, digest:
     if pod_uid is not None:
         fields["podUid"] = pod_uid
     return fields
+
+
+def _count_write(data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The heartbeat's count of status writes in this window, one more; Throttled when full."""
+    window = int(now.timestamp()) // WRITE_WINDOW
+    count = _int(data.get("writeCount")) if data.get("writeWindow") == window else 0
+    if count >= WRITES_PER_WINDOW:
+        raise Throttled(f"the pod's status was written {count} times in {WRITE_WINDOW}s; report again later")
+    return {"writeWindow": window, "writeCount": max(count, 0) + 1}
 
 
 def _fresh(data: dict[str, Any], now: datetime, within: float) -> bool:

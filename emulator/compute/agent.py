@@ -6,7 +6,7 @@ token minted by ``identity`` for that instance (audience: the status URL), at on
 every change and every ``fc-heartbeat-seconds``. Container output goes to serial port 2
 as ``fc-log {container} {line}``. One background thread ticks every agent; reports are
 posted by a small pool, one in flight per agent, so a slow receiver delays only its own
-VM. A report that gets no answer or a 5xx is retried ``RETRY`` seconds later; a 4xx is
+VM. A report that gets no answer, a 5xx or a 429 is retried ``RETRY`` seconds later; another 4xx is
 only counted, as the real agent only logs it. Nothing here raises into the emulator.
 
 ``time_scale`` (constructor, ``FIRECONTROL_AGENT_TIME_SCALE``, ``/emulator/config``
@@ -139,7 +139,7 @@ class Agent:
             code, error = self.inflight.result()
             self.inflight = None
             self.last_code, self.last_error = code, error
-            if code is None or code >= 500:
+            if code is None or code >= 500 or code == 429:  # as the real agent: again soon
                 self.failed += 1
                 self.retry_at = self.next_heartbeat = now + RETRY / scale
             else:

@@ -161,6 +161,29 @@ def test_a_good_report_writes_the_status_and_the_heartbeat(prt: Runtime, store: 
     assert next(c for c in status["conditions"] if c["type"] == "Ready")["status"] == "False"
 
 
+def test_a_pod_written_too_often_is_told_to_report_later(prt: Runtime, store: Store, compute: ComputeEmulator,
+                                                         project: str) -> None:
+    """A container holding its VM's token could send changing reports in a loop: each would
+    cost a pod write and a sync_pod invocation. Past WRITES_PER_WINDOW status writes in a
+    window the reply is 429 and nothing is written; heartbeats still are."""
+    from functions.pod_reports import WRITES_PER_WINDOW
+
+    pod = AgentPod(store, compute, project, "web")
+    token = pod.token()
+    for n in range(1, WRITES_PER_WINDOW + 1):  # each changes the restart count: a status write
+        assert send(prt, token, report(pod, n, restartCount=n))[1]["statusWritten"] is True
+    before = pod.snapshot()
+    code, reply = send(prt, token, report(pod, WRITES_PER_WINDOW + 1, restartCount=99))
+    if code == 200:  # the window turned between the writes: the next burst is refused instead
+        assert reply["statusWritten"] is True
+        for n in range(WRITES_PER_WINDOW + 2, 2 * WRITES_PER_WINDOW + 1):
+            send(prt, token, report(pod, n, restartCount=100 + n))
+        before = pod.snapshot()
+        code, reply = send(prt, token, report(pod, 2 * WRITES_PER_WINDOW + 1, restartCount=7))
+    assert code == 429 and "report again later" in reply["error"]
+    assert pod.snapshot() == before  # nothing written, not even the heartbeat
+
+
 def test_a_heartbeat_that_changes_nothing_writes_only_the_heartbeat(prt: Runtime, store: Store,
                                                                     compute: ComputeEmulator, project: str) -> None:
     pod = AgentPod(store, compute, project, "web")

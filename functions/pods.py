@@ -31,6 +31,7 @@ from functions.api.names import zone_or_none
 from functions.api.parse import parse_pod
 from functions.api.pod import Pod, PodStatus
 from functions.cloudprovider import (
+    CloudError,
     CloudProvider,
     InstanceInfo,
     NameConflictError,
@@ -45,6 +46,7 @@ from functions.fingerprint import vm_term
 from functions.heartbeats import heartbeat_path, initial_heartbeat
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, replace_condition, set_condition
+from functions.pod_logs import Kept, forget_writes, keep, read_port, save_writes
 from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Create, Delete, Doc, Store, Update, Write
 from functions.termination import TERMINATE_KEY, grace_seconds, runs_agent, termination_step
@@ -201,6 +203,9 @@ class PodSync(GuardedSync[PodResult]):
                  sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(store, clock)
         self.cloud, self.settings, self.sleep = cloud, settings, sleep
+        # A finished pod's output as read before its VM was deleted, by (uid, VM): a pass
+        # whose commit lost a race finds the VM gone, and commits this instead.
+        self._output: dict[tuple[str, str], Kept] = {}
 
     def absent(self) -> PodResult:
         return PodResult()
@@ -400,8 +405,9 @@ class PodSync(GuardedSync[PodResult]):
         fields = dict(extra)
         writes: list[Write] = []
         if status.phase == "Failed" and FINALIZER in _finalizers(doc):
-            # A dead VM is not coming back: release what is left of it now, keep the pod's record.
-            writes += self._delete_vm(doc) + self._forget_heartbeat(doc)
+            # A dead VM is not coming back: release what is left of it now, keep the pod's
+            # record and its containers' output (a stopped VM's port still holds it).
+            writes += self._keep_output(doc, info) + self._delete_vm(doc) + self._forget_heartbeat(doc)
             fields["metadata.finalizers"] = [f for f in _finalizers(doc) if f != FINALIZER]
         if not same_data(status_doc, doc.data.get("status")):
             fields["status"] = status_doc
@@ -417,11 +423,51 @@ class PodSync(GuardedSync[PodResult]):
         return PodResult("created" if created else "observed", status.phase)
 
     def _release_vm(self, doc: Doc, finalizers: list[str], phase: str) -> PodResult:
+        output = self._keep_output(doc, self._own_instance(doc))
         conflict = self._delete_vm(doc)
         rest = [f for f in finalizers if f != FINALIZER]
         self.commit([Update(doc.path, {"metadata.finalizers": rest}, doc.update_time), *conflict,
-                     *self._forget_heartbeat(doc)])
+                     *self._forget_heartbeat(doc), *output])
         return PodResult("deleted", phase)
+
+    def _own_instance(self, doc: Doc) -> InstanceInfo | None:
+        """The finished pod's VM if it is there and this pod's (another's output is not
+        this pod's to keep); None otherwise, or when Compute cannot say (logged)."""
+        spec = doc.data.get("spec")
+        if not isinstance(spec, dict) or not spec.get("nodeName"):
+            return None  # never had a VM
+        vm = self._vm(doc)
+        try:
+            info = self.cloud.get_instance(vm, vm_zone_of(doc))
+        except NotFoundError:
+            return None
+        except CloudError as error:
+            log.warning("pod's output not kept: its VM could not be read",
+                        extra=ref_fields(KIND, doc.namespace, doc.name, vm=vm, error=str(error)[:500]))
+            return None
+        owner = self._owner(doc)
+        return info if cloud_names.instance_owned(info.labels, owner.cluster, owner.uid, pod=owner, legacy=True) else None
+
+    def _keep_output(self, doc: Doc, info: InstanceInfo | None) -> list[Write]:
+        """The write keeping a finished pod's output (``functions/pod_logs.py``), read once
+        from its VM (``info``: there and this pod's) before the VM is released; best effort."""
+        uid, vm, zone = doc_uid(doc), self._vm(doc), vm_zone_of(doc)
+        kept = self._output.get((uid, vm))
+        if kept is None and info is not None:
+            kept = self._read_output(doc, vm, zone)
+            if kept is not None:
+                self._output[(uid, vm)] = kept
+        if kept is None:
+            return []
+        return save_writes(self.store, doc, uid, vm, kept, self.clock())
+
+    def _read_output(self, doc: Doc, vm: str, zone: str | None) -> Kept | None:
+        try:
+            return keep(*read_port(self.cloud, vm, zone))
+        except (CloudError, ValueError) as error:  # ValueError: an answer not as documented
+            log.warning("pod's output not kept: its VM's serial port could not be read",
+                        extra=ref_fields(KIND, doc.namespace, doc.name, vm=vm, error=str(error)[:500]))
+            return None
 
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
         """Two-phase delete: the VM first, then the finalizer, then the document. A VM whose
@@ -438,7 +484,7 @@ class PodSync(GuardedSync[PodResult]):
             if rest != finalizers:
                 writes.append(Update(doc.path, {"metadata.finalizers": rest}, doc.update_time))
         else:
-            writes.append(Delete(doc.path, if_updated_at=doc.update_time))
+            writes += [Delete(doc.path, if_updated_at=doc.update_time), *forget_writes(doc.namespace, doc.name)]
         if FINALIZER in finalizers:
             writes += self._forget_heartbeat(doc)
         if writes:

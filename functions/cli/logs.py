@@ -7,6 +7,10 @@ through the cloud provider, as anyone allowed to read the VM can: no logging age
 the VM, no extra IAM, and the same call on the Compute emulator. Other lines on the
 port are not a container's and are skipped; a line still being written (no newline
 yet) waits for the next read.
+
+A finished pod's VM is deleted, but the pod runtime first keeps the last 256 KiB of its
+output (``functions/pod_logs.py``): a pod whose VM is gone prints that, as ``kubectl
+logs`` does for a finished pod; ``-f`` prints it and ends, nothing more will come.
 """
 
 from __future__ import annotations
@@ -135,23 +139,41 @@ def run(store: Store, cloud_for: Callable[[], CloudProvider], cluster: str, pod_
     vm = vm_of(doc, cluster)
     port, lines = Port(cloud_for(), vm), Lines(chosen)
     try:
-        found = lines.feed(port.more())
-        if tail is not None and tail >= 0:  # kubectl's -1: everything
-            found = found[-tail:] if tail > 0 else []
-        _write(out, found)
+        try:
+            first = port.more()
+        except NotFoundError:
+            _write(out, _last(lines.feed(_kept(store, doc, vm)), tail))
+            return 0  # with -f too: the pod is finished, nothing more will be written
+        _write(out, _last(lines.feed(first), tail))
         while follow:
             sleep(FOLLOW_INTERVAL)
             _write(out, lines.feed(port.more()))
     except NotFoundError:
-        if follow:
-            return 0  # the pod's VM is gone: nothing more will be written
-        raise CliError(f"error: the VM {vm.name} of pod {pod_name} is gone (the pod is being deleted "
-                       "or replaced): its output went with it") from None
+        return 0  # followed until the pod's VM went: nothing more will be written
     except KeyboardInterrupt:
         if follow:
             return 0
         raise
     return 0
+
+
+def _last(found: list[str], tail: int | None) -> list[str]:
+    if tail is None or tail < 0:  # kubectl's -1: everything
+        return found
+    return found[-tail:] if tail > 0 else []
+
+
+def _kept(store: Store, doc: Doc, vm: Vm) -> str:
+    """The output the pod runtime kept when it released the VM of this pod (not of an
+    earlier pod of the same name), as ``fc-log`` lines; an error when there is none."""
+    from functions.objects import doc_uid
+    from functions.pod_logs import saved_text
+
+    saved = saved_text(store, doc.namespace, doc.name, doc_uid(doc))
+    if saved is None:
+        raise CliError(f"error: the VM {vm.name} of pod {doc.name} is gone (the pod is being deleted "
+                       "or replaced): its output went with it")
+    return saved[0]
 
 
 def _write(out: TextIO, texts: list[str]) -> None:

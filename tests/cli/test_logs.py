@@ -22,6 +22,7 @@ import pytest
 from emulator.compute import ComputeEmulator
 from functions.cli.errors import CliError
 from functions.cli.logs import Lines, choose_container, printable
+from functions.cloudprovider import NotFoundError
 from functions.pods import sync_pod
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
@@ -237,3 +238,64 @@ def test_follow_polls_about_every_second() -> None:
     from functions.cli import logs
 
     assert 0.5 <= logs.FOLLOW_INTERVAL <= 2.0
+
+
+# -- a finished pod: its VM released, its output kept (functions/pod_logs.py) ----------------
+
+
+def _finish_and_release(crt: Runtime, name: str = "web-1") -> None:
+    """The pod fails (restartPolicy Never, its container exited 1): the pod runtime keeps
+    its output and deletes its VM."""
+    rt = agent_runtime(crt)
+    rt.store.client.document(doc_path("default", PODS, name)).update({"status.phase": "Failed"})
+    assert sync_pod(rt.store, rt.provider, rt.settings, "default", name, rt.clock).action == "deleted"
+
+
+def test_a_finished_pod_s_output_is_printed_after_its_vm_is_gone(cloud_cli: Cli, crt: Runtime,
+                                                                  compute: ComputeEmulator, project: str) -> None:
+    vm = make_pod(crt, containers=("app", "sidecar"))
+    emit(compute, project, vm, "app", "one\ntwo\n\x1b[31mred\tthree")
+    emit(compute, project, vm, "sidecar", "side")
+    before = cloud_cli("logs", "web-1", "-c", "app").out
+    _finish_and_release(crt)
+    with pytest.raises(NotFoundError):
+        crt.provider.get_instance(vm, ZONE)
+    after = cloud_cli("logs", "web-1", "-c", "app")
+    assert after.code == 0, after.err
+    assert after.out == before and after.out.endswith("one\ntwo\n\\x1b[31mred\tthree\n")
+    assert cloud_cli("logs", "web-1", "-c", "app", "--tail", "2").out == "two\n\\x1b[31mred\tthree\n"
+    assert cloud_cli("logs", "web-1", "-c", "app", "--tail", "0").out == ""
+    assert cloud_cli("logs", "web-1", "-c", "sidecar").out.endswith("side\n")
+    assert "side" not in after.out
+    unnamed = cloud_cli("logs", "web-1")
+    assert unnamed.code == 1 and "a container name must be specified" in unnamed.err
+
+
+def test_follow_on_a_finished_pod_prints_what_was_kept_and_ends(cloud_cli: Cli, crt: Runtime,
+                                                                compute: ComputeEmulator, project: str) -> None:
+    vm = make_pod(crt)
+    emit(compute, project, vm, "web", "exit 1 coming")
+    _finish_and_release(crt)
+    follower = Follower(project, compute, crt.settings.cluster, "web-1")
+    try:
+        assert follower.process.wait(timeout=30) == 0
+        printed = []
+        while not follower.lines.empty():
+            printed.append(follower.next())
+        assert printed and printed[-1] == "exit 1 coming"
+    finally:
+        follower.stop()
+
+
+def test_output_kept_for_an_earlier_pod_of_the_same_name_is_not_shown(cloud_cli: Cli, crt: Runtime,
+                                                                       compute: ComputeEmulator) -> None:
+    from functions.pod_logs import pod_logs_path
+
+    crt.store.put(pod_logs_path("default", "web-1"),
+                  {"text": "fc-log web not yours\n", "vm": "x", "podUid": "an-earlier-pod", "truncated": False})
+    vm = make_pod(crt)
+    crt.provider.ensure_instance_deleted(vm, ZONE)
+    gone = cloud_cli("logs", "web-1")
+    assert gone.code == 1 and f"the VM {vm} of pod web-1 is gone" in gone.err and "not yours" not in gone.out
+    follow = cloud_cli("logs", "web-1", "-f")
+    assert follow.code == 1 and "is gone" in follow.err

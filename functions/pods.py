@@ -434,8 +434,8 @@ class PodSync(GuardedSync[PodResult]):
         """The finished pod's VM if it is there and this pod's (another's output is not
         this pod's to keep); None otherwise, or when Compute cannot say (logged)."""
         spec = doc.data.get("spec")
-        if not isinstance(spec, dict) or not spec.get("nodeName"):
-            return None  # never had a VM
+        if not isinstance(spec, dict) or not spec.get("nodeName") or not runs_agent(doc.data):
+            return None  # never had a VM, or one without an agent: nothing on its port 2
         vm = self._vm(doc)
         try:
             info = self.cloud.get_instance(vm, vm_zone_of(doc))
@@ -453,7 +453,7 @@ class PodSync(GuardedSync[PodResult]):
         from its VM (``info``: there and this pod's) before the VM is released; best effort."""
         uid, vm, zone = doc_uid(doc), self._vm(doc), vm_zone_of(doc)
         kept = self._output.get((uid, vm))
-        if kept is None and info is not None:
+        if kept is None and info is not None and runs_agent(doc.data):
             kept = self._read_output(doc, vm, zone)
             if kept is not None:
                 self._output[(uid, vm)] = kept

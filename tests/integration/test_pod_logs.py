@@ -131,6 +131,35 @@ def test_an_earlier_pod_s_kept_output_is_replaced(crt: Runtime, compute: Compute
     assert "old pod" not in saved["text"] and saved["text"].endswith("fc-log web new pod\n")
 
 
+class WriteDuring:
+    """The real cloud provider; while the VM is being deleted, someone (the agent's last
+    report) writes the pod, so the release's guarded commit is stale and the pass runs again."""
+
+    def __init__(self, real: Any, rt: Runtime) -> None:
+        self.real, self.rt = real, rt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def ensure_instance_deleted(self, *args: Any, **kwargs: Any) -> None:
+        self.real.ensure_instance_deleted(*args, **kwargs)
+        self.rt.store.client.document(doc_path("default", PODS, "web-1")).update({"status.message": "late report"})
+
+
+def test_output_read_before_a_lost_race_is_kept_when_the_pass_runs_again(crt: Runtime, compute: ComputeEmulator,
+                                                                          project: str) -> None:
+    vm = make_pod(crt)
+    rt = agent_runtime(crt)
+    emit(compute, project, vm, "web", "read once")
+    _finish(rt)
+    racing = WriteDuring(rt.provider, rt)
+    assert sync_pod(rt.store, racing, rt.settings, "default", "web-1", rt.clock).action == "deleted"  # type: ignore[arg-type]
+    assert pod_doc_of(rt, "web-1").data["status"]["message"] == "late report"  # the commit came after it
+    assert _vm_gone(rt, vm)
+    saved = _saved(rt)
+    assert saved is not None and saved["text"].endswith("fc-log web read once\n")
+
+
 def test_deleting_the_pod_deletes_its_kept_output(crt: Runtime, compute: ComputeEmulator, project: str) -> None:
     vm = make_pod(crt)
     rt = agent_runtime(crt)
@@ -154,6 +183,33 @@ def test_deleting_a_pod_that_kept_nothing_is_fine(crt: Runtime) -> None:
                                          "metadata": {"name": "early", "deletionTimestamp": datetime.now(UTC)}})
     assert _sync(crt, "early") == "deleted"
     assert crt.store.get(path) is None and _saved(crt, "early") is None
+
+
+def test_a_pod_without_an_agent_keeps_nothing(crt: Runtime) -> None:
+    """A VM made before the agent writes nothing to port 2: no read, no document."""
+    from tests.helpers import pod_doc
+
+    crt.store.client.document(doc_path("default", PODS, "web-1")).set(pod_doc("web-1", {"app": "web"}))
+    for _ in range(2):  # the finalizer, then the VM (no status URL: no agent)
+        _sync(crt)
+    vm = pod_doc_of(crt, "web-1").data["spec"]["nodeName"]
+    assert "vmAgent" not in pod_doc_of(crt, "web-1").data["status"]
+    _finish(crt)
+    assert _sync(crt) == "deleted" and _vm_gone(crt, vm)
+    assert _saved(crt) is None
+
+
+def test_forget_deletes_only_the_named_pod_s_kept_output(crt: Runtime) -> None:
+    """For a pod document deleted without the pod runtime (no finalizer left): its
+    deletion's handler forgets the output of that pod, never a newer one's."""
+    from functions.pod_logs import forget
+
+    crt.store.put(pod_logs_path("default", "web-1"), {"text": "", "vm": "x", "podUid": "newer", "truncated": False})
+    assert forget(crt.store, "default", "web-1", "older") is False
+    assert _saved(crt) is not None
+    assert forget(crt.store, "default", "web-1", "newer") is True
+    assert _saved(crt) is None
+    assert forget(crt.store, "default", "web-1", "newer") is False
 
 
 # -- the pure part -------------------------------------------------------------------------

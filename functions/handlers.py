@@ -166,6 +166,14 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "ignored"}
     if change.kind == "deleted":
         assert change.old is not None
+        # A finished pod gave up its finalizer with its VM: its document is deleted without
+        # the pod runtime (a controller's or the CLI's delete), and its kept output with it.
+        from functions.objects import doc_uid
+        from functions.pod_logs import forget
+        from functions.store import Doc
+
+        gone = Doc(change.path, change.old.data, change.old.update_time, change.old.create_time)
+        forget(rt.store, change.namespace, change.name, doc_uid(gone))
         return {"action": "passed-on", **pass_on(change.namespace, change.old.data, rt)}
     if change.only_changed((*OWN_METADATA, "finalizers"), ignored_spec=("nodeName",)):
         assert change.old is not None and change.new is not None

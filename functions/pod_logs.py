@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from functions.cloudprovider import CloudProvider
@@ -125,7 +125,7 @@ def forget(store: Store, namespace: str, name: str, uid: str) -> bool:
     if found is None or found.data.get("podUid") != uid:
         return False
     try:
-        store.commit([Delete(path, if_updated_at=found.update_time)], found.update_time)
+        store.commit([Delete(path, if_updated_at=found.update_time)], datetime.now(UTC))
     except StaleWrite:  # written again meanwhile: a newer pod's now
         return False
     return True

@@ -257,3 +257,22 @@ def test_text_firestore_could_not_store_is_made_storable(raw: str) -> None:
     kept = keep(raw)
     kept.text.encode("utf-8")  # no lone surrogates left
     assert kept.text.startswith("fc-log web ") and kept.text.endswith("\n")
+
+
+def test_a_finished_pod_deleted_without_the_runtime_loses_its_kept_output(crt: Runtime, compute: ComputeEmulator,
+                                                                        project: str) -> None:
+    """Released, a finished pod has no finalizer: a controller or the CLI deletes its
+    document outright. The delete event takes its kept output with it (only its own)."""
+    from functions.events import DocumentChange, StoredDocument
+    from functions.handlers import on_pod_change
+
+    vm = make_pod(crt)
+    rt = agent_runtime(crt)
+    emit(compute, project, vm, "web", "last words")
+    _finish(rt)
+    assert _sync(rt) == "deleted" and _saved(rt) is not None
+    gone = pod_doc_of(rt, "web-1")
+    rt.store.client.document(gone.path).delete()
+    change = DocumentChange("deleted", gone.path, StoredDocument(gone.data, gone.create_time, gone.update_time), None)
+    on_pod_change(change, rt)
+    assert _saved(rt) is None

@@ -260,6 +260,7 @@ def test_a_bare_pod_that_never_restarts_finishes(stack: Stack, code: int, phase:
                    timeout=90, interval=0.3)
     vm = pod["spec"]["nodeName"]
     wait_for(lambda: stack.agent(vm)["containers"][0]["state"] == "running", timeout=30, interval=0.1)
+    stack.agent(vm, container="task", action="output", text=f"exiting with {code}")
     stack.agent(vm, container="task", action="exit", code=code)
     done = wait_for(lambda: (p := stack.get(ns, "pods", name)) and p["status"]["phase"] == phase and p,
                     timeout=30, interval=0.2)
@@ -268,6 +269,8 @@ def test_a_bare_pod_that_never_restarts_finishes(stack: Stack, code: int, phase:
     assert restarts(done) == 0
     wait_for(lambda: vm not in stack.vms(), timeout=30, interval=0.3)  # a finished pod's VM is released
     assert (stack.get(ns, "pods", name) or {})["status"]["phase"] == phase  # and the pod keeps its record
+    printed = stack.cli("logs", name, "-n", ns)  # its output outlives its VM, as kubectl logs has it
+    assert printed.returncode == 0 and f"exiting with {code}" in printed.stdout, printed
 
 
 def test_a_silent_vm_is_unknown_then_failed_and_replaced(stack: Stack) -> None:
@@ -331,6 +334,10 @@ def test_forged_reports_are_refused_and_change_nothing(stack: Stack) -> None:
     }
     for what, forged in forgeries.items():
         assert _post_report(stack, forged, report) == 403, what
+    # A replay: the right VM's token, but a report its agent sent long ago (its boot, an old sequence).
+    view = stack.agent(a["spec"]["nodeName"])
+    replayed = {**report, "boot": view["boot"], "sequence": 1}
+    assert _post_report(stack, token(a["spec"]["nodeName"]), replayed) == 403
     assert _post_report(stack, "not-a-token", report) == 403
     after = stack.db.document(f"namespaces/{ns}/pods/{a['_name']}").get()
     assert after.update_time == before.update_time and after.to_dict() == before.to_dict()

@@ -23,7 +23,7 @@ NONE = "<none>"
 def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
     columns = {
         CONTROLLER: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
-        POD: ["NAME", "STATUS", "NODE", "AGE"],
+        POD: ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         SERVICE: ["NAME", "TYPE", "EXTERNAL-IP", "PORTS", "AGE"],
         EVENT: ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", "COUNT"],
         QUOTA: ["NAME", "AGE", "REQUEST", "LIMIT"],
@@ -31,7 +31,7 @@ def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
     if wide:
         columns += {
             CONTROLLER: ["CONTAINERS", "IMAGES", "SELECTOR"],
-            POD: ["IP"],
+            POD: ["IP", "NODE"],
             SERVICE: ["SELECTOR"],
             EVENT: [],
             QUOTA: [],
@@ -53,9 +53,13 @@ def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -
                       ",".join(_text(c.get("image")) for c in containers) or NONE,
                       labels(as_map(spec.get("selector")))]
     elif kind is POD:
-        cells = [doc.name, pod_status(data), _text(spec.get("nodeName") or NONE), age(created, now)]
+        statuses = [as_map(c) for c in as_list(status.get("containerStatuses"))]
+        ready = sum(1 for c in statuses if c.get("ready") is True)
+        restarts = sum(c["restartCount"] for c in statuses if isinstance(c.get("restartCount"), int))
+        cells = [doc.name, f"{ready}/{len(as_list(spec.get('containers')))}", pod_status(data), str(restarts),
+                 age(created, now)]
         if wide:
-            cells.append(_text(status.get("podIP") or NONE))
+            cells += [_text(status.get("podIP") or NONE), _text(spec.get("nodeName") or NONE)]
     elif kind is QUOTA:
         from functions.cli.quotas import resources
 
@@ -76,10 +80,31 @@ def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -
 
 
 def pod_status(data: dict[str, Any]) -> str:
-    """The phase, or Terminating once marked for deletion, as kubectl shows it."""
+    """What kubectl's STATUS column says (its printPod): the phase, or the pod's reason,
+    or a container's waiting or terminated reason (``CrashLoopBackOff``, ``Error``,
+    ``Completed``), ``Unknown`` for a lost VM, and Terminating once marked for deletion."""
+    status = as_map(data.get("status"))
+    reason = _text(status.get("phase") or "Pending")
+    if status.get("reason"):
+        reason = _text(status.get("reason"))
+    running = False
+    for container in reversed(as_list(status.get("containerStatuses"))):
+        state = as_map(as_map(container).get("state"))
+        waiting, terminated = as_map(state.get("waiting")), as_map(state.get("terminated"))
+        if waiting.get("reason"):
+            reason = _text(waiting["reason"])
+        elif terminated.get("reason"):
+            reason = _text(terminated["reason"])
+        elif terminated:
+            signal = terminated.get("signal")
+            reason = f"Signal:{signal}" if signal else f"ExitCode:{_text(terminated.get('exitCode'))}"
+        elif "running" in state and as_map(container).get("ready") is True:
+            running = True
+    if reason == "Completed" and running:
+        reason = "Running"
     if as_map(data.get("metadata")).get("deletionTimestamp") is not None:
-        return "Terminating"
-    return _text(as_map(data.get("status")).get("phase") or "Pending")
+        return "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    return reason
 
 
 def external_ip(spec: dict[str, Any], status: dict[str, Any]) -> str:

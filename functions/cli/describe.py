@@ -96,6 +96,7 @@ def summary(kind: Kind, doc: Doc, data: dict[str, Any], now: datetime) -> list[t
             ("IP", str(status.get("podIP") or columns.NONE)),
             ("Controlled By", f"{owner.get('kind')}/{owner.get('name')}" if owner else columns.NONE),
             *_containers(spec),
+            *_container_states(status),
         ]
     elif kind is SERVICE:
         lines += [
@@ -114,6 +115,31 @@ def _containers(pod_spec: dict[str, Any]) -> list[tuple[str, str]]:
         ports = ",".join(f"{as_map(p).get('containerPort')}/{as_map(p).get('protocol', 'TCP')}" for p in as_list(c.get("ports")))
         found.append(("Container", f"{c.get('name')}  image {c.get('image')}" + (f"  ports {ports}" if ports else "")))
     return found
+
+
+def _container_states(status: dict[str, Any]) -> list[tuple[str, str]]:
+    """What each container's agent last reported: state, readiness, restarts, last exit."""
+    found = []
+    for container in as_list(status.get("containerStatuses")):
+        c = as_map(container)
+        text = f"{c.get('name')}  {_state(as_map(c.get('state')))}  ready {str(c.get('ready') is True).lower()}" \
+               f"  restarts {c.get('restartCount', 0)}"
+        last = _state(as_map(c.get("lastState")))
+        found.append(("State", text + (f"  last {last}" if last != "-" else "")))
+    return found
+
+
+def _state(state: dict[str, Any]) -> str:
+    for kind in ("waiting", "running", "terminated"):
+        if kind in state:
+            detail = as_map(state[kind])
+            reason = detail.get("reason")
+            code = detail.get("exitCode")
+            extra = ", ".join(str(x) for x in (reason, None if code is None else f"exit {code}") if x)
+            text = kind.capitalize() + (f" ({extra})" if extra else "")
+            message = detail.get("message")
+            return text + (f": {message}" if message else "")
+    return "-"
 
 
 def validation(kind: Kind, doc: Doc, max_replicas: int) -> list[str]:

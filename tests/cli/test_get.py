@@ -43,7 +43,8 @@ def test_tables_of_each_kind(cli: Cli, app: Store) -> None:
     assert rows(rc.out)[1][4].endswith("d")  # created in 2024: days old
 
     pods = cli("get", "pods", "-o", "wide")
-    assert rows(pods.out) == [["NAME", "STATUS", "NODE", "AGE", "IP"], ["debug", "Running", "fc-0a1b-debug", rows(pods.out)[1][3], "10.128.0.7"]]
+    assert rows(pods.out) == [["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"],
+                              ["debug", "0/1", "Running", "0", rows(pods.out)[1][4], "10.128.0.7", "fc-0a1b-debug"]]
 
     svc = cli("get", "svc")
     assert rows(svc.out)[0] == ["NAME", "TYPE", "EXTERNAL-IP", "PORTS", "AGE"]
@@ -116,5 +117,30 @@ def test_watch_prints_changes_until_timeout(cli: Cli, app: Store) -> None:
     assert result.code == 0
     assert time.monotonic() - started >= 3.4
     lines = rows(result.out)
-    assert lines[:2] == [["NAME", "STATUS", "NODE", "AGE"], ["debug", "Running", "fc-0a1b-debug", lines[1][3]]]
-    assert [line[:3] for line in lines[2:]] == [["ADDED", "web-x1", "Pending"], ["MODIFIED", "debug", "Succeeded"]]
+    assert lines[:2] == [["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["debug", "0/1", "Running", "0", lines[1][4]]]
+    assert [line[:2] + line[3:4] for line in lines[2:]] == [["ADDED", "web-x1", "Pending"], ["MODIFIED", "debug", "Succeeded"]]
+
+
+def test_pods_show_what_their_agents_report(cli: Cli, app: Store) -> None:
+    """kubectl's READY, STATUS and RESTARTS: a crash-looping container shows its reason,
+    not the pod's phase; describe shows each container's state and last exit."""
+    crashing = {"name": "debug", "ready": False, "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                      "message": "back-off 40s restarting failed container=debug"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+    app.client.document("namespaces/default/pods/debug").update(
+        {"status.containerStatuses": [crashing], "status.phase": "Running"})
+    [header, row] = rows(cli("get", "pods").out)
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert row[:4] == ["debug", "0/1", "CrashLoopBackOff", "3"]
+    described = cli("describe", "pod", "debug").out
+    assert "Waiting (CrashLoopBackOff): back-off 40s restarting failed container=debug" in described
+    assert "restarts 3" in described and "last Terminated (Error, exit 1)" in described
+
+    done = {"name": "debug", "ready": False, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    app.client.document("namespaces/default/pods/debug").update(
+        {"status.containerStatuses": [done], "status.phase": "Succeeded"})
+    assert rows(cli("get", "pods").out)[1][:3] == ["debug", "0/1", "Completed"]
+    app.client.document("namespaces/default/pods/debug").update(
+        {"status.phase": "Failed", "status.reason": "NodeLost", "status.containerStatuses": []})
+    assert rows(cli("get", "pods").out)[1][:3] == ["debug", "0/1", "NodeLost"]

@@ -78,7 +78,8 @@ def crashes_shown(data: dict[str, Any]) -> int:
 
 def main(n_pods: int, crashes: int) -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    settings = {"FIRECONTROL_AGENT_HEARTBEAT": str(HEARTBEAT)}
+    # The agents' clock runs TIME_SCALE times fast, and so do their status changes.
+    settings = {"FIRECONTROL_AGENT_HEARTBEAT": str(HEARTBEAT), "FIRECONTROL_STATUS_WRITE_LIMIT": str(int(10 * TIME_SCALE))}
     with local_stack(logs=logs, agent_time_scale=TIME_SCALE, settings=settings) as endpoints:
         os.environ["FIRESTORE_EMULATOR_HOST"] = endpoints["firestore"]
         from google.cloud import firestore

@@ -36,10 +36,11 @@ log = logging.getLogger("firecontrol.pod_status")
 
 KIND = "Pod"
 ATTEMPTS = 8
-# At most this many pod status writes per pod in each window: every one costs a write and
-# a sync_pod invocation, and a container holding the VM's token could send changes in a
-# loop. Real changes (a start, readiness, a crash under back-off) come far slower.
-WRITE_WINDOW, WRITES_PER_WINDOW = 10, 10
+# At most Settings.status_write_limit pod status writes per pod in each window of this
+# many seconds: every one costs a write and a sync_pod invocation, and a container holding
+# the VM's token could send changes in a loop. Real changes (a start, readiness, a crash
+# under back-off) come far slower.
+WRITE_WINDOW = 10
 READ_LIMIT = MAX_BODY_BYTES + 1  # read one byte more than a report may have, to tell it is too big
 
 Reply = tuple[int, dict[str, Any]]
@@ -118,7 +119,7 @@ def apply_report(rt: Runtime, instance: Instance, report: Report) -> bool:
             writes, pod_uid = _pod_writes(pod, beat.data, instance, report, now)
         fields = _heartbeat_fields(instance, report, now, digest, pod_uid)
         if writes:
-            fields.update(_count_write(beat.data, now))
+            fields.update(_count_write(beat.data, now, rt.settings.status_write_limit))
         writes.append(Update(beat.path, fields, beat.update_time))
         try:
             rt.store.commit(writes, now)
@@ -190,11 +191,12 @@ def _heartbeat_fields(instance: Instance, report: Report, now: datetime, digest:
     return fields
 
 
-def _count_write(data: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The heartbeat's count of status writes in this window, one more; Throttled when full."""
+def _count_write(data: dict[str, Any], now: datetime, limit: int) -> dict[str, Any]:
+    """The heartbeat's count of status writes in this window, one more; Throttled when full
+    (``limit`` 0: never)."""
     window = int(now.timestamp()) // WRITE_WINDOW
     count = _int(data.get("writeCount")) if data.get("writeWindow") == window else 0
-    if count >= WRITES_PER_WINDOW:
+    if limit and count >= limit:
         raise Throttled(f"the pod's status was written {count} times in {WRITE_WINDOW}s; report again later")
     return {"writeWindow": window, "writeCount": max(count, 0) + 1}
 

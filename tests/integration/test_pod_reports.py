@@ -164,24 +164,31 @@ def test_a_good_report_writes_the_status_and_the_heartbeat(prt: Runtime, store: 
 def test_a_pod_written_too_often_is_told_to_report_later(prt: Runtime, store: Store, compute: ComputeEmulator,
                                                          project: str) -> None:
     """A container holding its VM's token could send changing reports in a loop: each would
-    cost a pod write and a sync_pod invocation. Past WRITES_PER_WINDOW status writes in a
+    cost a pod write and a sync_pod invocation. Past the limit of status writes in a
     window the reply is 429 and nothing is written; heartbeats still are."""
-    from functions.pod_reports import WRITES_PER_WINDOW
+    limit = prt.settings.status_write_limit
+    assert limit == 10  # the default
 
     pod = AgentPod(store, compute, project, "web")
     token = pod.token()
-    for n in range(1, WRITES_PER_WINDOW + 1):  # each changes the restart count: a status write
+    for n in range(1, limit + 1):  # each changes the restart count: a status write
         assert send(prt, token, report(pod, n, restartCount=n))[1]["statusWritten"] is True
     before = pod.snapshot()
-    code, reply = send(prt, token, report(pod, WRITES_PER_WINDOW + 1, restartCount=99))
+    code, reply = send(prt, token, report(pod, limit + 1, restartCount=99))
     if code == 200:  # the window turned between the writes: the next burst is refused instead
         assert reply["statusWritten"] is True
-        for n in range(WRITES_PER_WINDOW + 2, 2 * WRITES_PER_WINDOW + 1):
+        for n in range(limit + 2, 2 * limit + 1):
             send(prt, token, report(pod, n, restartCount=100 + n))
         before = pod.snapshot()
-        code, reply = send(prt, token, report(pod, 2 * WRITES_PER_WINDOW + 1, restartCount=7))
+        code, reply = send(prt, token, report(pod, 2 * limit + 1, restartCount=7))
     assert code == 429 and "report again later" in reply["error"]
     assert pod.snapshot() == before  # nothing written, not even the heartbeat
+
+    unlimited = replace(prt, settings=replace(prt.settings, status_write_limit=0))
+    other = AgentPod(store, compute, project, "other")
+    other_token = other.token()
+    for n in range(1, 2 * limit + 1):  # 0: no limit
+        assert send(unlimited, other_token, report(other, n, restartCount=n)) == (200, {"accepted": n, "statusWritten": True})
 
 
 def test_a_heartbeat_that_changes_nothing_writes_only_the_heartbeat(prt: Runtime, store: Store,

@@ -63,7 +63,7 @@ def sync_service(event: CloudEvent) -> None:
 def resync(request: Request) -> tuple[str, int, dict[str, str]]:
     """HTTP, called by Cloud Scheduler: one pass over every controller, a JSON summary back."""
     rt = _rt()
-    from functions.resync import resync_all, summary_status
+    from functions.controllers.resync import resync_all, summary_status
 
     body = request.get_json(silent=True)  # Cloud Scheduler sends none; `main.py resync` asks for full
     full = True if isinstance(body, dict) and body.get("full") is True else None
@@ -76,7 +76,7 @@ def resync(request: Request) -> tuple[str, int, dict[str, str]]:
 def pod_status(request: Request) -> tuple[str, int, dict[str, str]]:
     """HTTP, called by each pod's agent with its VM's identity token: the pod's status."""
     rt = _rt()
-    from functions.pod_reports import READ_LIMIT, handle_report
+    from functions.controllers.pod_reports import READ_LIMIT, handle_report
 
     body = request.stream.read(READ_LIMIT)  # never more than a report may be, plus one byte
     code, reply = handle_report(rt, request.headers.get("Authorization"), body, request.method)

@@ -11,8 +11,8 @@ ZONE = "us-central1-a"
 
 def running_pod(pod: str, app: str, owner: dict[str, Any], vm: str, spec: dict[str, Any]) -> dict[str, Any]:
     """A controller's pod Running on ``vm``, its status as the runtime writes it."""
+    from functions.controllers.pods import FINALIZER
     from functions.fingerprint import vm_term
-    from functions.pods import FINALIZER
 
     return {
         "apiVersion": "v1", "kind": "Pod",

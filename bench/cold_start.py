@@ -121,7 +121,7 @@ def agent_report(project: str, compute: ComputeEmulator, path: str, document: di
     from dataclasses import replace
 
     from functions.config import Settings
-    from functions.pods import sync_pod
+    from functions.controllers.pods import sync_pod
     from functions.runtime import Runtime
     from functions.store import Store
 

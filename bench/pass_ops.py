@@ -26,7 +26,7 @@ def main() -> None:
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
     try:
         from functions.config import Settings
-        from functions.replication import sync_controller
+        from functions.controllers.replication import sync_controller
         from functions.store import Store
 
         settings = Settings(project="bench-ops", slow_start=False)  # pods only, no VMs

@@ -51,7 +51,7 @@ if {whole!r}:
     docs = rt.store.all_of_kind(PODS)
     summary = {{"firestore": rt.store.ops.snapshot(), "pods": len(docs)}}
 else:
-    from functions.resync import resync_all
+    from functions.controllers.resync import resync_all
     summary = resync_all(rt, full=True)
 elapsed = time.perf_counter() - start
 after = peak()
@@ -63,7 +63,7 @@ def seed(compute: ComputeEmulator, pods: int) -> None:
     from _seed import running_pod  # beside this script
     from google.cloud import firestore
 
-    from functions.replication import controller_uid, owner_ref, sync_controller
+    from functions.controllers.replication import controller_uid, owner_ref, sync_controller
     from functions.store import Store
     from functions.vm_spec import instance_name
 

@@ -28,10 +28,10 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from functions.cloudprovider.errors import TemporaryError
+from functions.controllers.replication import cascade_delete, controller_uid, sync_controller
 from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.objects import Contention
-from functions.replication import cascade_delete, controller_uid, sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, SERVICES
 
@@ -91,7 +91,7 @@ def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
 
 def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     """Reconcile the service a change names; a service deleted outright still loses its load balancer."""
-    from functions.services import sync_service, teardown_deleted
+    from functions.controllers.services import sync_service, teardown_deleted
 
     ns, name = change.namespace, change.name
     if _elsewhere(change, SERVICES):
@@ -124,9 +124,9 @@ def vm_to_release(data: dict[str, Any]) -> bool:
     has finished (the agent reported Succeeded or Failed, or resync found it lost), or is
     being deleted and its agent reported every container terminated. Its pass then
     releases the VM and drops the finalizer, so the event that follows asks for nothing."""
+    from functions.controllers.pods import FINALIZER
+    from functions.controllers.termination import containers_terminated, runs_agent
     from functions.pod_policy import as_dict, as_list
-    from functions.pods import FINALIZER
-    from functions.termination import containers_terminated, runs_agent
 
     meta, status = as_dict(data.get("metadata")), as_dict(data.get("status"))
     if FINALIZER not in as_list(meta.get("finalizers")):
@@ -142,8 +142,8 @@ def vm_unobserved(data: dict[str, Any]) -> bool:
     agent VM's pass ends once the insert is accepted): one pass records the VM's
     addresses and fingerprint now rather than at the next resync tick; the status it
     writes carries the fingerprint, so the event that follows asks for nothing."""
+    from functions.controllers.termination import runs_agent
     from functions.pod_policy import as_dict
-    from functions.termination import runs_agent
 
     meta, status = as_dict(data.get("metadata")), as_dict(data.get("status"))
     return runs_agent(data) and meta.get("deletionTimestamp") is None and status.get("phase") == "Running" \
@@ -159,8 +159,8 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     VM to release (``vm_to_release``): the agent's last report finishes a deletion; or
     when its VM was not yet seen RUNNING (``vm_unobserved``).
     """
+    from functions.controllers.pods import sync_pod
     from functions.pod_policy import labels_of
-    from functions.pods import sync_pod
 
     if _elsewhere(change, PODS):
         return {"action": "ignored"}
@@ -168,8 +168,8 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         assert change.old is not None
         # A finished pod gave up its finalizer with its VM: its document is deleted without
         # the pod runtime (a controller's or the CLI's delete), and its kept output with it.
+        from functions.controllers.pod_logs import forget
         from functions.objects import doc_uid
-        from functions.pod_logs import forget
         from functions.store import Doc
 
         gone = Doc(change.path, change.old.data, change.old.update_time, change.old.create_time)
@@ -197,8 +197,8 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
 def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, Any] | None = None) -> dict[str, Any]:
     """Sync the pod's controller and the load-balanced services that select it (or, for
     ``also``, an earlier version of it, selected)."""
+    from functions.controllers.services import services_selecting, sync_service
     from functions.pod_policy import as_dict, as_list, labels_of
-    from functions.services import services_selecting, sync_service
 
     meta = as_dict(pod.get("metadata"))
     owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})

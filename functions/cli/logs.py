@@ -9,7 +9,7 @@ port are not a container's and are skipped; a line still being written (no newli
 yet) waits for the next read.
 
 A finished pod's VM is deleted, but the pod runtime first keeps the last 256 KiB of its
-output (``functions/pod_logs.py``): a pod whose VM is gone prints that, as ``kubectl
+output (``functions/controllers/pod_logs.py``): a pod whose VM is gone prints that, as ``kubectl
 logs`` does for a finished pod; ``-f`` prints it and ends, nothing more will come.
 """
 
@@ -95,7 +95,7 @@ class Vm:
 
 def vm_of(doc: Doc, cluster: str) -> Vm:
     """The pod's VM, as the pod runtime names and places it; an error for a pod without one yet."""
-    from functions.pods import vm_name_of, vm_zone_of
+    from functions.controllers.pods import vm_name_of, vm_zone_of
 
     node = as_map(doc.data.get("spec")).get("nodeName")
     if not isinstance(node, str) or not node:
@@ -166,8 +166,8 @@ def _last(found: list[str], tail: int | None) -> list[str]:
 def _kept(store: Store, doc: Doc, vm: Vm) -> str:
     """The output the pod runtime kept when it released the VM of this pod (not of an
     earlier pod of the same name), as ``fc-log`` lines; an error when there is none."""
+    from functions.controllers.pod_logs import saved_text
     from functions.objects import doc_uid
-    from functions.pod_logs import saved_text
 
     saved = saved_text(store, doc.namespace, doc.name, doc_uid(doc))
     if saved is None:

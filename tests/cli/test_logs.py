@@ -23,7 +23,7 @@ from emulator.compute import ComputeEmulator
 from functions.cli.errors import CliError
 from functions.cli.logs import Lines, choose_container, printable
 from functions.cloudprovider import NotFoundError
-from functions.pods import sync_pod
+from functions.controllers.pods import sync_pod
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
 from tests.cli.support import Cli
@@ -240,7 +240,7 @@ def test_follow_polls_about_every_second() -> None:
     assert 0.5 <= logs.FOLLOW_INTERVAL <= 2.0
 
 
-# -- a finished pod: its VM released, its output kept (functions/pod_logs.py) ----------------
+# -- a finished pod: its VM released, its output kept (functions/controllers/pod_logs.py) ----------------
 
 
 def _finish_and_release(crt: Runtime, name: str = "web-1") -> None:
@@ -289,7 +289,7 @@ def test_follow_on_a_finished_pod_prints_what_was_kept_and_ends(cloud_cli: Cli, 
 
 def test_output_kept_for_an_earlier_pod_of_the_same_name_is_not_shown(cloud_cli: Cli, crt: Runtime,
                                                                        compute: ComputeEmulator) -> None:
-    from functions.pod_logs import pod_logs_path
+    from functions.controllers.pod_logs import pod_logs_path
 
     crt.store.put(pod_logs_path("default", "web-1"),
                   {"text": "fc-log web not yours\n", "vm": "x", "podUid": "an-earlier-pod", "truncated": False})

@@ -12,7 +12,7 @@ from google.cloud import compute_v1
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider import InstanceSpec, NameConflictError, Owner
 from functions.cloudprovider import names as cloud_names
-from functions.services import load_balancer_name
+from functions.controllers.services import load_balancer_name
 from functions.vm_spec import instance_name, legacy_instance_name
 from tests.compute.support import (
     OWNER,

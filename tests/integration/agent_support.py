@@ -10,9 +10,9 @@ from typing import Any
 
 from emulator.compute import ComputeEmulator
 from functions.api.report import parse_report
+from functions.controllers.pod_reports import apply_report
 from functions.heartbeats import heartbeat_path
 from functions.identity import Instance
-from functions.pod_reports import apply_report
 from functions.runtime import Runtime
 from functions.store import PODS, Doc, doc_path
 

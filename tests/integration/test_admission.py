@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.replication import sync_controller
+from functions.controllers.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, doc_path
 from tests.helpers import pods, rc_data, rc_doc, write_rc

@@ -5,9 +5,9 @@ that would not keep its pods running is refused, and a pod ready for less than
 from __future__ import annotations
 
 from emulator.compute import ComputeEmulator
-from functions.pods import sync_pod
-from functions.replication import sync_controller
-from functions.resync import resync_all
+from functions.controllers.pods import sync_pod
+from functions.controllers.replication import sync_controller
+from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import EVENTS
 from tests.helpers import pods, rc_data, rc_doc, wait_for, write_rc

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 from emulator.firestore import FirestoreEmulator
 from emulator.router import Delivery, TriggerRouter
+from functions.controllers.replication import sync_controller
 from functions.handlers import decode_event, on_controller_change
-from functions.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, Store, doc_path
 from tests.helpers import active, rc_doc, wait_for, write_rc

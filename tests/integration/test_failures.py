@@ -7,7 +7,7 @@ from datetime import datetime
 
 from google.api_core import exceptions as gexc
 
-from functions.replication import sync_controller
+from functions.controllers.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import Create, Store, Write
 from tests.helpers import active, rc_data, rc_doc, write_rc

@@ -14,10 +14,10 @@ import pytest
 from emulator.compute import ComputeEmulator
 from emulator.compute.state import Key
 from functions.cloudprovider import TemporaryError
-from functions.pods import PodSync, sync_pod
-from functions.resync import resync_all
+from functions.controllers.pods import PodSync, sync_pod
+from functions.controllers.resync import resync_all
+from functions.controllers.services import sync_service
 from functions.runtime import Runtime
-from functions.services import sync_service
 from functions.store import PODS, SERVICES, doc_path
 from tests.helpers import CrashBefore, pod_doc, wait_for
 from tests.integration.agent_support import (

@@ -9,9 +9,9 @@ from google.cloud.firestore import DELETE_FIELD
 
 from emulator.compute import ComputeEmulator
 from emulator.compute.state import Key
-from functions.pods import sync_pod
-from functions.replication import sync_controller
-from functions.resync import resync_all
+from functions.controllers.pods import sync_pod
+from functions.controllers.replication import sync_controller
+from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import PODS, SERVICES, doc_path
 from tests.helpers import pod_doc, pods, rc_doc, write_rc

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.replication import sync_controller
+from functions.controllers.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, doc_path
 from tests.helpers import pods, rc_data, rc_doc

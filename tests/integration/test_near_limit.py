@@ -11,11 +11,11 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore import DELETE_FIELD
 
 from emulator.compute import ComputeEmulator
+from functions.controllers.pods import FINALIZER, sync_pod
+from functions.controllers.resync import resync_all, summary_status
+from functions.controllers.services import sync_service
 from functions.objects import STATUS_WRITTEN, TOO_LARGE
-from functions.pods import FINALIZER, sync_pod
-from functions.resync import resync_all, summary_status
 from functions.runtime import Runtime
-from functions.services import sync_service
 from functions.store import (
     MAX_DOCUMENT_BYTES,
     PODS,
@@ -113,7 +113,7 @@ def test_a_write_firestore_refuses_for_size_gets_the_condition(crt: Runtime, com
 def test_a_controller_at_the_edge_reports_and_does_not_raise(rt: Runtime) -> None:
     """A controller whose status write cannot fit: no pod (the guarded commit carries the
     status), no exception out of the pass, and a Warning event saying why."""
-    from functions.replication import sync_controller
+    from functions.controllers.replication import sync_controller
     from functions.store import CONTROLLERS
     from tests.helpers import rc_doc
 

@@ -15,9 +15,9 @@ import pytest
 from emulator.compute import ComputeEmulator
 from functions.api.pod import PodStatus
 from functions.cloudprovider import TemporaryError
-from functions.pods import sync_pod
+from functions.controllers.pods import sync_pod
+from functions.controllers.services import sync_service
 from functions.runtime import Runtime
-from functions.services import sync_service
 from functions.store import PODS, SERVICES, doc_path
 from tests.helpers import pod_doc
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from emulator.compute import ComputeEmulator
-from functions.pods import FINALIZER, sync_pod
-from functions.replication import sync_controller
-from functions.resync import resync_all
+from functions.controllers.pods import FINALIZER, sync_pod
+from functions.controllers.replication import sync_controller
+from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
 from tests.helpers import pod_doc, pods, rc_data, rc_doc, wait_for, write_rc
@@ -197,7 +197,7 @@ def test_an_agent_back_between_the_query_and_the_write_is_not_marked(crt: Runtim
     heartbeat is written); resync's Unknown, guarded by the heartbeat too, is not written,
     and the pod stays Ready. Guarded by the pod alone it would be, and every report after
     (same content, fresh heartbeat) would leave it Unknown."""
-    from functions.node_lifecycle import check_heartbeat, stale_heartbeats
+    from functions.controllers.node_lifecycle import check_heartbeat, stale_heartbeats
 
     rt = agent_runtime(crt)
     clock = rt.clock

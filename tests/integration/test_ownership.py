@@ -16,9 +16,9 @@ from google.cloud import compute_v1
 
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider import names as cloud_names
-from functions.pods import sync_pod
+from functions.controllers.pods import sync_pod
+from functions.controllers.services import load_balancer_name, sync_service
 from functions.runtime import Runtime
-from functions.services import load_balancer_name, sync_service
 from functions.store import PODS, QUOTAS, SERVICES, doc_path
 from functions.vm_spec import instance_name
 from tests.helpers import pod_doc

@@ -1,4 +1,4 @@
-"""A finished pod keeps its output when its VM is released (``functions/pod_logs.py``):
+"""A finished pod keeps its output when its VM is released (``functions/controllers/pod_logs.py``):
 the real pod runtime against the Firestore emulator and the Compute emulator, whose
 simulated agent writes ``fc-log`` lines to serial port 2; and the pure choice of lines."""
 
@@ -13,10 +13,10 @@ from emulator.compute import ComputeEmulator
 from emulator.compute.faults import FaultRule
 from emulator.compute.model import Key
 from functions.cloudprovider import NotFoundError
+from functions.controllers.pod_logs import LIMIT, keep, pod_logs_path
+from functions.controllers.pods import FINALIZER, sync_pod
 from functions.heartbeats import heartbeat_path
 from functions.objects import doc_uid
-from functions.pod_logs import LIMIT, keep, pod_logs_path
-from functions.pods import FINALIZER, sync_pod
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
 from tests.cli.test_logs import ZONE, emit, make_pod
@@ -202,7 +202,7 @@ def test_a_pod_without_an_agent_keeps_nothing(crt: Runtime) -> None:
 def test_forget_deletes_only_the_named_pod_s_kept_output(crt: Runtime) -> None:
     """For a pod document deleted without the pod runtime (no finalizer left): its
     deletion's handler forgets the output of that pod, never a newer one's."""
-    from functions.pod_logs import forget
+    from functions.controllers.pod_logs import forget
 
     crt.store.put(pod_logs_path("default", "web-1"), {"text": "", "vm": "x", "podUid": "newer", "truncated": False})
     assert forget(crt.store, "default", "web-1", "older") is False

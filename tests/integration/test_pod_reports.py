@@ -27,8 +27,8 @@ from google.auth import crypt, jwt
 from emulator.compute import ComputeEmulator
 from emulator.functions import FunctionServer
 from functions.config import Settings
+from functions.controllers.pod_reports import handle_report
 from functions.heartbeats import heartbeat_path, initial_heartbeat
-from functions.pod_reports import handle_report
 from functions.runtime import Runtime
 from functions.store import PODS, Store, doc_path
 

@@ -13,8 +13,8 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider import TemporaryError
-from functions.pods import FINALIZER, sync_pod
-from functions.resync import resync_all
+from functions.controllers.pods import FINALIZER, sync_pod
+from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import PODS, doc_path
 from functions.vm_spec import instance_name

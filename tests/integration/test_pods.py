@@ -7,8 +7,8 @@ from typing import Any
 
 from emulator.compute import ComputeEmulator
 from emulator.router import TriggerRouter
-from functions.pods import FINALIZER
-from functions.resync import resync_all
+from functions.controllers.pods import FINALIZER
+from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, SERVICES, doc_path
 from functions.vm_spec import instance_name

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from functions import quota
-from functions.replication import sync_controller
+from functions.controllers.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, QUOTAS, SERVICES, doc_path
 from tests.helpers import active, pod_doc, pods, rc_data, rc_doc, write_rc
@@ -180,7 +180,7 @@ def test_reads_a_quota_costs_a_creating_pass(rt: Runtime) -> None:
 def test_a_machine_type_edited_under_a_running_vm_is_put_back(crt: Runtime) -> None:
     """Quotas count the annotation; a pod's VM keeps the type it was made with, so an
     edit to a cheaper type cannot hide what the VM costs (a review finding)."""
-    from functions.pods import sync_pod
+    from functions.controllers.pods import sync_pod
 
     write_quota(crt, {"limits.memory": "10Gi"})
     path = doc_path("default", PODS, "db")

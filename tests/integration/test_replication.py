@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from functions.controllers.replication import controller_uid, owner_ref, sync_controller
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import on_controller_change
-from functions.replication import controller_uid, owner_ref, sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, doc_path
 from tests.helpers import active, fixture, pod_doc, pods, rc_data, rc_doc, write_rc

@@ -16,10 +16,10 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider.names import UID_LABEL
+from functions.controllers.pods import FINALIZER, sync_pod
+from functions.controllers.replication import controller_uid, owner_ref
+from functions.controllers.resync import CURSOR, resync_all, summary_status
 from functions.objects import doc_uid
-from functions.pods import FINALIZER, sync_pod
-from functions.replication import controller_uid, owner_ref
-from functions.resync import CURSOR, resync_all, summary_status
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, doc_path
 from functions.vm_spec import instance_name
@@ -86,7 +86,7 @@ SWEEP = textwrap.dedent("""
     from functions.config import Settings
     from functions.runtime import Runtime
     from functions.store import Store
-    from functions.resync import resync_all
+    from functions.controllers.resync import resync_all
     settings = Settings(project={project!r}, cluster="fc", compute_api_endpoint={endpoint!r}, pod_start_timeout=5.0)
     cloud = GceCloud(replace(GceConfig.from_settings(settings), retry_delays=(0.01,)))
     rt = Runtime(settings=settings, store=Store.for_project(settings.project), clock=lambda: datetime.now(UTC), cloud=cloud)
@@ -182,7 +182,7 @@ def test_items_not_reached_come_first_next_tick(crt: Runtime, compute: ComputeEm
         write_rc(crt.store, rc_doc(name, 1))
     rt = replace(crt, settings=replace(crt.settings, resync_deadline=1.0, slow_start=False))
     compute.configure({"operation_delay": 0.01})
-    from functions import resync
+    from functions.controllers import resync
 
     synced: list[str] = []
     real = resync.Sweep.controller_pass
@@ -246,7 +246,7 @@ def test_a_listing_that_hangs_is_cut_at_the_deadline(
 ) -> None:
     import time
 
-    from functions import resync
+    from functions.controllers import resync
 
     monkeypatch.setattr(resync, "READ_GRACE", 0.2)
     slow = replace(crt, settings=replace(crt.settings, resync_deadline=0.5), cloud=SlowListing(crt.provider, 3.0))
@@ -266,7 +266,7 @@ def test_an_old_services_leftovers_go_though_a_new_service_holds_the_name(crt: R
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import compute_v1
 
-    from functions.services import load_balancer_name, sync_service
+    from functions.controllers.services import load_balancer_name, sync_service
     from functions.store import SERVICES
 
     region, project = crt.settings.region, crt.settings.project

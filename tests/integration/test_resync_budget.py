@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.compute import ComputeEmulator
+from functions.controllers.pods import FINALIZER
+from functions.controllers.replication import controller_uid, owner_ref
+from functions.controllers.resync import POD_BUDGET_BYTES, resync_all, slim
 from functions.fingerprint import vm_term
-from functions.pods import FINALIZER
-from functions.replication import controller_uid, owner_ref
-from functions.resync import POD_BUDGET_BYTES, resync_all, slim
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, Doc, doc_path, document_size
 from functions.vm_spec import instance_name

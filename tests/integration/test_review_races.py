@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.compute import ComputeEmulator
+from functions.controllers.pods import sync_pod
+from functions.controllers.replication import sync_controller
+from functions.controllers.resync import resync_all
+from functions.controllers.services import FINALIZER as LB_FINALIZER
+from functions.controllers.services import sync_service
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import on_service_change
-from functions.pods import sync_pod
-from functions.replication import sync_controller
-from functions.resync import resync_all
 from functions.runtime import Runtime
-from functions.services import FINALIZER as LB_FINALIZER
-from functions.services import sync_service
 from functions.store import CONTROLLERS, PODS, SERVICES, Store, doc_path
 from functions.vm_spec import instance_name
 from tests.helpers import active, pod_doc, pods, rc_doc, write_rc

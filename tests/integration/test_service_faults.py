@@ -9,8 +9,8 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider import TemporaryError
+from functions.controllers.services import ServiceResult, sync_service
 from functions.runtime import Runtime
-from functions.services import ServiceResult, sync_service
 from tests.conftest import FAST_RETRIES
 from tests.helpers import CrashAfter
 from tests.integration.test_services import (

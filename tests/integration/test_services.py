@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from emulator.compute import ComputeEmulator
+from functions.controllers.services import FINALIZER, sync_service
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import on_service_change
 from functions.runtime import Runtime
-from functions.services import FINALIZER, sync_service
 from functions.store import PODS, SERVICES, doc_path
 from tests.helpers import pod_doc, wait_for
 
@@ -244,7 +244,7 @@ def test_malformed_service_name(crt: Runtime, compute: ComputeEmulator, name: st
 
 
 def test_resync_repairs_hosts_and_a_load_balancer_deleted_behind_our_back(crt: Runtime, compute: ComputeEmulator) -> None:
-    from functions.resync import resync_all
+    from functions.controllers.resync import resync_all
 
     path = write_svc(crt, svc_doc())
     write_svc(crt, {"metadata": {"name": "internal"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})

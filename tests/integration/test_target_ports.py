@@ -12,8 +12,8 @@ from typing import Any
 
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider.names import service_ports_key
+from functions.controllers.services import sync_service
 from functions.runtime import Runtime
-from functions.services import sync_service
 from functions.store import PODS, SERVICES, doc_path
 from tests.compute.support import admin
 from tests.helpers import pod_doc

@@ -23,7 +23,7 @@ from emulator.firestore import FirestoreEmulator
 from emulator.router import Delivery, TriggerRouter
 from functions.cloudprovider import GceConfig
 from functions.config import Settings
-from functions.resync import resync_all
+from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, SERVICES, Store, doc_path
 from tests.conftest import FAST_RETRIES, TRIGGERS

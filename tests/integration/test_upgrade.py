@@ -20,9 +20,9 @@ from functions.api.names import short_hash
 from functions.cloudprovider import Owner
 from functions.cloudprovider import names as cloud_names
 from functions.cloudprovider.gce_loadbalancer import GceLoadBalancers, LoadBalancerSpec
-from functions.resync import resync_all
+from functions.controllers.resync import resync_all
+from functions.controllers.services import FINALIZER, load_balancer_name, sync_service
 from functions.runtime import Runtime
-from functions.services import FINALIZER, load_balancer_name, sync_service
 from functions.store import SERVICES, doc_path
 
 NAMESPACE, NAME = "team-24", "web"

@@ -21,8 +21,8 @@ from functions.api.admission import pod_problems
 from functions.api.parse import parse_pod
 from functions.cloudprovider.gce import HARDENING_METADATA
 from functions.config import Settings
-from functions.pods import PodSync
-from functions.replication import plan_sync
+from functions.controllers.pods import PodSync
+from functions.controllers.replication import plan_sync
 from functions.store import Create, Doc
 from functions.vm_spec import instance_spec
 

@@ -9,8 +9,8 @@ from functions import fingerprint
 from functions.api.controller import spec_hash
 from functions.cloudprovider import InstanceInfo
 from functions.config import Settings
-from functions.replication import AtRest, pods_at_rest
-from functions.resync import full_sweep_due, idle_verdict
+from functions.controllers.replication import AtRest, pods_at_rest
+from functions.controllers.resync import full_sweep_due, idle_verdict
 from functions.store import Doc
 from tests.helpers import rc_doc
 

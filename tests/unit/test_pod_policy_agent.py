@@ -12,14 +12,14 @@ from functions.api.parse import parse_controller
 from functions.api.pod import ContainerState, ContainerStateRunning, ContainerStatus, PodStatus
 from functions.cloudprovider import InstanceInfo
 from functions.config import Settings
+from functions.controllers.node_lifecycle import node_verdict
+from functions.controllers.pods import FINALIZER, pod_status
+from functions.controllers.replication import controller_uid, owner_ref, plan_sync
+from functions.controllers.termination import grace_seconds, termination_step
 from functions.handlers import vm_to_release
-from functions.node_lifecycle import node_verdict
 from functions.objects import replace_condition
 from functions.pod_policy import PodInfo, rank_for_deletion
-from functions.pods import FINALIZER, pod_status
-from functions.replication import controller_uid, owner_ref, plan_sync
 from functions.store import Doc
-from functions.termination import grace_seconds, termination_step
 from tests.helpers import rc_doc
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 In this order, each step reading what the one before may have changed:
 0. pods whose agent went silent (one query on the heartbeats, every tick, idle or
-   not: ``functions/node_lifecycle.py``) get Ready Unknown, then Failed (NodeLost),
+   not: ``functions/controllers/node_lifecycle.py``) get Ready Unknown, then Failed (NodeLost),
    and a lost pod's VM is released at once;
 1. the cluster's VMs (one paginated aggregatedList) and load balancers, listed
    *before* the documents are read, so one made after the read of its owner cannot
@@ -13,7 +13,7 @@ In this order, each step reading what the one before may have changed:
    when looked up) are deleted (Kubernetes' garbage collector);
 4. VMs no pod holds are deleted; pods whose VM died, vanished, or is not made yet
    get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it),
-   and so do pods being deleted whose grace period is over (``functions/termination.py``);
+   and so do pods being deleted whose grace period is over (``functions/controllers/termination.py``);
 5. every controller gets a sync pass (with the pods already read, those it controls
    and those no one does: no more reads when nothing changed), every load-balanced service is re-synced, and load balancers no
    service holds are deleted.
@@ -70,19 +70,16 @@ from functions import fingerprint
 from functions.cloudprovider import InstanceInfo
 from functions.cloudprovider.errors import NameConflictError
 from functions.cloudprovider.names import UID_LABEL, uid_label
-from functions.handlers import RETRYABLE
-from functions.node_lifecycle import (
+from functions.controllers.node_lifecycle import (
     DISRUPTION_MINIMUM,
     check_heartbeat,
     count_heartbeats,
     disrupted,
     stale_heartbeats,
 )
-from functions.objects import doc_uid, event_for
-from functions.pod_policy import PodInfo, as_dict, as_list
-from functions.pods import FINALIZER as VM_FINALIZER
-from functions.pods import STOPPED, same_data, sync_pod, vm_name_of, vm_zone_of
-from functions.replication import (
+from functions.controllers.pods import FINALIZER as VM_FINALIZER
+from functions.controllers.pods import STOPPED, same_data, sync_pod, vm_name_of, vm_zone_of
+from functions.controllers.replication import (
     KIND,
     AtRest,
     controller_uid,
@@ -90,9 +87,13 @@ from functions.replication import (
     remove_pod,
     sync_controller,
 )
+from functions.controllers.services import FINALIZER as LB_FINALIZER
+from functions.controllers.services import held_load_balancer_names, sync_service
+from functions.controllers.termination import runs_agent, termination_step
+from functions.handlers import RETRYABLE
+from functions.objects import doc_uid, event_for
+from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.runtime import Runtime
-from functions.services import FINALIZER as LB_FINALIZER
-from functions.services import held_load_balancer_names, sync_service
 from functions.store import (
     CONTROLLERS,
     PODS,
@@ -103,7 +104,6 @@ from functions.store import (
     document_size,
     stored_size,
 )
-from functions.termination import runs_agent, termination_step
 from functions.vm_spec import ZONE_ANNOTATION
 
 log = logging.getLogger("firecontrol.resync")

@@ -37,11 +37,7 @@ from functions.cloudprovider import (
 )
 from functions.cloudprovider import names as cloud_names
 from functions.config import Settings
-from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, doc_uid, set_condition
-from functions.pod_policy import PodInfo
-from functions.quota import quota_problems_for_service
-from functions.service_ports import (
+from functions.controllers.service_ports import (
     Member,
     host_of,
     members_of,
@@ -49,6 +45,10 @@ from functions.service_ports import (
     remove_port_maps,
     write_port_map,
 )
+from functions.logs import ref_fields
+from functions.objects import GuardedSync, Retry, doc_uid, set_condition
+from functions.pod_policy import PodInfo
+from functions.quota import quota_problems_for_service
 from functions.store import (
     SERVICES,
     Delete,

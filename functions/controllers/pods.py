@@ -12,7 +12,7 @@ and from then on the agent's reports (written by ``pod_status``) own the phase,
 ``Ready``, ``ContainersReady`` and ``containerStatuses``; this runtime only adds what
 it knows of the VM (scheduled, addresses, gone or stopped: Failed). A pod made before
 the agent (no ``vmAgent``) is Ready while its VM is RUNNING, as before. Deleting an
-agent pod is graceful (``functions/termination.py``).
+agent pod is graceful (``functions/controllers/termination.py``).
 """
 
 from __future__ import annotations
@@ -42,14 +42,19 @@ from functions.cloudprovider import (
 )
 from functions.cloudprovider import names as cloud_names
 from functions.config import Settings
+from functions.controllers.pod_logs import Kept, forget_writes, keep, read_port, save_writes
+from functions.controllers.termination import (
+    TERMINATE_KEY,
+    grace_seconds,
+    runs_agent,
+    termination_step,
+)
 from functions.fingerprint import vm_term
 from functions.heartbeats import heartbeat_path, initial_heartbeat
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, replace_condition, set_condition
-from functions.pod_logs import Kept, forget_writes, keep, read_port, save_writes
 from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Create, Delete, Doc, Store, Update, Write
-from functions.termination import TERMINATE_KEY, grace_seconds, runs_agent, termination_step
 from functions.vm_spec import (
     MACHINE_TYPE_ANNOTATION,
     instance_name,
@@ -449,7 +454,7 @@ class PodSync(GuardedSync[PodResult]):
         return info if cloud_names.instance_owned(info.labels, owner.cluster, owner.uid, pod=owner, legacy=True) else None
 
     def _keep_output(self, doc: Doc, info: InstanceInfo | None) -> list[Write]:
-        """The write keeping a finished pod's output (``functions/pod_logs.py``), read once
+        """The write keeping a finished pod's output (``functions/controllers/pod_logs.py``), read once
         from its VM (``info``: there and this pod's) before the VM is released; best effort."""
         uid, vm, zone = doc_uid(doc), self._vm(doc), vm_zone_of(doc)
         kept = self._output.get((uid, vm))
@@ -471,7 +476,7 @@ class PodSync(GuardedSync[PodResult]):
 
     def _delete(self, doc: Doc, finalizers: list[str]) -> PodResult:
         """Two-phase delete: the VM first, then the finalizer, then the document. A VM whose
-        agent runs is given its grace period first (``functions/termination.py``)."""
+        agent runs is given its grace period first (``functions/controllers/termination.py``)."""
         if FINALIZER in finalizers:
             step = termination_step(doc.data, self.clock())
             if step == "wait":

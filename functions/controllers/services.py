@@ -250,6 +250,12 @@ class ServiceSync(GuardedSync[ServiceResult]):
                 return self._failed(doc, old, "ExceededQuota", "; ".join(over), now)
         members, left_out = self._members(doc, service)
         hosts = [m.host for m in members]
+        known = old.load_balancer.ingress[0].ip if old.load_balancer.ingress else None
+        if known and service.spec.load_balancer_ip in (None, known):
+            # The IP is known: a joining pod gets its redirect before its place in the pool
+            # (a leaver keeps its own until it is out: the pass after the hosts removes it).
+            old = old.model_copy(update={"port_map": self._apply_port_maps(doc, service, known, members, left_out,
+                                                                           old, remove=False)})
         name = choose_load_balancer_name(self.lb, self.settings.region, doc.namespace, doc.name, old)
         ports = [p.port for p in service.spec.ports]
         protocol = service.spec.ports[0].protocol
@@ -301,18 +307,19 @@ class ServiceSync(GuardedSync[ServiceResult]):
         return members, left_out
 
     def _apply_port_maps(self, doc: Doc, service: Service, ip: str, members: list[Member], left_out: dict[str, str],
-                         old: ServiceStatus) -> PortMapStatus:
-        """Write the port map where it is missing or stale, remove it from VMs that left;
-        what stands is recorded, so the next pass writes nothing if nothing changed."""
+                         old: ServiceStatus, remove: bool = True) -> PortMapStatus:
+        """Write the port map where it is missing or stale, remove it from VMs that left
+        (unless ``remove`` is False: they are still recorded, for a later call); what stands
+        is recorded, so the next pass writes nothing if nothing changed."""
         plan = plan_port_maps(service, ip, members, old.port_map.members if old.port_map else [])
-        written = list(plan.keep)
+        written = list(plan.keep) + ([] if remove else list(plan.remove))
         for member, value, digest in plan.write:
             if write_port_map(self.lb, self.settings.cluster, doc.namespace, doc.name, member.host, member.pod,
                               member.uid, value):
                 written.append(PortMapMember(host=member.host, pod=member.pod, uid=member.uid, digest=digest))
-        for gone in plan.remove:
+        for gone in plan.remove if remove else []:
             write_port_map(self.lb, self.settings.cluster, doc.namespace, doc.name, gone.host, gone.pod, gone.uid, None)
-        if plan.write or plan.remove:
+        if plan.write or (remove and plan.remove):
             log.info("port maps written", extra=ref_fields(KIND, doc.namespace, doc.name, writing=len(plan.write),
                                                           removing=len(plan.remove), members=len(written)))
         return PortMapStatus(members=sorted(written, key=lambda m: m.host), left_out=sorted(left_out))

@@ -384,7 +384,9 @@ def test_named_and_different_target_ports_reach_the_pods(stack: Stack) -> None:
     vms = sorted(p["spec"]["nodeName"] for p in pods)
     for name, port in (("guestbook", 3000), ("frontend", 80)):
         ip = wait_for(lambda n=name: _ingress(stack, ns, n), timeout=60, interval=0.3)
-        reached = wait_for(lambda i=ip, p=port: len(r := _reach(stack, i, p)) == 3 and r, timeout=60, interval=0.3)
+        # A new load balancer's members get their redirects just after it is made: wait for them.
+        reached = wait_for(lambda i=ip, p=port: len(r := _reach(stack, i, p)) == 3 and {m["port"] for m in r} == {3000}
+                           and r, timeout=60, interval=0.3)
         assert sorted(m["name"] for m in reached) == vms
         assert {m["port"] for m in reached} == {3000}, reached  # 3000 -> http-server, 80 -> 3000
     for service in ("guestbook", "frontend"):

@@ -223,3 +223,32 @@ def test_a_document_deleted_outright_still_loses_its_keys(crt: Runtime, compute:
     crt.store.client.document(path).delete()
     assert on_service_change(DocumentChange("deleted", path, old, None), crt) == {"action": "teardown"}
     assert key not in vm_metadata(compute, vm)
+
+
+def test_a_new_member_gets_its_redirect_before_it_joins_the_pool(crt: Runtime, compute: ComputeEmulator) -> None:
+    """With the load balancer's IP known, a pod that joins gets its port map first and its
+    place in the pool after, so no packet reaches it before its redirect exists; one that
+    leaves keeps its redirect until it is out of the pool."""
+    from dataclasses import replace
+
+    import pytest
+
+    from functions.cloudprovider import TemporaryError
+    from functions.controllers.services import sync_service
+    from tests.helpers import CrashBefore
+
+    key = service_ports_key("default", "front")
+    write_svc(crt, svc("front", [{"port": 80, "targetPort": 3000}]))
+    old_vm = running_pod(crt, compute, "web-a", {"app": "web"})
+    sync(crt, "front")
+    ip = sync(crt, "front").ip
+    new_vm = running_pod(crt, compute, "web-b", {"app": "web"})
+    crt.store.client.document(doc_path("default", PODS, "web-a")).update({"metadata.labels": {"app": "gone"}})
+    broken = replace(crt, cloud=CrashBefore(crt.provider, "ensure_load_balancer"))  # type: ignore[arg-type]
+    with pytest.raises(TemporaryError, match="killed before ensure_load_balancer"):  # the pass dies there
+        sync_service(broken.store, broken.provider, broken.settings, "default", "front", broken.clock)
+    assert vm_metadata(compute, new_vm)[key] == f"tcp {ip} 80 3000"  # its redirect first ...
+    assert pool_hosts(compute) == [old_vm]  # ... while it is not yet in the pool
+    assert vm_metadata(compute, old_vm)[key] == f"tcp {ip} 80 3000"  # the leaver keeps it while pooled
+    sync(crt, "front")
+    assert pool_hosts(compute) == [new_vm] and key not in vm_metadata(compute, old_vm)

@@ -202,24 +202,24 @@ def test_a_crashing_container_restarts_with_growing_back_off_and_leaves_service(
     controller = History(stack, f"namespaces/{ns}/replicationControllers/web")
     try:
         # The kubelet restarts at once the first time, then backs off 10, 20, 40 s, ...
-        for crash in range(1, 5):
+        for crash in range(1, 6):
             wait_for(lambda: stack.agent(vm)["containers"][0]["state"] == "running", timeout=30, interval=0.1)
             stack.agent(vm, container="web", action="crash")
             wait_for(lambda n=crash: restarts(stack.get(ns, "pods", a["_name"])) == n, timeout=30, interval=0.1)
         wait_for(lambda: stack.agent(vm)["containers"][0]["state"] == "running", timeout=30, interval=0.1)
-        stack.agent(vm, container="web", action="crash")  # the fifth restart waits 80 s (4 s here)
+        stack.agent(vm, container="web", action="crash")  # the sixth restart waits 160 s (8 s here)
         # While it backs off: not Ready, out of the load balancer's healthy set, one ready replica.
-        wait_for(lambda: condition(stack.get(ns, "pods", a["_name"]) or {}, "Ready") == "False", timeout=4, interval=0.1)
+        wait_for(lambda: condition(stack.get(ns, "pods", a["_name"]) or {}, "Ready") == "False", timeout=8, interval=0.1)
         assert stack.health(vm) == "UNHEALTHY" and stack.health(b["spec"]["nodeName"]) == "HEALTHY"
-        wait_for(lambda: controller.any(lambda v: (v.get("status") or {}).get("readyReplicas") == 1), timeout=4)
-        wait_for(lambda: restarts(stack.get(ns, "pods", a["_name"])) == 5, timeout=30, interval=0.2)
+        wait_for(lambda: controller.any(lambda v: (v.get("status") or {}).get("readyReplicas") == 1), timeout=8)
+        wait_for(lambda: restarts(stack.get(ns, "pods", a["_name"])) == 6, timeout=30, interval=0.2)
         back_offs = []
         with history.lock:
             for version in history.versions:
                 message = waiting(version).get("message") or ""
                 if waiting(version).get("reason") == "CrashLoopBackOff" and message.startswith("back-off "):
                     back_offs.append(int(message.split()[1].rstrip("s")))
-        assert sorted(set(back_offs)) == [10, 20, 40, 80], back_offs  # doubling, as the kubelet's
+        assert sorted(set(back_offs)) == [10, 20, 40, 80, 160], back_offs  # doubling, as the kubelet's
         wait_for(lambda: stack.health(vm) == "HEALTHY", timeout=30, interval=0.2)  # back once it runs again
         wait_for(lambda: (stack.get(ns, "replicationControllers", "web") or {}).get("status", {}).get("readyReplicas") == 2,
                  timeout=30, interval=0.3)

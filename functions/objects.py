@@ -4,6 +4,7 @@ guarded pass, which also keeps a document from outgrowing Firestore's size limit
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -12,7 +13,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from google.api_core import exceptions as gexc
 
-from functions.api.meta import Condition
 from functions.api.names import short_hash
 from functions.logs import ref_fields
 from functions.store import (
@@ -87,29 +87,9 @@ def event_for(
     )
 
 
-def set_condition(
-    conditions: list[Condition], type_: str, new: Condition | None, now: datetime
-) -> list[Condition]:
-    """Replace (or with None remove) the condition of one type, keeping its transition
-    time while its status stays the same."""
-    old = next((c for c in conditions if c.type == type_), None)
-    rest = [c for c in conditions if c.type != type_]
-    if new is None:
-        return rest
-    unchanged = old is not None and old.status == new.status
-    since = (old.last_transition_time if old is not None else None) if unchanged else None
-    return [*rest, new.model_copy(update={"last_transition_time": since or now})]
-
-
-def replace_condition(conditions: list[Condition], type_: str, new: Condition, now: datetime) -> list[Condition]:
-    """``set_condition``, but the condition keeps its place in the list: two writers of
-    one status (the pod runtime and the agent's reports) do not reorder it back and forth,
-    so neither sees a change the other did not make."""
-    at = next((i for i, c in enumerate(conditions) if c.type == type_), None)
-    updated = set_condition(conditions, type_, new, now)
-    if at is None:
-        return updated
-    return [*updated[:at], updated[-1], *updated[at:-1]]
+def same_data(a: Any, b: Any) -> bool:
+    """Equal as stored: ``1.0 == 1`` in Python, not in Firestore (a sum of doubles is a double)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 class GuardedSync(Generic[R]):

@@ -85,3 +85,28 @@ class Condition(Model):
 def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """An equality selector matches when every pair is in the labels; an empty one matches nothing."""
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def set_condition(
+    conditions: list[Condition], type_: str, new: Condition | None, now: datetime
+) -> list[Condition]:
+    """Replace (or with None remove) the condition of one type, keeping its transition
+    time while its status stays the same."""
+    old = next((c for c in conditions if c.type == type_), None)
+    rest = [c for c in conditions if c.type != type_]
+    if new is None:
+        return rest
+    unchanged = old is not None and old.status == new.status
+    since = (old.last_transition_time if old is not None else None) if unchanged else None
+    return [*rest, new.model_copy(update={"last_transition_time": since or now})]
+
+
+def replace_condition(conditions: list[Condition], type_: str, new: Condition, now: datetime) -> list[Condition]:
+    """``set_condition``, but the condition keeps its place in the list: two writers of
+    one status (the pod runtime and the agent's reports) do not reorder it back and forth,
+    so neither sees a change the other did not make."""
+    at = next((i for i, c in enumerate(conditions) if c.type == type_), None)
+    updated = set_condition(conditions, type_, new, now)
+    if at is None:
+        return updated
+    return [*updated[:at], updated[-1], *updated[at:-1]]

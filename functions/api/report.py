@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from functions.api.base import error_messages
-from functions.api.meta import Condition
+from functions.api.meta import Condition, set_condition
 from functions.api.names import MAX_NAMESPACE, MAX_POD_NAME, name_problem, namespace_problem
 from functions.api.pod import (
     ContainerState,
@@ -227,14 +227,6 @@ def pod_phase(restart_policy: str, statuses: list[ContainerStatus]) -> Phase:
     return "Running"
 
 
-def _set(conditions: list[Condition], new: Condition, now: datetime) -> list[Condition]:
-    """Replace the condition of ``new``'s type, keeping its transition time while its status
-    stays (as ``functions.objects.set_condition``; the api layer imports nothing above it)."""
-    old = next((c for c in conditions if c.type == new.type), None)
-    since = old.last_transition_time if old is not None and old.status == new.status else None
-    return [*(c for c in conditions if c.type != new.type), new.model_copy(update={"last_transition_time": since or now})]
-
-
 def derive_status(spec: PodSpec, old: PodStatus, report: Report, now: datetime) -> PodStatus:
     """The pod's status after ``report``: container statuses in the spec's order, the
     Initialized, ContainersReady and Ready conditions (transition times kept while
@@ -253,9 +245,9 @@ def derive_status(spec: PodSpec, old: PodStatus, report: Report, now: datetime) 
         ready = Condition(type="Ready", status="False", reason="PodTerminating", message="the pod is being deleted")
     else:
         ready = containers_ready.model_copy(update={"type": "Ready"})
-    conditions = _set(old.conditions, Condition(type="Initialized", status="True"), now)
-    conditions = _set(conditions, containers_ready, now)
-    conditions = _set(conditions, ready, now)
+    conditions = set_condition(old.conditions, "Initialized", Condition(type="Initialized", status="True"), now)
+    conditions = set_condition(conditions, "ContainersReady", containers_ready, now)
+    conditions = set_condition(conditions, "Ready", ready, now)
     return old.model_copy(update={
         "phase": phase,
         "conditions": conditions,

@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.api.meta import Condition
+from functions.api.meta import Condition, replace_condition
 from functions.api.pod import PodStatus
 from functions.config import Settings
 from functions.controllers.termination import runs_agent
 from functions.heartbeats import APPLIED, HEARTBEATS, RENEW_TIME
 from functions.logs import ref_fields
-from functions.objects import doc_uid, event_for, replace_condition
+from functions.objects import doc_uid, event_for
 from functions.pod_policy import as_dict
 from functions.store import PODS, Delete, Doc, StaleWrite, Store, Update, Write, doc_path
 

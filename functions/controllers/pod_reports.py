@@ -15,7 +15,6 @@ a report and another writer) never overwrite each other and an older report lose
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from functions.api.report import MAX_BODY_BYTES, Report, ReportError, derive_sta
 from functions.heartbeats import APPLIED, RENEW_TIME, TTL, heartbeat_path
 from functions.identity import IdentityError, Instance, Verifier
 from functions.logs import ref_fields
-from functions.objects import doc_uid
+from functions.objects import doc_uid, same_data
 from functions.runtime import Runtime
 from functions.store import PODS, Doc, StaleWrite, Update, Write, doc_path
 
@@ -174,7 +173,7 @@ def _pod_writes(pod: Doc | None, beat: dict[str, Any], instance: Instance, repor
     except ValueError:
         old = PodStatus()
     status = derive_status(parsed.obj.spec, old, report, now).to_doc()
-    if _same(status, raw):
+    if same_data(status, raw):
         return [], doc_uid(pod)
     return [Update(pod.path, {"status": status}, pod.update_time)], doc_uid(pod)
 
@@ -208,8 +207,3 @@ def _fresh(data: dict[str, Any], now: datetime, within: float) -> bool:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else -1
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as stored (``1.0 == 1`` in Python, not in Firestore)."""
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)

@@ -17,7 +17,6 @@ agent pod is graceful (``functions/controllers/termination.py``).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from functions.api.admission import pod_problems
-from functions.api.meta import Condition
+from functions.api.meta import Condition, replace_condition, set_condition
 from functions.api.names import zone_or_none
 from functions.api.parse import parse_pod
 from functions.api.pod import Pod, PodStatus
@@ -52,7 +51,7 @@ from functions.controllers.termination import (
 from functions.fingerprint import vm_term
 from functions.heartbeats import heartbeat_path, initial_heartbeat
 from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, doc_uid, replace_condition, set_condition
+from functions.objects import GuardedSync, Retry, doc_uid, same_data
 from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Create, Delete, Doc, Store, Update, Write
 from functions.vm_spec import (
@@ -194,11 +193,6 @@ def vm_name_of(doc: Doc, cluster: str) -> str:
 def pod_owner(doc: Doc, cluster: str) -> Owner:
     """Whose the pod's VM is: written in its labels, checked before reuse or delete."""
     return Owner(cluster=cluster, namespace=doc.namespace, kind=KIND, name=doc.name, uid=doc_uid(doc))
-
-
-def same_data(a: Any, b: Any) -> bool:
-    """Equal as stored: ``1.0 == 1`` in Python, not in Firestore (a sum of doubles is a double)."""
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 class PodSync(GuardedSync[PodResult]):

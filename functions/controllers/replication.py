@@ -32,12 +32,12 @@ from functions.api.controller import (
     SlowStart,
     spec_hash,
 )
-from functions.api.meta import Condition, selector_matches
+from functions.api.meta import Condition, selector_matches, set_condition
 from functions.api.names import generate_pod_name
 from functions.api.parse import parse_controller, parse_controller_status, parse_pod
 from functions.config import Settings
 from functions.logs import ref_fields
-from functions.objects import Contention, object_uid, set_condition
+from functions.objects import Contention, object_uid
 from functions.objects import event_for as object_event
 from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion, refused_as_invalid
 from functions.store import (

@@ -78,7 +78,7 @@ from functions.controllers.node_lifecycle import (
     stale_heartbeats,
 )
 from functions.controllers.pods import FINALIZER as VM_FINALIZER
-from functions.controllers.pods import STOPPED, same_data, sync_pod, vm_name_of, vm_zone_of
+from functions.controllers.pods import STOPPED, sync_pod, vm_name_of, vm_zone_of
 from functions.controllers.replication import (
     KIND,
     AtRest,
@@ -91,7 +91,7 @@ from functions.controllers.services import FINALIZER as LB_FINALIZER
 from functions.controllers.services import held_load_balancer_names, sync_service
 from functions.controllers.termination import runs_agent, termination_step
 from functions.handlers import RETRYABLE
-from functions.objects import doc_uid, event_for
+from functions.objects import doc_uid, event_for, same_data
 from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.runtime import Runtime
 from functions.store import (

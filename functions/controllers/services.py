@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from functions.api.meta import Condition, selector_matches
+from functions.api.meta import Condition, selector_matches, set_condition
 from functions.api.parse import parse_service, parse_service_status
 from functions.api.service import (
     LoadBalancerIngress,
@@ -46,7 +46,7 @@ from functions.controllers.service_ports import (
     write_port_map,
 )
 from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, doc_uid, set_condition
+from functions.objects import GuardedSync, Retry, doc_uid
 from functions.pod_policy import PodInfo
 from functions.quota import quota_problems_for_service
 from functions.store import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.api.meta import Condition
+from functions.api.meta import Condition, replace_condition
 from functions.api.parse import parse_controller
 from functions.api.pod import ContainerState, ContainerStateRunning, ContainerStatus, PodStatus
 from functions.cloudprovider import InstanceInfo
@@ -17,7 +17,6 @@ from functions.controllers.pods import FINALIZER, pod_status
 from functions.controllers.replication import controller_uid, owner_ref, plan_sync
 from functions.controllers.termination import grace_seconds, termination_step
 from functions.handlers import vm_to_release
-from functions.objects import replace_condition
 from functions.pod_policy import PodInfo, rank_for_deletion
 from functions.store import Doc
 from tests.helpers import rc_doc

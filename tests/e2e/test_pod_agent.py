@@ -420,6 +420,8 @@ def test_a_deleted_pod_leaves_the_pool_before_its_vm_goes(stack: Stack) -> None:
     done = stack.cli("delete", "pod", "solo", "-n", ns)
     assert done.returncode == 0, done.stderr
     wait_for(lambda: stack.get(ns, "pods", "solo") is None, timeout=60, interval=0.2)
+    # The VM is gone before the document is, but the sampler may not have looked since: let it.
+    wait_for(lambda: any(not exists for _, _, exists in seen), timeout=10, interval=0.05)
     stop.set()
     sampler.join()
     out = next(t for t, pooled, _ in seen if not pooled)

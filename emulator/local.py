@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from emulator.compute import ComputeEmulator
+from emulator.compute import ComputeEmulator, Timing
 from emulator.firestore import EmulatorError, FirestoreEmulator
 from emulator.functions import ROOT, FunctionServer
 from emulator.process import EmulatorError as PortError
@@ -49,6 +49,9 @@ STATE_FILE = Path(os.environ.get("FIRECONTROL_LOCAL_STATE") or ROOT / ".firecont
 SCHEDULER_TIME_SCALE = float(os.environ.get("FIRECONTROL_SCHEDULER_TIME_SCALE") or 1.0)
 # How fast the simulated agents' clocks run (heartbeats, back-off, probes); None: real time.
 AGENT_TIME_SCALE = float(os.environ.get("FIRECONTROL_AGENT_TIME_SCALE") or 0) or None
+# How long a VM takes from insert to RUNNING in the Compute emulator (half provisioning,
+# half staging); None: the emulator's default, a fifth of a second.
+VM_BOOT_SECONDS = float(os.environ.get("FIRECONTROL_VM_BOOT_SECONDS") or 0) or None
 DEFINITION = ROOT / "infra" / "functions.yaml"
 # The function the agents report to: started first, its URL given to every function.
 POD_STATUS = "pod_status"
@@ -91,7 +94,7 @@ def function_name(cluster: str, entry_point: str) -> str:
 def local_stack(
     project: str = PROJECT, logs: Path = STATE_FILE.parent / "logs", scheduler_time_scale: float = SCHEDULER_TIME_SCALE,
     cluster: str = CLUSTER, database: str = DATABASE, agent_time_scale: float | None = AGENT_TIME_SCALE,
-    settings: dict[str, str] | None = None,
+    settings: dict[str, str] | None = None, vm_boot_seconds: float | None = VM_BOOT_SECONDS,
 ) -> Iterator[dict[str, Any]]:
     """The stack, stopped on the way out. ``settings``: more environment for every
     function server (``FIRECONTROL_HEARTBEAT_TIMEOUT`` and the like), over the process's."""
@@ -101,7 +104,9 @@ def local_stack(
         stack.callback(router.stop)
         firestore = FirestoreEmulator(functions_emulator=router.address, log_path=logs / "firestore.log").start()
         stack.callback(firestore.stop)
-        compute = ComputeEmulator(agent_time_scale=agent_time_scale).start()
+        timing = Timing(provisioning_delay=vm_boot_seconds / 2, staging_delay=vm_boot_seconds / 2) \
+            if vm_boot_seconds else None
+        compute = ComputeEmulator(agent_time_scale=agent_time_scale, timing=timing).start()
         stack.callback(compute.stop)
         env = {
             **{k: v for k, v in os.environ.items() if k.startswith("FIRECONTROL_")},

@@ -5,40 +5,25 @@ network being briefly unavailable) raise, so the platform retries the event; any
 else is logged and dropped, since a raising function with retries on is retried for
 a day, and the next resync repairs what was missed.
 
-Many pods, one controller: every pod's phase change asks for its controller's pass,
-and a hundred of them at once made the controller document a write hot spot (passes
-failing their guarded commits again and again). So those passes are coalesced: per
-controller and per ``controller_write_interval`` slot of the clock, the first to
-create the lease document ``namespaces/{ns}/leases/{kind}.{name}.{slot}`` waits for
-the slot's end and runs one pass, reading then; the others skip, since that read
-comes after their pod's change was committed. That holds while the instances' clocks
-agree within ``LEASE_MARGIN`` (Cloud Run's are NTP-synced to milliseconds) and the
-winner's pass succeeds: a pass that fails with a retryable error is retried in a new
-slot; one that fails for good leaves the slot's changes to the next resync tick.
+Many pods, one controller: the passes their changes ask for are coalesced
+(``functions/coalesce.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
 
 from functions.cloudprovider.errors import TemporaryError
+from functions.coalesce import coalesced_pass
 from functions.controllers.replication import cascade_delete, controller_uid, sync_controller
 from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.objects import Contention
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, PODS, SERVICES
-
-LEASES = "leases"
-LEASE_TTL = timedelta(minutes=10)  # a lease is worth nothing after its slot; Firestore TTL reads expireAt
-# The slot's end as each instance's clock sees it; clocks agree far better than this.
-LEASE_MARGIN = 0.05
 
 log = logging.getLogger("firecontrol.handlers")
 
@@ -217,23 +202,10 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
     return synced
 
 
-def coalesced_controller_pass(rt: Runtime, namespace: str, name: str,
-                              sleep: Callable[[float], None] = time.sleep) -> bool:
-    """The controller's pass, at most once per ``controller_write_interval`` however many
-    of its pods ask: True if this call ran it, False if the slot's pass will see our change."""
-    interval = rt.settings.controller_write_interval
-    if interval <= 0:
-        sync_controller(rt.store, rt.settings, namespace, name, rt.clock)
-        return True
-    now = rt.clock()
-    slot = int(now.timestamp() // interval)
-    lease = f"namespaces/{namespace}/{LEASES}/ReplicationController.{name}.{slot}"
-    if not rt.store.create(lease, {"holder": "pass_on", "slot": slot, "expireAt": now + LEASE_TTL}):
-        log.debug("controller pass coalesced", extra=ref_fields("ReplicationController", namespace, name, slot=slot))
-        return False
-    sleep(max(0.0, (slot + 1) * interval - rt.clock().timestamp() + LEASE_MARGIN))
-    sync_controller(rt.store, rt.settings, namespace, name, rt.clock)
-    return True
+def coalesced_controller_pass(rt: Runtime, namespace: str, name: str) -> bool:
+    """The replication controller's pass, coalesced: True if this call ran it."""
+    return coalesced_pass(rt, namespace, "ReplicationController", name,
+                          lambda: sync_controller(rt.store, rt.settings, namespace, name, rt.clock))
 
 
 def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:

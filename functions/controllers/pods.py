@@ -52,6 +52,7 @@ from functions.fingerprint import vm_term
 from functions.heartbeats import heartbeat_path, initial_heartbeat
 from functions.logs import ref_fields
 from functions.objects import GuardedSync, Retry, doc_uid, same_data
+from functions.pod_policy import VM_FINALIZER
 from functions.quota import quota_problems_for_pod
 from functions.store import PODS, Create, Delete, Doc, Store, Update, Write
 from functions.vm_spec import (
@@ -66,7 +67,7 @@ from functions.vm_spec import (
 log = logging.getLogger("firecontrol.pods")
 
 KIND = "Pod"
-FINALIZER = "firecontrol.io/instance"
+FINALIZER = VM_FINALIZER
 # Delays between attempts to create a VM that failed for good: data, as kopf has it.
 CREATE_BACKOFF = (10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 RUNNING_POLL = (0.05, 2.0)  # first and longest wait between looks at a booting VM

@@ -39,7 +39,13 @@ from functions.config import Settings
 from functions.logs import ref_fields
 from functions.objects import Contention, object_uid
 from functions.objects import event_for as object_event
-from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion, refused_as_invalid
+from functions.pod_policy import (
+    VM_FINALIZER,
+    PodInfo,
+    filter_active_pods,
+    rank_for_deletion,
+    refused_as_invalid,
+)
 from functions.store import (
     COMMIT_BUDGET_BYTES,
     CONTROLLERS,
@@ -169,6 +175,7 @@ def new_pod(rc: ReplicationController, namespace: str, ref: dict[str, Any], now:
         "generation": 1,
         "creationTimestamp": now,
         "ownerReferences": [ref],
+        "finalizers": [VM_FINALIZER],
     }
     if template.metadata.annotations:
         metadata["annotations"] = dict(template.metadata.annotations)
@@ -325,6 +332,12 @@ def plan_sync(
             slow_start.awaiting = sorted([p.name for p in awaiting] + [c.path.rsplit("/", 1)[1] for c in creates])
     elif diff > 0:
         removing = rank_for_deletion(active)[: min(diff, settings.burst)]
+    if settings.slow_start and diff <= 0 and len(failing) > 1:
+        # Compute refused their VMs (quota, stockout): one pod goes on asking, with its
+        # back-off; the others go, as Kubernetes' slowStartBatch stops at the first
+        # refused create, so a quota costs one refused insert per attempt, not one per pod.
+        oldest_first = sorted(failing, key=lambda p: p.created.timestamp() if p.created else 0.0)
+        removing += [p for p in oldest_first[1:] if p not in removing]
     removing += old_failed_pods(mine)
     # One commit holds the pod writes; what does not fit waits a pass (``more``). An
     # orphan removed is adopted in the same write, so only the others need room.

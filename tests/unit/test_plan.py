@@ -226,3 +226,24 @@ def test_old_failed_pods_beyond_one_commit_wait_for_the_next_pass() -> None:
     plan = plan_sync(rc(0), failed, SETTINGS, NOW)
     assert len(plan.writes) <= 500 and plan.more
     assert len(plan.deleting) == 450 and "f000" not in plan.deleting  # the newest are kept
+
+
+def test_new_pods_carry_the_vm_finalizer_so_the_pod_runtime_inserts_at_once() -> None:
+    plan = plan_sync(rc(2), [], SETTINGS, NOW)
+    creates = [w for w in plan.writes if isinstance(w, Create)]
+    assert creates and all(c.data["metadata"]["finalizers"] == ["firecontrol.io/instance"] for c in creates)
+
+
+def test_refused_vms_leave_one_pod_asking_and_no_new_creates() -> None:
+    """Compute refused three pods' VMs (a quota): the oldest goes on asking with its
+    back-off, the other two go, and nothing new is made while one is refused."""
+    slow = Settings(project="unit", slow_start=True)
+    refused = [pod(f"web-r{i}", created=NOW - timedelta(seconds=10 - i), unschedulable="quota exceeded",
+                   unschedulable_reason="FailedCreate") for i in range(3)]
+    placed = [pod(f"web-p{i}", node_name=f"vm-{i}", phase="Running", ready=True) for i in range(2)]
+    plan = plan_sync(rc(5), refused + placed, slow, NOW)
+    assert plan.creating == []
+    assert sorted(plan.deleting) == ["web-r1", "web-r2"]
+    assert not on(plan.writes, "web-r0")
+    short = plan_sync(rc(8), refused + placed, slow, NOW)  # short of pods: still none made
+    assert short.creating == [] and sorted(short.deleting) == ["web-r1", "web-r2"]

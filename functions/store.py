@@ -20,7 +20,11 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter, Or
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from functions.api.selector import LabelSelector
+
 CONTROLLERS = "replicationControllers"
+REPLICA_SETS = "replicaSets"
+DEPLOYMENTS = "deployments"
 PODS = "pods"
 SERVICES = "services"
 EVENTS = "events"
@@ -173,17 +177,29 @@ class Store:
         return docs
 
     def pods_matching_or_owned(
-        self, namespace: str, selector: Mapping[str, str], owner_ref: Mapping[str, Any] | None
+        self,
+        namespace: str,
+        selector: Mapping[str, str] | LabelSelector,
+        owner_ref: Mapping[str, Any] | None,
     ) -> list[Doc]:
-        """Pods the equality selector matches, or that carry this exact owner reference.
+        """Pods the selector matches, or that carry this exact owner reference.
 
-        One query (an OR), so a pod that is both costs one read, and never a scan of
-        the namespace. An empty selector matches nothing.
+        One query (an OR), so a pod that is both costs one read. ``matchLabels`` are
+        equality filters in the query; ``matchExpressions`` have no Firestore form and are
+        applied to what it returns (a selector of expressions only reads the namespace's
+        pods). An empty selector matches nothing.
         """
+        query = LabelSelector.of(selector)
         filters: list[BaseFilter] = [
             FieldFilter(FieldPath("metadata", "labels", key).to_api_repr(), "==", value)
-            for key, value in sorted(selector.items())
+            for key, value in sorted(query.match_labels.items())
         ]
+        pods = self.client.collection(f"namespaces/{namespace}/{PODS}")
+        if query.match_expressions and not filters:
+            return [
+                doc for doc in self._run(pods)
+                if _labels_match(query, doc) or _owned_by(doc, owner_ref)
+            ]
         matching: BaseFilter | None = None
         if filters:
             matching = And(filters) if len(filters) > 1 else filters[0]
@@ -193,7 +209,10 @@ class Store:
         if matching is None and owned is None:
             return []
         condition = Or([owned, matching]) if owned and matching else (owned or matching)
-        return self._run(self.client.collection(f"namespaces/{namespace}/{PODS}").where(filter=condition))
+        docs = self._run(pods.where(filter=condition))
+        if not query.match_expressions:
+            return docs
+        return [doc for doc in docs if _labels_match(query, doc) or _owned_by(doc, owner_ref)]
 
     def in_namespace(self, namespace: str, collection: str) -> list[Doc]:
         """Every document of one kind in one namespace."""
@@ -319,6 +338,23 @@ class Store:
         """One namespace's documents of a kind with only the given fields (a projection)."""
         paths = [FieldPath(*keys).to_api_repr() for keys in fields]
         return self._run(self._namespace(namespace, collection).select(paths))
+
+
+def _labels_match(selector: LabelSelector, doc: Doc) -> bool:
+    meta = doc.data.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(labels, dict):
+        return False
+    return selector.matches({k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)})
+
+
+def _owned_by(doc: Doc, owner_ref: Mapping[str, Any] | None) -> bool:
+    """The document carries this exact owner reference (as the ``array_contains`` query)."""
+    if owner_ref is None:
+        return False
+    meta = doc.data.get("metadata")
+    refs = meta.get("ownerReferences") if isinstance(meta, dict) else None
+    return isinstance(refs, list) and dict(owner_ref) in refs
 
 
 def event_doc(event: RecordEvent, now: datetime) -> dict[str, Any]:

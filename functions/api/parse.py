@@ -26,6 +26,7 @@ from functions.api.names import (
 )
 from functions.api.pod import Pod
 from functions.api.quota import ResourceQuota, ResourceQuotaStatus
+from functions.api.replicaset import ReplicaSet, ReplicaSetStatus, selector_problems
 from functions.api.service import Service, ServiceStatus
 
 T = TypeVar("T", bound=BaseModel)
@@ -51,17 +52,20 @@ def _parse(
     name: str,
     max_name: int,
     convert: Callable[[dict[str, Any]], dict[str, Any]],
+    api_version: str = "v1",
 ) -> Parsed[T]:
     if not isinstance(doc, dict):
         return Parsed(None, [f"(document): must be a map, not {type(doc).__name__}"])
-    was_legacy = (legacy.is_legacy_service if kind == "Service" else legacy.is_legacy)(doc)
+    was_legacy = api_version == "v1" and (
+        legacy.is_legacy_service if kind == "Service" else legacy.is_legacy
+    )(doc)
     doc = convert(doc) if was_legacy else dict(doc)
     errors: list[str] = []
     if doc.get("kind", kind) != kind:
         errors.append(f"kind: {doc.get('kind')!r:.80} is not {kind!r}; this collection holds {kind}s")
-    if doc.get("apiVersion", "v1") != "v1":
-        errors.append(f"apiVersion: {doc.get('apiVersion')!r:.80} is not supported; use 'v1'")
-    doc["kind"], doc["apiVersion"] = kind, "v1"
+    if doc.get("apiVersion", api_version) != api_version:
+        errors.append(f"apiVersion: {doc.get('apiVersion')!r:.80} is not supported; use {api_version!r}")
+    doc["kind"], doc["apiVersion"] = kind, api_version
     meta = doc.get("metadata", {})
     if isinstance(meta, dict):
         meta = doc["metadata"] = dict(meta)
@@ -100,6 +104,29 @@ def parse_controller(doc: Any, namespace: str, name: str, max_replicas: int) -> 
         )
         return Parsed(None, [message], parsed.unknown, parsed.legacy)
     return parsed
+
+
+def parse_replicaset(doc: Any, namespace: str, name: str, max_replicas: int) -> Parsed[ReplicaSet]:
+    """An apps/v1 ReplicaSet: as a controller, and its selector checked as apps/v1 does."""
+    doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
+    parsed = _parse(doc, ReplicaSet, "ReplicaSet", namespace, name, MAX_CONTROLLER_NAME, dict, "apps/v1")
+    if parsed.obj is None:
+        return parsed
+    errors = selector_problems(parsed.obj.spec)
+    if parsed.obj.spec.replicas > max_replicas:
+        errors.append(
+            f"spec.replicas: {parsed.obj.spec.replicas} is over this installation's cap of "
+            f"{max_replicas} (FIRECONTROL_MAX_REPLICAS), a guard against runaway cost"
+        )
+    return Parsed(None, errors, parsed.unknown) if errors else parsed
+
+
+def parse_replicaset_status(doc: Any) -> ReplicaSetStatus:
+    raw = doc.get("status") if isinstance(doc, dict) else None
+    try:
+        return ReplicaSetStatus.model_validate(raw if isinstance(raw, dict) else {})
+    except ValidationError:
+        return ReplicaSetStatus()
 
 
 def parse_pod(doc: Any, namespace: str, name: str) -> Parsed[Pod]:

@@ -20,21 +20,29 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from google.api_core import exceptions as gexc
 
 from functions import fingerprint, quota
 from functions.api.admission import pod_problems
 from functions.api.controller import (
-    ReplicationController,
     ReplicationControllerStatus,
     SlowStart,
     spec_hash,
 )
-from functions.api.meta import Condition, selector_matches, set_condition
+from functions.api.meta import Condition, set_condition
 from functions.api.names import generate_pod_name
-from functions.api.parse import parse_controller, parse_controller_status, parse_pod
+from functions.api.parse import (
+    Parsed,
+    parse_controller,
+    parse_controller_status,
+    parse_pod,
+    parse_replicaset,
+    parse_replicaset_status,
+)
+from functions.api.replicaset import ReplicaSetStatus
+from functions.api.selector import LabelSelector
 from functions.config import Settings
 from functions.logs import ref_fields
 from functions.objects import Contention, object_uid
@@ -51,6 +59,7 @@ from functions.store import (
     CONTROLLERS,
     MAX_DOCUMENT_BYTES,
     PODS,
+    REPLICA_SETS,
     Create,
     Delete,
     Doc,
@@ -65,22 +74,69 @@ from functions.store import (
 
 log = logging.getLogger("firecontrol.replication")
 
-KIND = "ReplicationController"
 MAX_ATTEMPTS = 12
 CASCADE_CHUNK = 400  # Firestore commits at most 500 writes
 POD_WRITES_PER_PASS = 450  # creates, deletes, adoptions and releases; the rest is the controller and events
 FAILURE = "ReplicaFailure"
 
 
+class Workload(Protocol):
+    """What the pass reads of a controller of either kind, parsed."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> Any: ...  # .replicas, .selector, .template, .min_ready_seconds
+
+
+@dataclass(frozen=True)
+class ControllerKind:
+    """One kind of replica-keeping controller: the same pass, its own documents.
+
+    ``parse(doc, namespace, name, max_replicas)`` gives an object with ``.name`` and a
+    ``.spec`` with ``replicas``, ``selector`` (a map or a ``LabelSelector``),
+    ``template`` and ``min_ready_seconds``. ``counts_terminating``: the status has
+    ``terminatingReplicas`` (apps/v1; the v1 ReplicationControllerStatus has not).
+    """
+
+    kind: str
+    api_version: str
+    collection: str
+    parse: Callable[[Any, str, str, int], Parsed[Any]]
+    parse_status: Callable[[Any], ReplicationControllerStatus]
+    counts_terminating: bool = False
+
+    def path(self, namespace: str, name: str) -> str:
+        return doc_path(namespace, self.collection, name)
+
+
+REPLICATION_CONTROLLER = ControllerKind(
+    "ReplicationController", "v1", CONTROLLERS, parse_controller, parse_controller_status
+)
+REPLICA_SET = ControllerKind(
+    "ReplicaSet", "apps/v1", REPLICA_SETS, parse_replicaset, parse_replicaset_status, counts_terminating=True
+)
+KINDS = (REPLICATION_CONTROLLER, REPLICA_SET)
+KIND = REPLICATION_CONTROLLER.kind  # the v1 kind's name, as before
+
+
+def kind_of_path(path: str) -> ControllerKind | None:
+    """The controller kind a document path is of (``namespaces/{ns}/{collection}/{name}``)."""
+    parts = path.split("/")
+    collection = parts[2] if len(parts) == 4 else None
+    return next((k for k in KINDS if k.collection == collection), None)
+
+
 def controller_uid(path: str, create_time: datetime) -> str:
     return object_uid(path, create_time)
 
 
-def owner_ref(name: str, uid: str) -> dict[str, Any]:
+def owner_ref(name: str, uid: str, kind: ControllerKind = REPLICATION_CONTROLLER) -> dict[str, Any]:
     """The exact owner reference map the controller writes (and queries by)."""
     return {
-        "apiVersion": "v1",
-        "kind": KIND,
+        "apiVersion": kind.api_version,
+        "kind": kind.kind,
         "name": name,
         "uid": uid,
         "controller": True,
@@ -89,9 +145,10 @@ def owner_ref(name: str, uid: str) -> dict[str, Any]:
 
 
 def event_for(
-    namespace: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal"
+    namespace: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal",
+    kind: ControllerKind = REPLICATION_CONTROLLER,
 ) -> RecordEvent:
-    return object_event(KIND, namespace, name, uid, reason, message, type_)
+    return object_event(kind.kind, namespace, name, uid, reason, message, type_)
 
 
 @dataclass(frozen=True)
@@ -164,7 +221,7 @@ def _controller_writes(
     return [Update(rc.path, fields, if_updated_at=rc.update_time)]
 
 
-def new_pod(rc: ReplicationController, namespace: str, ref: dict[str, Any], now: datetime) -> Create:
+def new_pod(rc: Workload, namespace: str, ref: dict[str, Any], now: datetime) -> Create:
     name = generate_pod_name(rc.name)
     template = rc.spec.template
     metadata: dict[str, Any] = {
@@ -228,30 +285,33 @@ def _invalid(
     owned: list[PodInfo],
     errors: list[str],
     now: datetime,
+    kind: ControllerKind = REPLICATION_CONTROLLER,
 ) -> Plan:
     """A controller we cannot act on: report why, count what it owns, touch no pod."""
     message = "; ".join(errors)
     active = filter_active_pods(owned)
-    status = old.model_copy(
-        update={
-            "replicas": len(active),
-            "ready_replicas": sum(p.ready for p in active),
-            "finished_pods": len(finished_pods(owned)),
-            "observed_generation": generation,
-            "spec_hash": digest,
-            "conditions": _condition_set(old.conditions, failure("InvalidSpec", message), now),
-        }
-    )
+    update: dict[str, Any] = {
+        "replicas": len(active),
+        "ready_replicas": sum(p.ready for p in active),
+        "finished_pods": len(finished_pods(owned)),
+        "observed_generation": generation,
+        "spec_hash": digest,
+        "conditions": _condition_set(old.conditions, failure("InvalidSpec", message), now),
+    }
+    if kind.counts_terminating:
+        update["terminating_replicas"] = sum(p.being_deleted for p in owned)
+    status = old.model_copy(update=update)
     writes = _controller_writes(rc, uid, status, generation, pod_writes=False)
     old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
     if writes and (old_failure is None or (old_failure.reason, old_failure.message) != ("InvalidSpec", message)):
-        writes.append(event_for(rc.namespace, rc.name, uid, "InvalidSpec", message, "Warning"))
+        writes.append(event_for(rc.namespace, rc.name, uid, "InvalidSpec", message, "Warning", kind))
     return Plan(writes=writes, errors=errors)
 
 
 def plan_sync(
     rc: Doc, pods: Sequence[PodInfo], settings: Settings, now: datetime,
     admission: quota.ControllerAdmission | None = None,
+    kind: ControllerKind = REPLICATION_CONTROLLER,
 ) -> Plan:
     """Decide one pass: which pods to create, delete, adopt and release, and the status.
 
@@ -260,20 +320,25 @@ def plan_sync(
     """
     namespace, name = rc.namespace, rc.name
     uid = controller_uid(rc.path, rc.create_time)
-    ref = owner_ref(name, uid)
-    parsed = parse_controller(rc.data, namespace, name, settings.max_replicas)
-    old = parse_controller_status(rc.data)
+    ref = owner_ref(name, uid, kind)
+    parsed = kind.parse(rc.data, namespace, name, settings.max_replicas)
+    old = kind.parse_status(rc.data)
     generation, digest = _generation(rc, old)
     owned = [p for p in pods if (p.controller_ref() or {}).get("uid") == uid]
 
-    if parsed.obj is None or parsed.errors:
-        return _invalid(rc, uid, old, generation, digest, owned, parsed.errors, now)
+    def invalid(errors: list[str]) -> Plan:
+        return _invalid(rc, uid, old, generation, digest, owned, errors, now, kind)
 
-    spec = parsed.obj.spec
-    sample = new_pod(parsed.obj, namespace, ref, now)  # the first pod to create, if any is
+    if parsed.obj is None or parsed.errors:
+        return invalid(parsed.errors)
+
+    obj: Workload = parsed.obj
+    spec = obj.spec
+    selector = LabelSelector.of(spec.selector)
+    sample = new_pod(obj, namespace, ref, now)  # the first pod to create, if any is
     problems = template_problems(sample, namespace, settings)
     if problems:
-        return _invalid(rc, uid, old, generation, digest, owned, problems, now)
+        return invalid(problems)
     template_digest = spec_hash(spec.template.to_doc())
     since = old.template_since if old.template_hash == template_digest and old.template_since else now
     refused = [p for p in owned if refused_as_invalid(p) and p.created is not None and p.created >= since]
@@ -282,7 +347,7 @@ def plan_sync(
     mine: list[PodInfo] = []
     for pod in pods:
         controller = pod.controller_ref()
-        matches = selector_matches(spec.selector, pod.labels)
+        matches = selector.matches(pod.labels)
         if controller is not None:
             if controller.get("uid") != uid:
                 continue  # another controller's pod: never touched
@@ -311,7 +376,7 @@ def plan_sync(
                 f"spec.template: a pod made from it would take {size} bytes, over Firestore's "
                 f"{MAX_DOCUMENT_BYTES}-byte document limit"
             )
-            return _invalid(rc, uid, old, generation, digest, owned, [message], now)
+            return invalid([message])
         cap = min(settings.burst, max(1, COMMIT_BUDGET_BYTES // size))
         batch = min(-diff, cap)
         if settings.slow_start:
@@ -327,7 +392,7 @@ def plan_sync(
         # creates back; not when slow start or a quota did (their limit holds until pods change).
         capped = batch == cap < -diff
         if batch:
-            creates = [first] + [new_pod(parsed.obj, namespace, ref, now) for _ in range(batch - 1)]
+            creates = [first] + [new_pod(obj, namespace, ref, now) for _ in range(batch - 1)]
         if slow_start is not None:
             slow_start.awaiting = sorted([p.name for p in awaiting] + [c.path.rsplit("/", 1)[1] for c in creates])
     elif diff > 0:
@@ -368,11 +433,18 @@ def plan_sync(
 
     remaining = [p for p in active if p.path not in removing_paths]
     if settings.slow_start and diff < 0 and not creates and awaiting:
-        log.info("slow start: waiting for VMs", extra=ref_fields(KIND, namespace, name, awaiting=len(awaiting), failing=len(failing)))
+        log.info("slow start: waiting for VMs", extra=ref_fields(kind.kind, namespace, name, awaiting=len(awaiting), failing=len(failing)))
     template_labels = spec.template.metadata.labels
     min_ready = timedelta(seconds=spec.min_ready_seconds)
+    update: dict[str, Any] = {}
+    if kind.counts_terminating:
+        # Pods marked for deletion whose documents are still there, this pass's included
+        # (a pod with a finalizer, or adopted as it goes, is marked, not deleted).
+        marked = {p.path for p in removing if p.finalizers or p.path in adopted}
+        update["terminating_replicas"] = len({p.path for p in owned if p.being_deleted} | marked)
     status = old.model_copy(
         update={
+            **update,
             "replicas": len(remaining) + len(creates),
             "fully_labeled_replicas": len(creates)
             + sum(all(p.labels.get(k) == v for k, v in template_labels.items()) for p in remaining),
@@ -394,16 +466,16 @@ def plan_sync(
     creating = [c.path.rsplit("/", 1)[1] for c in creates]
     deleting = [p.name for p in removing]
     if creating:
-        events.append(event_for(namespace, name, uid, "SuccessfulCreate", _pods_message("Created", creating)))
+        events.append(event_for(namespace, name, uid, "SuccessfulCreate", _pods_message("Created", creating), kind=kind))
     if deleting:
-        events.append(event_for(namespace, name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting)))
+        events.append(event_for(namespace, name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting), kind=kind))
     old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
     if blocked is not None and (old_failure is None or (old_failure.reason, old_failure.message) != (blocked.reason, blocked.message)):
-        events.append(event_for(namespace, name, uid, "FailedCreate", blocked.message or "", "Warning"))
-        log.warning("not creating pods", extra=ref_fields(KIND, namespace, name, reason=blocked.message))
+        events.append(event_for(namespace, name, uid, "FailedCreate", blocked.message or "", "Warning", kind))
+        log.warning("not creating pods", extra=ref_fields(kind.kind, namespace, name, reason=blocked.message))
     if parsed.unknown and digest != old.spec_hash:
         message = "fields not supported, kept but ignored: " + ", ".join(parsed.unknown)
-        events.append(event_for(namespace, name, uid, "UnsupportedFields", message, "Warning"))
+        events.append(event_for(namespace, name, uid, "UnsupportedFields", message, "Warning", kind))
     rc_writes = _controller_writes(rc, uid, status, generation, pod_writes=bool(pod_writes))
     writes = [*rc_writes, *pod_writes, *events] if rc_writes else []
     return Plan(
@@ -456,17 +528,19 @@ def _pods_message(verb: str, names: list[str]) -> str:
     return f"{verb} pod: {names[0]}" if len(names) == 1 else f"{verb} {len(names)} pods: {', '.join(names)}"
 
 
-def plan_failure(rc: Doc, plan: Plan, error: Exception, now: datetime) -> list[Write]:
+def plan_failure(
+    rc: Doc, plan: Plan, error: Exception, now: datetime, kind: ControllerKind = REPLICATION_CONTROLLER
+) -> list[Write]:
     """A commit the database refused for good: say so on the controller, and stop."""
     reason = "FailedCreate" if plan.creating else "FailedDelete"
     uid = controller_uid(rc.path, rc.create_time)
     message = f"{reason.removeprefix('Failed').lower()} failed: {error}"[:1000]
-    old = parse_controller_status(rc.data)
+    old = kind.parse_status(rc.data)
     status = old.model_copy(
         update={"conditions": _condition_set(old.conditions, failure(reason, message), now)}
     )
     update = Update(rc.path, {"status": status.to_doc()}, if_updated_at=rc.update_time)
-    return [update, event_for(rc.namespace, rc.name, uid, reason, message, "Warning")]
+    return [update, event_for(rc.namespace, rc.name, uid, reason, message, "Warning", kind)]
 
 
 @dataclass
@@ -486,7 +560,10 @@ class SyncResult:
         self.released += len(plan.releasing)
 
 
-def read_pods(store: Store, rc: Doc, settings: Settings, namespace_pods: list[Doc] | None = None) -> list[PodInfo]:
+def read_pods(
+    store: Store, rc: Doc, settings: Settings, namespace_pods: list[Doc] | None = None,
+    kind: ControllerKind = REPLICATION_CONTROLLER,
+) -> list[PodInfo]:
     """The pods a pass must see: those the selector matches and those the controller owns.
 
     ``namespace_pods``, every pod of the namespace read earlier (resync reads them all
@@ -494,16 +571,16 @@ def read_pods(store: Store, rc: Doc, settings: Settings, namespace_pods: list[Do
     pass that changed pods since the controller was read also changed the controller,
     so the guarded commit fails and re-reads.
     """
-    parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
-    selector = parsed.obj.spec.selector if parsed.obj is not None else {}
+    parsed = kind.parse(rc.data, rc.namespace, rc.name, settings.max_replicas)
+    selector = LabelSelector.of(parsed.obj.spec.selector if parsed.obj is not None else {})
     uid = controller_uid(rc.path, rc.create_time)
     if namespace_pods is None:
-        docs = store.pods_matching_or_owned(rc.namespace, selector, owner_ref(rc.name, uid))
+        docs = store.pods_matching_or_owned(rc.namespace, selector, owner_ref(rc.name, uid, kind))
         return [PodInfo.from_doc(doc) for doc in docs]
     infos = [PodInfo.from_doc(doc) for doc in namespace_pods]
     return [
         p for p in infos
-        if selector_matches(selector, p.labels) or (p.controller_ref() or {}).get("uid") == uid
+        if selector.matches(p.labels) or (p.controller_ref() or {}).get("uid") == uid
     ]
 
 
@@ -513,32 +590,33 @@ Clock = Callable[[], datetime]
 def sync_controller(
     store: Store, settings: Settings, namespace: str, name: str, clock: Clock,
     prefetched: tuple[Doc, list[Doc]] | None = None,
+    kind: ControllerKind = REPLICATION_CONTROLLER,
 ) -> SyncResult:
     """Converge one controller: read, plan, commit; again while a commit was stale or capped.
 
     ``prefetched`` (the controller and its namespace's pods, as resync read them) stands
     in for the first read only.
     """
-    path = doc_path(namespace, CONTROLLERS, name)
+    path = kind.path(namespace, name)
     result = SyncResult()
     stale = 0
     while stale < MAX_ATTEMPTS:
         if prefetched is not None:
             rc: Doc | None = prefetched[0]
-            pods = read_pods(store, prefetched[0], settings, prefetched[1])
+            pods = read_pods(store, prefetched[0], settings, prefetched[1], kind)
             prefetched = None
         else:
             rc = store.get(path)
-            pods = read_pods(store, rc, settings) if rc is not None else []
+            pods = read_pods(store, rc, settings, kind=kind) if rc is not None else []
         if rc is None:
             return result
         now = clock()
-        plan = plan_sync(rc, pods, settings, now)
+        plan = plan_sync(rc, pods, settings, now, kind=kind)
         if plan.want > plan.active and not plan.errors:
             # Short of pods: the namespace's quotas decide how many may be made.
             admission = quota.for_controller(store, rc, settings)
             if admission is not None:
-                plan = plan_sync(rc, pods, settings, now, admission)
+                plan = plan_sync(rc, pods, settings, now, admission, kind)
         result.invalid = bool(plan.errors)
         if not plan.writes:
             return result
@@ -549,8 +627,8 @@ def sync_controller(
             continue
         except (gexc.InvalidArgument, gexc.PermissionDenied, gexc.ResourceExhausted) as error:
             result.failed = True
-            log.error("sync failed", extra=ref_fields(KIND, namespace, name, error=str(error)))
-            failure_writes = plan_failure(rc, plan, error, now)
+            log.error("sync failed", extra=ref_fields(kind.kind, namespace, name, error=str(error)))
+            failure_writes = plan_failure(rc, plan, error, now, kind)
             try:
                 store.commit(failure_writes, now)
             except StaleWrite:
@@ -563,15 +641,15 @@ def sync_controller(
             return result
         result.passes += 1
         result.add(plan)
-        _log_plan(namespace, name, plan)
+        _log_plan(kind, namespace, name, plan)
         if not plan.more:
             return result
-    raise Contention(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
+    raise Contention(f"{kind.kind} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
 
 
-def _log_plan(namespace: str, name: str, plan: Plan) -> None:
+def _log_plan(kind: ControllerKind, namespace: str, name: str, plan: Plan) -> None:
     if plan.errors:
-        log.warning("invalid spec", extra=ref_fields(KIND, namespace, name, errors=plan.errors))
+        log.warning("invalid spec", extra=ref_fields(kind.kind, namespace, name, errors=plan.errors))
         return
     if plan.creating:
         message = "too few replicas"
@@ -582,16 +660,18 @@ def _log_plan(namespace: str, name: str, plan: Plan) -> None:
     log.info(
         message,
         extra=ref_fields(
-            KIND, namespace, name,
+            kind.kind, namespace, name,
             want=plan.want, active=plan.active, creating=len(plan.creating),
             deleting=len(plan.deleting), adopting=len(plan.adopting), releasing=len(plan.releasing),
         ),
     )
 
 
-def cascade_delete(store: Store, namespace: str, name: str, uid: str, clock: Clock) -> int:
+def cascade_delete(
+    store: Store, namespace: str, name: str, uid: str, clock: Clock, kind: ControllerKind = REPLICATION_CONTROLLER
+) -> int:
     """A deleted controller's pods are deleted (Kubernetes' background cascade)."""
-    ref = owner_ref(name, uid)
+    ref = owner_ref(name, uid, kind)
     deleted = stale = 0
     while stale < MAX_ATTEMPTS:
         pods = [PodInfo.from_doc(d) for d in store.pods_matching_or_owned(namespace, {}, ref)]
@@ -601,7 +681,7 @@ def cascade_delete(store: Store, namespace: str, name: str, uid: str, clock: Clo
         now = clock()
         writes = [remove_pod(p, now) for p in doomed]
         message = _pods_message("Deleted", [p.name for p in doomed])
-        writes.append(event_for(namespace, name, uid, "SuccessfulDelete", message))
+        writes.append(event_for(namespace, name, uid, "SuccessfulDelete", message, kind=kind))
         try:
             store.commit(writes, now)
         except StaleWrite:
@@ -610,9 +690,9 @@ def cascade_delete(store: Store, namespace: str, name: str, uid: str, clock: Clo
         deleted += len(doomed)
         log.info(
             "controller deleted: deleting its pods",
-            extra=ref_fields(KIND, namespace, name, deleting=len(doomed)),
+            extra=ref_fields(kind.kind, namespace, name, deleting=len(doomed)),
         )
-    raise Contention(f"{KIND} {namespace}/{name}: cascade did not commit in {MAX_ATTEMPTS} attempts")
+    raise Contention(f"{kind.kind} {namespace}/{name}: cascade did not commit in {MAX_ATTEMPTS} attempts")
 
 
 @dataclass(frozen=True)
@@ -621,11 +701,11 @@ class AtRest:
     finished: int  # Failed or Succeeded pods kept, no VM
 
 
-def pods_at_rest(rc: Doc, settings: Settings) -> AtRest | None:
+def pods_at_rest(rc: Doc, settings: Settings, kind: ControllerKind = REPLICATION_CONTROLLER) -> AtRest | None:
     """The pods a controller holds when its last pass saw this very spec, every active
     pod was ready and available and nothing failed (but an invalid spec, reported); None
     when a pass could have work. Read from the controller document alone, for the idle tick."""
-    old = parse_controller_status(rc.data)
+    old = kind.parse_status(rc.data)
     if old.spec_hash != spec_hash(rc.data.get("spec", rc.data.get("desiredState"))):
         return None
     if old.replicas != old.ready_replicas:
@@ -636,12 +716,14 @@ def pods_at_rest(rc: Doc, settings: Settings) -> AtRest | None:
         # passes such a controller until its status says every ready pod is available.
         return None
     failures = [c for c in old.conditions if c.type == FAILURE]
-    parsed = parse_controller(rc.data, rc.namespace, rc.name, settings.max_replicas)
+    if isinstance(old, ReplicaSetStatus) and old.terminating_replicas:
+        return None  # pods on their way out: a pass has work when they are gone
+    parsed = kind.parse(rc.data, rc.namespace, rc.name, settings.max_replicas)
     if parsed.obj is not None and not parsed.errors:
-        ref = owner_ref(rc.name, controller_uid(rc.path, rc.create_time))
+        ref = owner_ref(rc.name, controller_uid(rc.path, rc.create_time), kind)
         sample = new_pod(parsed.obj, rc.namespace, ref, datetime.fromtimestamp(0, UTC))
         if template_problems(sample, rc.namespace, settings):
-            parsed = parse_controller(None, rc.namespace, rc.name, settings.max_replicas)  # invalid, reported
+            parsed = kind.parse(None, rc.namespace, rc.name, settings.max_replicas)  # invalid, reported
     if parsed.obj is None or parsed.errors:
         invalid_only = [c.reason for c in failures] == ["InvalidSpec"]
         return AtRest(old.replicas, old.finished_pods) if invalid_only else None

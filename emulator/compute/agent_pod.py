@@ -13,6 +13,9 @@ Behaviour (docs/agent-protocol.md §2, and the kubelet where it is silent):
 - an exit restarts per restart policy with the kubelet's back-off: the first restart at
   once, then 10 s, 20 s, ... at most 300 s, reset after 10 minutes of running; while
   backing off the container is ``waiting``/``CrashLoopBackOff``;
+- an image from a registry that cannot exist (a host under RFC 2606's ``.invalid``, say
+  ``registry.invalid/web:v2``) never pulls: ``ErrImagePull``, then ``ImagePullBackOff``
+  retried with the same back-off, as a typo'd image does on a real node;
 - ``terminate(grace)``: not ready at once, no more restarts, each running container
   exits after its preStop (``sleep`` seconds, else none) plus ``SIGTERM_EXIT`` with code 0,
   or is killed (137) when that passes the grace period; waiting ones end at once.
@@ -53,6 +56,12 @@ class ProbeRun:
     def run(self, ok: bool, now: float, scale: float) -> None:
         self.successes, self.failures = (self.successes + 1, 0) if ok else (0, self.failures + 1)
         self.next_at = now + self.spec.period / scale
+
+
+def unpullable(image: str) -> bool:
+    """The image's registry host is under ``.invalid``: no pull of it can ever succeed."""
+    host = image.split("/", 1)[0] if "/" in image else ""
+    return host.split(":", 1)[0].lower().endswith(".invalid")
 
 
 def _image_id(image: str) -> str:
@@ -142,6 +151,9 @@ class SimPod:
     def step(self, now: float, scale: float) -> None:
         for c in self.containers:
             if c.state == "waiting" and c.start_at is not None and now >= c.start_at:
+                if unpullable(c.spec.image):
+                    self._pull_failed(c, now, scale)
+                    continue
                 if c.reason == "CrashLoopBackOff":
                     c.restart_count += 1
                 self._start(c, now, scale)
@@ -157,6 +169,17 @@ class SimPod:
     def _start(self, c: SimContainer, now: float, scale: float) -> None:
         c.start(now, scale)
         self.log(c.spec.name, f"started {c.spec.image}")
+
+    def _pull_failed(self, c: SimContainer, now: float, scale: float) -> None:
+        """The pull failed: ``ErrImagePull`` once, then ``ImagePullBackOff`` until the next try."""
+        if c.reason == "ErrImagePull":
+            delay, c.backoff = (c.backoff or BACKOFF_FIRST), min(2 * (c.backoff or BACKOFF_FIRST), BACKOFF_MAX)
+            c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{c.spec.image}"'
+            c.start_at = now + delay / scale
+        else:
+            c.reason = "ErrImagePull"
+            c.message = f'failed to pull image "{c.spec.image}": no such host'
+            c.start_at = now + 1.0 / scale
 
     def _probe(self, c: SimContainer, now: float, scale: float) -> None:
         startup = c.probes.get("startup")

@@ -322,3 +322,23 @@ def test_back_off_doubles_to_five_minutes_and_resets_after_ten_minutes_of_runnin
     web.pending_exit = 1
     pod.step(now + 600, 1.0)  # ran ten minutes: the back-off starts again
     assert web.state == "running" and web.restart_count == 9
+
+
+def test_an_image_from_an_invalid_registry_never_pulls_and_backs_off() -> None:
+    """``registry.invalid/...`` can never be pulled: ErrImagePull, then ImagePullBackOff
+    with the kubelet's doubling back-off; never running, never ready."""
+    from emulator.compute.agent_pod import SimPod, unpullable
+    from emulator.compute.agent_spec import ContainerSpec
+
+    assert unpullable("registry.invalid/web:v2") and unpullable("Reg.INVALID:5000/web")
+    assert not unpullable("nginx:1.27") and not unpullable("gcr.io/google-samples/gb-frontend:v5")
+    pod = SimPod((ContainerSpec("web", "registry.invalid/web:v2", {}),), "Always", start_at=0.0)
+    web, now, seen = pod.containers[0], 0.0, []
+    for _ in range(6):
+        pod.step(now, 1.0)
+        seen.append((web.reason, None if web.start_at is None else web.start_at - now))
+        now = web.start_at if web.start_at is not None else now
+    assert seen == [("ErrImagePull", 1.0), ("ImagePullBackOff", 10.0), ("ErrImagePull", 1.0),
+                    ("ImagePullBackOff", 20.0), ("ErrImagePull", 1.0), ("ImagePullBackOff", 40.0)]
+    assert web.state == "waiting" and not pod.ready and web.restart_count == 0
+    assert web.message == 'Back-off pulling image "registry.invalid/web:v2"'

@@ -2,8 +2,8 @@
 
 Each function is its own Cloud Run service and a cold start pays for every import
 here, so this module imports only functions-framework at the top; each entry point
-imports what it needs on first call. ``sync_controller`` never imports the Compute
-Engine client.
+imports what it needs on first call. ``sync_controller``, ``sync_replicaset`` and
+``sync_deployment`` never import the Compute Engine client.
 """
 
 from __future__ import annotations
@@ -45,6 +45,18 @@ def _on_document(function: str, event: CloudEvent) -> None:
 def sync_controller(event: CloudEvent) -> None:
     """Firestore trigger on ``namespaces/{ns}/replicationControllers/{name}``."""
     _on_document("sync_controller", event)
+
+
+@functions_framework.cloud_event
+def sync_replicaset(event: CloudEvent) -> None:
+    """Firestore trigger on ``namespaces/{ns}/replicaSets/{name}``."""
+    _on_document("sync_replicaset", event)
+
+
+@functions_framework.cloud_event
+def sync_deployment(event: CloudEvent) -> None:
+    """Firestore trigger on ``namespaces/{ns}/deployments/{name}``."""
+    _on_document("sync_deployment", event)
 
 
 @functions_framework.cloud_event

@@ -4,8 +4,10 @@
 # No composite index is needed. The functions run: pods of one namespace where
 # metadata.ownerReferences array-contains X OR (metadata.labels.K == V AND ...), which
 # Firestore serves from its automatic single-field indexes (each disjunct is
-# equality-only or a lone array-contains); and unfiltered collection-group scans of
-# replicationControllers, pods and services, which need no index either. Resync's one
+# equality-only or a lone array-contains); a namespace's replicaSets (a Deployment's
+# pass) filtered the same way or read whole; and unfiltered collection-group scans of
+# replicationControllers, replicaSets, deployments, pods and services, which need no
+# index either. Resync's one
 # filtered collection-group query, heartbeats with renewTime before a time, needs a
 # collection-group index on that field, which Firestore does not make by itself.
 

@@ -16,6 +16,8 @@ from tests.infra.support import ROOT
 KINDS = {"firestore": "cloud_event", "http": "http"}
 DOCUMENTS = {
     "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
+    "sync_replicaset": "namespaces/{namespace}/replicaSets/{name}",
+    "sync_deployment": "namespaces/{namespace}/deployments/{name}",
     "sync_pod": "namespaces/{namespace}/pods/{name}",
     "sync_service": "namespaces/{namespace}/services/{name}",
 }
@@ -45,7 +47,8 @@ def test_the_design_s_functions_and_triggers(spec: Spec) -> None:
     assert by_name["resync"].trigger_type == "http"
     assert by_name["resync"].schedule == "* * * * *"
     assert by_name["resync"].max_instances == 1, "two resync sweeps must never overlap"
-    assert {f.cloud_name for f in spec.functions} == {"sync-controller", "sync-pod", "sync-service", "resync", "pod-status"}
+    assert {f.cloud_name for f in spec.functions} == {"sync-controller", "sync-replicaset", "sync-deployment", "sync-pod",
+                                                     "sync-service", "resync", "pod-status"}
     # The agents' reports: HTTP, invoked by the pods' VMs only, run as Firestore-only account.
     status = by_name["pod_status"]
     assert (status.trigger_type, status.schedule, status.invoker, status.runs_as) == ("http", None, "pods", "status")

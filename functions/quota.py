@@ -250,13 +250,17 @@ class ControllerAdmission:
 
 
 def for_controller(store: Store, rc: Doc, settings: Settings) -> ControllerAdmission | None:
-    """The quotas a controller's creating pass must respect; None when the namespace has none."""
+    """The quotas a controller's creating pass must respect; None when the namespace has none.
+    (A ReplicaSet's pods count as any pods; ``count/replicationcontrollers`` is only
+    replication controllers'.)"""
     quotas = read_quotas(store, rc.namespace)
     if not quotas:
         return None
     resources: set[Resource] = set()
     for quota in quotas:
         resources |= quota.resources
+    if rc.path.split("/")[2:3] != [CONTROLLERS]:
+        resources.discard("replicationcontrollers")
     used = usage(store, rc.namespace, settings, resources & (POD_RESOURCES | {"replicationcontrollers"}))
     refused = None
     if "replicationcontrollers" in resources:

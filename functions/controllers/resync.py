@@ -7,7 +7,8 @@ In this order, each step reading what the one before may have changed:
 1. the cluster's VMs (one paginated aggregatedList) and load balancers, listed
    *before* the documents are read, so one made after the read of its owner cannot
    look ownerless;
-2. every controller, then every pod (so a pass over these pods that raced another
+2. every controller (replication controllers and ReplicaSets: "controllers" below
+   means both), then every pod (so a pass over these pods that raced another
    pass fails its guarded commit and re-reads), then every service;
 3. pods whose controlling owner is gone (not among the controllers read, nor found
    when looked up) are deleted (Kubernetes' garbage collector);
@@ -80,8 +81,10 @@ from functions.controllers.node_lifecycle import (
 from functions.controllers.pods import FINALIZER as VM_FINALIZER
 from functions.controllers.pods import STOPPED, sync_pod, vm_name_of, vm_zone_of
 from functions.controllers.replication import (
-    KIND,
+    KINDS,
+    REPLICATION_CONTROLLER,
     AtRest,
+    ControllerKind,
     controller_uid,
     pods_at_rest,
     remove_pod,
@@ -97,10 +100,10 @@ from functions.runtime import Runtime
 from functions.store import (
     CONTROLLERS,
     PODS,
+    REPLICA_SETS,
     SERVICES,
     Doc,
     StaleWrite,
-    doc_path,
     document_size,
     stored_size,
 )
@@ -254,7 +257,8 @@ class Sweep:
         self.on_step("listed")
         cursor = self.read_cursor()
         self.had_cursor = cursor is not None
-        read, controllers = self.read("read controllers", lambda: rt.store.all_of_kind(CONTROLLERS))
+        read, controllers = self.read("read controllers", lambda: [
+            doc for collection in (CONTROLLERS, REPLICA_SETS) for doc in rt.store.all_of_kind(collection)])
         items: list[Item] = []
         if read:
             if full is None:
@@ -362,7 +366,7 @@ class Sweep:
     def busy(self, vms: list[InstanceInfo] | None, controllers: list[Doc]) -> str | None:
         """Why this tick must sweep in full; None when the cluster is idle."""
         rt = self.rt
-        held = [pods_at_rest(doc, rt.settings) for doc in controllers]
+        held = [pods_at_rest(doc, rt.settings, kind_of(doc)) for doc in controllers]
         early = idle_verdict(vms, controllers, held, None)
         if early is not None:
             return early
@@ -398,7 +402,7 @@ class Sweep:
         if heavy:
             log.warning("resync: pods over the sweep's memory budget, their controllers read them themselves",
                         extra={"namespaces": sorted(heavy)[:20], "pods": self.counts["podsOverBudget"]})
-        live = {(d.namespace, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
+        live = {(d.namespace, kind_of(d).kind, d.name, controller_uid(d.path, d.create_time)) for d in controllers}
         items = [*self.orphan_items(pods, live)]
         if vms is not None:
             items += self.vm_items(vms, pods)
@@ -410,12 +414,13 @@ class Sweep:
             controlled[(pod.namespace, ref.get("uid") if ref is not None else None)].append(pod)
         for doc in controllers:
             uid = controller_uid(doc.path, doc.create_time)
+            kind = kind_of(doc).kind
             items.append(Item(
-                "controllers", doc.path, f"{KIND} {doc.namespace}/{doc.name}",
+                "controllers", doc.path, f"{kind} {doc.namespace}/{doc.name}",
                 partial(self.controller_pass, doc,
                         None if doc.namespace in heavy
                         else controlled[(doc.namespace, uid)] + controlled[(doc.namespace, None)]),
-                (KIND, doc.namespace, doc.name, uid),
+                (kind, doc.namespace, doc.name, uid),
             ))
         return items
 
@@ -425,7 +430,7 @@ class Sweep:
         rt = self.rt
         self.counts["controllers"] += 1
         prefetched = (doc, pods) if pods is not None else None
-        result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock, prefetched)
+        result = sync_controller(rt.store, rt.settings, doc.namespace, doc.name, rt.clock, prefetched, kind_of(doc))
         self.counts["created"] += result.created
         self.counts["deleted"] += result.deleted
         self.counts["invalid"] += int(result.invalid)
@@ -521,15 +526,15 @@ class Sweep:
             sync_pod(rt.store, rt.provider, replace(rt.settings, pod_start_timeout=0.0), heartbeat.namespace,
                      heartbeat.name, rt.clock)
 
-    def orphan_items(self, pods: list[Doc], live: set[tuple[str, str, str]]) -> list[Item]:
+    def orphan_items(self, pods: list[Doc], live: set[tuple[str, str, str, str]]) -> list[Item]:
         """Pods whose controller is gone: deleted (or marked, for their finalizers' owner)."""
         items = []
         for doc in pods:
             pod = PodInfo.from_doc(doc)
             ref = pod.controller_ref()
-            if ref is None or ref.get("kind") != KIND or pod.being_deleted:
+            if ref is None or ref.get("kind") not in OWNER_KINDS or pod.being_deleted:
                 continue
-            if (doc.namespace, ref.get("name"), ref.get("uid")) in live:
+            if (doc.namespace, ref.get("kind"), ref.get("name"), ref.get("uid")) in live:
                 continue
             items.append(Item("orphans", doc.path, f"Pod {doc.namespace}/{doc.name}",
                               partial(self.collect_orphan, doc, pod, ref),
@@ -549,10 +554,10 @@ class Sweep:
 
     def owner_exists(self, namespace: str, ref: dict[str, Any]) -> bool:
         """The controllers were read before the pods: one made in between is looked up."""
-        name = ref.get("name")
-        if not isinstance(name, str) or not name or "/" in name:
+        name, kind = ref.get("name"), OWNER_KINDS.get(ref.get("kind"))
+        if not isinstance(name, str) or not name or "/" in name or kind is None:
             return False
-        doc = self.rt.store.get(doc_path(namespace, CONTROLLERS, name))
+        doc = self.rt.store.get(kind.path(namespace, name))
         return doc is not None and controller_uid(doc.path, doc.create_time) == ref.get("uid")
 
     def service_items(self, balancers: Mapping[str, set[str | None]] | None) -> list[Item]:
@@ -620,6 +625,16 @@ class Sweep:
         log.info("load balancer no service holds deleted", extra={"loadBalancer": name, "uid": uid})
 
 
+OWNER_KINDS: dict[Any, ControllerKind] = {kind.kind: kind for kind in KINDS}
+
+
+def kind_of(doc: Doc) -> ControllerKind:
+    """The kind of a controller document, by its collection (replication controllers'
+    when it is neither: only documents of these collections are read as controllers)."""
+    collection = doc.path.split("/")[2] if doc.path.count("/") == 3 else None
+    return next((kind for kind in KINDS if kind.collection == collection), REPLICATION_CONTROLLER)
+
+
 def needs_pass(doc: Doc, vm: InstanceInfo | None, now: datetime) -> bool:
     """Does this pod's document disagree with its VM (or wait for one) so a pass must run?"""
     pod = PodInfo.from_doc(doc)
@@ -667,7 +682,7 @@ def idle_verdict(
         return "the VMs could not be listed"
     for doc, rest in zip(controllers, held, strict=True):
         if rest is None:
-            return f"{KIND} {doc.namespace}/{doc.name} is not at rest"
+            return f"{kind_of(doc).kind} {doc.namespace}/{doc.name} is not at rest"
     waking = sorted(f"{vm.name} ({vm.status})" for vm in vms if vm.status != "RUNNING")
     if waking:
         return f"VMs not RUNNING: {', '.join(waking[:5])}"

@@ -11,6 +11,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from functions.cli import durations
 from functions.cli.errors import FAILED, INTERRUPTED, USAGE, CliError
 from functions.cli.output import Output
 
@@ -55,6 +56,16 @@ def _timeout(default: float | None) -> float | None:
         return default
 
 
+def _flag(text: str) -> bool:
+    """``--watch=false`` as kubectl takes it."""
+    value = text.lower()
+    if value in ("true", "1", "yes", "t"):
+        return True
+    if value in ("false", "0", "no", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: use true or false")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--project", default=_env("GOOGLE_CLOUD_PROJECT"),
@@ -77,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a YAML or JSON file, a folder of them, or - for stdin (repeatable)")
     apply.add_argument("--dry-run", action="store_true", help="validate and show what would change; write nothing")
 
-    get = verb("get", "list objects: replicationcontrollers (rc), pods (po), services (svc), "
-                      "resourcequotas (quota), events (ev)")
+    get = verb("get", "list objects: replicationcontrollers (rc), replicasets (rs), deployments (deploy), "
+                      "pods (po), services (svc), resourcequotas (quota), events (ev)")
     get.add_argument("kind", metavar="KIND")
     get.add_argument("names", nargs="*", metavar="NAME")
     get.add_argument("-o", "--output", choices=("wide", "json", "yaml"), help="output format")
@@ -91,9 +102,55 @@ def build_parser() -> argparse.ArgumentParser:
     describe = verb("describe", "show an object's spec, status, conditions, problems and events")
     describe.add_argument("target", nargs="+", metavar="KIND NAME")
 
-    scale = verb("scale", "set a replication controller's replicas")
-    scale.add_argument("target", nargs="+", metavar="rc NAME")
+    scale = verb("scale", "set the replicas of a replication controller, ReplicaSet or Deployment")
+    scale.add_argument("target", nargs="+", metavar="KIND NAME")
     scale.add_argument("--replicas", type=int, required=True, metavar="N")
+
+    set_ = verb("set", "change an object's pod template")
+    set_what = set_.add_subparsers(dest="what", required=True, metavar="WHAT")
+    image = set_what.add_parser("image", parents=[common], help="set container images",
+                                description="set image KIND/NAME CONTAINER=IMAGE [CONTAINER=IMAGE...] "
+                                            "(CONTAINER * for every container)")
+    image.add_argument("args", nargs="+", metavar="KIND/NAME CONTAINER=IMAGE")
+
+    rollout = verb("rollout", "manage a Deployment's rollout: status, history, undo, restart, pause, resume")
+    actions = rollout.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, parents=[common], help=help_text, description=help_text)
+        parser.add_argument("target", nargs="+", metavar="deployment/NAME")
+        return parser
+
+    status = action("status", "show a rollout's status; wait for it to finish (exit 1 if it exceeds its deadline)")
+    status.add_argument("-w", "--watch", type=_flag, nargs="?", const=True, default=True, metavar="BOOL",
+                        help="watch until it is done (default true; --watch=false to print once)")
+    status.add_argument("--timeout", type=durations.argument, default=0.0, metavar="DURATION",
+                        help="stop watching after this long, e.g. 5m (default 0: never)")
+    status.add_argument("--revision", type=int, default=0, metavar="N", help="pin to this revision")
+    hist = action("history", "list the revisions (REVISION, CHANGE-CAUSE) from the Deployment's ReplicaSets")
+    hist.add_argument("--revision", type=int, default=0, metavar="N", help="show this revision's pod template")
+    back = action("undo", "roll back to the previous revision (or --to-revision)")
+    back.add_argument("--to-revision", type=int, default=0, metavar="N", help="the revision to go back to")
+    action("restart", "roll every pod (a new template annotation kubectl.kubernetes.io/restartedAt)")
+    action("pause", "mark the Deployment paused: template changes make no rollout until resumed")
+    action("resume", "resume a paused Deployment")
+
+    rolling = verb("rolling-update", "replace a replication controller's pods one at a time by a new "
+                                     "controller's (kubectl rolling-update)")
+    rolling.add_argument("names", nargs="+", metavar="OLD_RC [NEW_RC]")
+    rolling.add_argument("--image", help="the new image (one container, or --container)")
+    rolling.add_argument("--container", help="the container whose image changes (with --image)")
+    rolling.add_argument("-f", "--filename", metavar="FILE", help="the new controller's manifest")
+    rolling.add_argument("--deployment-label-key", default="deployment", metavar="KEY",
+                         help="the label that tells old pods from new (default 'deployment')")
+    rolling.add_argument("--update-period", type=durations.argument, default=60.0, metavar="DURATION",
+                         help="wait between steps (default 1m0s)")
+    rolling.add_argument("--poll-interval", type=durations.argument, default=3.0, metavar="DURATION",
+                         help="poll controllers this often (default 3s)")
+    rolling.add_argument("--timeout", type=durations.argument, default=300.0, metavar="DURATION",
+                         help="give up when no step is made for this long (default 5m0s)")
+    rolling.add_argument("--rollback", action="store_true",
+                         help="abort an update that stopped part way and go back to the old controller")
 
     delete = verb("delete", "delete an object (pods and services: after their cloud resources)")
     delete.add_argument("target", nargs="+", metavar="KIND NAME")
@@ -192,14 +249,19 @@ def dispatch(args: argparse.Namespace, out: Output) -> int:
 
         kind, name = kinds.kind_and_name(args.target, describe.DESCRIBABLE)
         return describe.run(resolve(args.project).store(), kind, name, namespace, _max_replicas(), out)
+    if verb in ("set", "rollout", "rolling-update"):
+        from functions.cli import workload_verbs
+
+        return workload_verbs.dispatch(args, namespace, _max_replicas, lambda: resolve(args.project).store(), out)
     from functions.cli import changes
 
     if verb == "scale":
-        _, name = kinds.kind_and_name(args.target, (kinds.CONTROLLER,))
+        kind, name = kinds.kind_and_name(args.target, kinds.SCALABLE)
         if args.replicas < 0:
-            raise CliError("error: --replicas must be 0 or more", code=USAGE)
-        return changes.scale(resolve(args.project).store(), name, namespace, args.replicas, _max_replicas(), out)
-    kind, name = kinds.kind_and_name(args.target, (kinds.CONTROLLER, kinds.POD, kinds.SERVICE, kinds.QUOTA))
+            raise CliError("error: The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0",
+                           code=USAGE)
+        return changes.scale(resolve(args.project).store(), kind, name, namespace, args.replicas, _max_replicas(), out)
+    kind, name = kinds.kind_and_name(args.target, (*kinds.SCALABLE, kinds.POD, kinds.SERVICE, kinds.QUOTA))
     return changes.delete(resolve(args.project).store(), kind, name, namespace, args.wait, args.timeout,
                           args.ignore_not_found, out)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from functions import fingerprint
 from functions.cli import reads, shapes
 from functions.cli.errors import CliError
-from functions.cli.kinds import CONTROLLER, POD, Kind
+from functions.cli.kinds import CONTROLLER, DEPLOYMENT, POD, REPLICA_SET, SCALABLE, Kind
 from functions.cli.output import Output
 from functions.cli.shapes import as_list, as_map
 
@@ -28,7 +28,7 @@ ATTEMPTS = 3
 POLL = 0.2
 
 
-def _retrying(store: Store, decide: Callable[[], list[Write]]) -> None:
+def commit_retrying(store: Store, decide: Callable[[], list[Write]]) -> None:
     """Commit what ``decide`` returns; decide again from a fresh read if it went stale."""
     from functions.store import StaleWrite
 
@@ -41,33 +41,34 @@ def _retrying(store: Store, decide: Callable[[], list[Write]]) -> None:
                 raise CliError("error: the document kept changing while it was written; try again") from None
 
 
-def _read(store: Store, kind: Kind, namespace: str, name: str) -> Doc:
+def must_read(store: Store, kind: Kind, namespace: str, name: str) -> Doc:
     doc = reads.get(store, kind, namespace, name)
     if doc is None:
-        raise CliError(f'error: {kind.plural} "{name}" not found in namespace {namespace!r}')
+        raise CliError(f'error: {kind.qualified} "{name}" not found in namespace {namespace!r}')
     return doc
 
 
-def scale(store: Store, name: str, namespace: str, replicas: int, max_replicas: int, out: Output) -> int:
+def scale(
+    store: Store, kind: Kind, name: str, namespace: str, replicas: int, max_replicas: int, out: Output,
+) -> int:
     """Set the replica count, validated with the installation's cap before anything is written."""
-    from functions.api.parse import parse_controller
     from functions.store import Update
 
     def decide() -> list[Write]:
-        doc = _read(store, CONTROLLER, namespace, name)
+        doc = must_read(store, kind, namespace, name)
         new = copy.deepcopy(doc.data)
-        field = "desiredState" if shapes.is_legacy(CONTROLLER, doc.data) else "spec"
+        field = "desiredState" if kind is CONTROLLER and shapes.is_legacy(CONTROLLER, doc.data) else "spec"
         new[field] = {**as_map(new.get(field)), "replicas": replicas}
-        parsed = parse_controller(new, namespace, name, max_replicas)
-        if parsed.errors:
-            ref = CONTROLLER.ref(name)
-            raise CliError(*(f"{ref}: {e}" for e in parsed.errors), "error: nothing was written")
+        problems = kind.validate(new, namespace, name, max_replicas).errors if kind.validate else []
+        if problems:
+            ref = kind.ref(name)
+            raise CliError(*(f"{ref}: {e}" for e in problems), "error: nothing was written")
         if as_map(doc.data.get(field)).get("replicas") == replicas:
             return []
         return [Update(doc.path, {f"{field}.replicas": replicas}, if_updated_at=doc.update_time)]
 
-    _retrying(store, decide)
-    out.line(f"{CONTROLLER.ref(name)} scaled")
+    commit_retrying(store, decide)
+    out.line(f"{kind.ref(name)} scaled")
     return 0
 
 
@@ -81,7 +82,7 @@ def delete(
     if first is None:
         if ignore_not_found:
             return 0
-        _read(store, kind, namespace, name)
+        must_read(store, kind, namespace, name)
     marked = False
 
     def decide() -> list[Write]:
@@ -90,7 +91,7 @@ def delete(
         if doc is None:
             return []  # gone meanwhile: what was asked
         meta = as_map(doc.data.get("metadata"))
-        if kind is CONTROLLER or not meta.get("finalizers"):
+        if kind in SCALABLE or not meta.get("finalizers"):
             return [Delete(doc.path, if_updated_at=doc.update_time)]
         marked = True
         if meta.get("deletionTimestamp") is not None:
@@ -100,28 +101,30 @@ def delete(
             fields[fingerprint.FIELD] = fingerprint.LEAVING
         return [Update(doc.path, fields, if_updated_at=doc.update_time)]
 
-    _retrying(store, decide)
+    commit_retrying(store, decide)
     ref = kind.ref(name)
     if not wait:
         out.line(f"{ref} marked for deletion" if marked else f"{ref} deleted")
         return 0
     uid = as_map((first.data if first else {}).get("metadata")).get("uid")
-    owned = _owned_pods(store, namespace, name, uid) if kind is CONTROLLER else None
+    owned = _owned(store, kind, namespace, name, uid) if kind in SCALABLE else None
     wait_gone(store, kind, namespace, name, owned, timeout, out)
     out.line(f"{ref} deleted")
     return 0
 
 
-def _owned_pods(store: Store, namespace: str, name: str, uid: Any) -> Callable[[], int]:
-    """Counts the pods still controlled by the controller (by uid; by name if it had none)."""
+def _owned(store: Store, kind: Kind, namespace: str, name: str, uid: Any) -> Callable[[], int]:
+    """Counts what the object still controls (by uid; by name if it had none): a
+    controller's or ReplicaSet's pods, a Deployment's ReplicaSets."""
+    child = REPLICA_SET if kind is DEPLOYMENT else POD
 
     def owner(ref: dict[str, Any]) -> bool:
-        if not ref.get("controller") or ref.get("kind") != CONTROLLER.kind:
+        if not ref.get("controller") or ref.get("kind") != kind.kind:
             return False
         return ref.get("uid") == uid if uid else ref.get("name") == name
 
     def count() -> int:
-        pods = reads.list_docs(store, POD, namespace)
+        pods = reads.list_docs(store, child, namespace)
         return sum(
             any(owner(as_map(r)) for r in as_list(as_map(p.data.get("metadata")).get("ownerReferences")))
             for p in pods
@@ -142,7 +145,7 @@ def wait_gone(
             present = reads.get(store, kind, namespace, name) is not None
             left = owned() if owned is not None else 0
             state = ("the document is still there" if present else "the document is gone") + (
-                f"; {left} pod(s) left" if owned is not None else ""
+                f"; {left} {'replicaset' if kind is DEPLOYMENT else 'pod'}(s) left" if owned is not None else ""
             )
             if not present and not left:
                 return

@@ -10,7 +10,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.cli import shapes
-from functions.cli.kinds import CONTROLLER, EVENT, POD, QUOTA, SERVICE, Kind
+from functions.cli.kinds import (
+    CONTROLLER,
+    DEPLOYMENT,
+    EVENT,
+    POD,
+    QUOTA,
+    REPLICA_SET,
+    SERVICE,
+    Kind,
+)
 from functions.cli.output import age
 from functions.cli.shapes import as_list, as_map
 
@@ -23,6 +32,8 @@ NONE = "<none>"
 def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
     columns = {
         CONTROLLER: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        REPLICA_SET: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        DEPLOYMENT: ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
         POD: ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         SERVICE: ["NAME", "TYPE", "EXTERNAL-IP", "PORTS", "AGE"],
         EVENT: ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", "COUNT"],
@@ -31,6 +42,8 @@ def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
     if wide:
         columns += {
             CONTROLLER: ["CONTAINERS", "IMAGES", "SELECTOR"],
+            REPLICA_SET: ["CONTAINERS", "IMAGES", "SELECTOR"],
+            DEPLOYMENT: ["CONTAINERS", "IMAGES", "SELECTOR"],
             POD: ["IP", "NODE"],
             SERVICE: ["SELECTOR"],
             EVENT: [],
@@ -44,14 +57,19 @@ def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -
     spec, status = as_map(data.get("spec")), as_map(data.get("status"))
     created = as_map(data.get("metadata")).get("creationTimestamp") or doc.create_time
     cells: list[str]
-    if kind is CONTROLLER:
-        cells = [doc.name, _text(spec.get("replicas", 1)), _text(status.get("replicas", 0)),
-                 _text(status.get("readyReplicas", 0)), age(created, now)]
+    if kind in (CONTROLLER, REPLICA_SET, DEPLOYMENT):
+        if kind is DEPLOYMENT:  # kubectl's printDeployment
+            cells = [doc.name, f"{_text(status.get('readyReplicas', 0))}/{_text(spec.get('replicas', 1))}",
+                     _text(status.get("updatedReplicas", 0)), _text(status.get("availableReplicas", 0)),
+                     age(created, now)]
+        else:
+            cells = [doc.name, _text(spec.get("replicas", 1)), _text(status.get("replicas", 0)),
+                     _text(status.get("readyReplicas", 0)), age(created, now)]
         if wide:
             containers = [as_map(c) for c in as_list(as_map(as_map(spec.get("template")).get("spec")).get("containers"))]
             cells += [",".join(_text(c.get("name")) for c in containers) or NONE,
                       ",".join(_text(c.get("image")) for c in containers) or NONE,
-                      labels(as_map(spec.get("selector")))]
+                      labels(as_map(spec.get("selector"))) if kind is CONTROLLER else selector(spec.get("selector"))]
     elif kind is POD:
         statuses = [as_map(c) for c in as_list(status.get("containerStatuses"))]
         ready = sum(1 for c in statuses if c.get("ready") is True)
@@ -118,6 +136,13 @@ def external_ip(spec: dict[str, Any], status: dict[str, Any]) -> str:
 def ports(spec: dict[str, Any]) -> str:
     found = [f"{_text(as_map(p).get('port'))}/{_text(as_map(p).get('protocol', 'TCP'))}" for p in as_list(spec.get("ports"))]
     return ",".join(found) or NONE
+
+
+def selector(raw: Any) -> str:
+    """An apps/v1 LabelSelector as kubectl prints it."""
+    from functions.cli.workloads import selector_text
+
+    return selector_text(raw)
 
 
 def labels(values: dict[str, Any]) -> str:

@@ -11,21 +11,27 @@ from typing import TYPE_CHECKING, Any
 
 from functions.cli import columns, reads, shapes
 from functions.cli.errors import CliError
-from functions.cli.kinds import CONTROLLER, POD, QUOTA, SERVICE, Kind
+from functions.cli.kinds import CONTROLLER, DEPLOYMENT, POD, QUOTA, REPLICA_SET, SERVICE, Kind
 from functions.cli.output import Output, age, rfc3339
 from functions.cli.shapes import as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store
 
-DESCRIBABLE = (CONTROLLER, POD, SERVICE, QUOTA)
+DESCRIBABLE = (CONTROLLER, REPLICA_SET, DEPLOYMENT, POD, SERVICE, QUOTA)
 
 
 def run(store: Store, kind: Kind, name: str, namespace: str, max_replicas: int, out: Output) -> int:
     doc = reads.get(store, kind, namespace, name)
     if doc is None:
-        raise CliError(f'error: {kind.plural} "{name}" not found in namespace {namespace!r}')
+        raise CliError(f'error: {kind.qualified} "{name}" not found in namespace {namespace!r}')
     now = datetime.now(UTC)
+    if kind in (DEPLOYMENT, REPLICA_SET):
+        from functions.cli import describe_workloads
+
+        show = describe_workloads.describe_deployment if kind is DEPLOYMENT else describe_workloads.describe_replica_set
+        show(store, doc, now, validation(kind, doc, max_replicas), out)
+        return 0
     if kind is QUOTA:
         from functions.cli.quotas import resources, with_usage
 

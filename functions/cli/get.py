@@ -65,7 +65,7 @@ def show(
         for name in names:
             doc = reads.get(store, kind, namespace or "default", name)
             if doc is None:
-                missing.append(f'error: {kind.plural} "{name}" not found in namespace {namespace or "default"!r}')
+                missing.append(f'error: {kind.qualified} "{name}" not found in namespace {namespace or "default"!r}')
             elif reads.matches(kind, doc.data, selector):
                 docs.append(doc)
     else:

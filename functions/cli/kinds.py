@@ -33,6 +33,18 @@ def _service(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
     return parse_service(doc, namespace, name)
 
 
+def _replica_set(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
+    from functions.cli.workloads import validate_replica_set
+
+    return validate_replica_set(doc, namespace, name, max_replicas)
+
+
+def _deployment(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
+    from functions.cli.workloads import validate_deployment
+
+    return validate_deployment(doc, namespace, name, max_replicas)
+
+
 def _quota(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
     from functions.api.parse import parse_quota
 
@@ -47,9 +59,16 @@ class Kind:
     collection: str  # the Firestore collection under namespaces/{ns}/
     aliases: tuple[str, ...]
     validate: Validate | None = None  # parse_* wrapped to one signature; None: read-only
+    group: str = ""  # the API group: "apps" for ReplicaSets and Deployments
 
     def ref(self, name: str) -> str:
-        return f"{self.resource}/{name}"
+        """kubectl's ``deployment.apps/web``."""
+        return f"{self.resource}{'.' + self.group if self.group else ''}/{name}"
+
+    @property
+    def qualified(self) -> str:
+        """kubectl's plural in messages: ``deployments.apps``."""
+        return f"{self.plural}{'.' + self.group if self.group else ''}"
 
 
 CONTROLLER = Kind(
@@ -64,7 +83,18 @@ QUOTA = Kind(
     ("quota", "resourcequota", "resourcequotas"), _quota,
 )
 
-KINDS = (CONTROLLER, POD, SERVICE, QUOTA, EVENT)
+REPLICA_SET = Kind(
+    "ReplicaSet", "replicaset", "replicasets", "replicaSets",
+    ("rs", "replicaset", "replicasets", "replicasets.apps", "replicaset.apps"), _replica_set, "apps",
+)
+DEPLOYMENT = Kind(
+    "Deployment", "deployment", "deployments", "deployments",
+    ("deploy", "deployment", "deployments", "deployments.apps", "deployment.apps"), _deployment, "apps",
+)
+# Kinds with a pod template and replicas: scale, set image.
+SCALABLE = (CONTROLLER, REPLICA_SET, DEPLOYMENT)
+
+KINDS = (CONTROLLER, REPLICA_SET, DEPLOYMENT, POD, SERVICE, QUOTA, EVENT)
 WRITABLE = {k.kind: k for k in KINDS if k.validate is not None}
 
 

@@ -16,7 +16,8 @@ OWNED_METADATA = (
     "uid", "generation", "resourceVersion", "finalizers", "deletionTimestamp", "creationTimestamp",
 )
 OWNED_POD_METADATA = ("ownerReferences",)
-OWNED_POD_SPEC = ("nodeName",)  # the VM the pod runs on, set when it is made
+OWNED_POD_SPEC = ("nodeName",)
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/",)  # written by the Deployment controller  # the VM the pod runs on, set when it is made
 
 
 def as_map(value: Any) -> dict[str, Any]:
@@ -71,6 +72,10 @@ def merged(kind: Kind, written: dict[str, Any], stored: dict[str, Any] | None) -
     owned_meta = OWNED_METADATA + (OWNED_POD_METADATA if kind is POD else ())
     meta = {k: v for k, v in as_map(written.get("metadata")).items() if k not in owned_meta}
     meta.update({k: v for k, v in as_map(stored.get("metadata")).items() if k in owned_meta})
+    kept = {k: v for k, v in as_map(as_map(stored.get("metadata")).get("annotations")).items()
+            if isinstance(k, str) and k.startswith(CONTROLLER_ANNOTATIONS)}
+    if kept:  # the Deployment controller's revision annotations survive a re-apply
+        meta["annotations"] = {**kept, **as_map(meta.get("annotations"))}
     if meta or "metadata" in written:
         doc["metadata"] = meta
     if kind is POD and isinstance(doc.get("spec"), dict):

@@ -15,7 +15,7 @@ from tests.cli.support import FIXTURES, Cli, Result, nothing_written
     [
         ("bad-syntax.yaml", "bad-syntax.yaml: invalid YAML: line 7 column 12: mapping values are not allowed here"),
         ("bad-syntax.json", "bad-syntax.json: invalid JSON at line 1 column 63"),
-        ("unknown-kind.yaml", "unknown-kind.yaml:1: kind 'Deployment' is not supported; supported kinds: ReplicationController, Pod, Service"),
+        ("unknown-kind.yaml", "unknown-kind.yaml:1: kind 'StatefulSet' is not supported; supported kinds: ReplicationController, ReplicaSet, Deployment, Pod, Service"),
         ("invalid-spec.yaml", "invalid-spec.yaml:1 ReplicationController/web: spec.replicas: Input should be a valid integer, not str '3'"),
     ],
 )

@@ -98,8 +98,8 @@ def test_not_found_and_unknown_kind(cli: Cli, app: Store) -> None:
     assert missing.code == 1
     assert 'replicationcontrollers "nope" not found' in missing.err
     assert rows(missing.out)[1][0] == "web"  # what exists is still shown
-    unknown = cli("get", "deployments")
-    assert unknown.code == 2 and "unknown resource type 'deployments'" in unknown.err
+    unknown = cli("get", "statefulsets")
+    assert unknown.code == 2 and "unknown resource type 'statefulsets'" in unknown.err
 
 
 def test_watch_prints_changes_until_timeout(cli: Cli, app: Store) -> None:

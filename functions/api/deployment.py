@@ -1,0 +1,222 @@
+"""The Deployment (apps/v1 subset): its spec, its validation, and the numbers it implies.
+
+Validation says what Kubernetes' ``ValidateDeploymentSpec`` says, in its words; the
+rolling-update fenceposts are ``ResolveFenceposts``: ``maxSurge`` rounds up,
+``maxUnavailable`` rounds down, and if both come to 0 one pod may be unavailable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, Literal
+
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from functions.api.base import Model, error_messages, unknown_fields
+from functions.api.controller import ABSOLUTE_MAX_REPLICAS, PodTemplateSpec
+from functions.api.meta import ObjectMeta
+from functions.api.names import MAX_CONTROLLER_NAME, name_problem, namespace_problem
+from functions.api.parse import Parsed
+from functions.api.selector import LabelSelector
+
+KIND: Final = "Deployment"
+API_VERSION: Final = "apps/v1"
+ROLLING_UPDATE = "RollingUpdate"
+RECREATE = "Recreate"
+# A ReplicaSet is ``{deployment}-{hash}`` (the hash is at most 10 characters) and must
+# itself leave its pods room for their 5-character suffix.
+MAX_DEPLOYMENT_NAME = MAX_CONTROLLER_NAME - 11
+# Kubernetes' "no deadline" and "keep every revision": math.MaxInt32.
+NO_LIMIT = 2**31 - 1
+
+REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+ROLLBACK_TO = "deprecated.deployment.rollback.to"
+# Annotations a Deployment does not copy to its ReplicaSets (``annotationsToSkip``).
+NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS, ROLLBACK_TO})
+
+_PERCENT = re.compile(r"^[0-9]+%\Z")
+PERCENT_MESSAGE = (
+    "a valid percent string must be a numeric string followed by an ending '%' "
+    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+)
+
+IntOrPercent = StrictInt | StrictStr
+
+
+def _check_int_or_percent(value: IntOrPercent) -> IntOrPercent:
+    if isinstance(value, str) and not _PERCENT.match(value):
+        raise ValueError(f"Invalid value: {value!r:.40}: {PERCENT_MESSAGE}")
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"Invalid value: {value}: must be greater than or equal to 0")
+    return value
+
+
+def scaled_value(value: IntOrPercent, total: int, round_up: bool) -> int:
+    """``intstr.GetValueFromIntOrPercent``: a count, or a percentage of ``total``."""
+    if isinstance(value, int):
+        return value
+    percent = int(value[:-1])
+    return -(-percent * total // 100) if round_up else percent * total // 100
+
+
+class RollingUpdateDeployment(Model):
+    max_surge: IntOrPercent = "25%"
+    max_unavailable: IntOrPercent = "25%"
+
+    _check = field_validator("max_surge", "max_unavailable")(_check_int_or_percent)
+
+    @model_validator(mode="after")
+    def _fenceposts(self) -> RollingUpdateDeployment:
+        unavailable = self.max_unavailable
+        if isinstance(unavailable, str) and int(unavailable[:-1]) > 100:
+            raise ValueError(f"maxUnavailable: Invalid value: {unavailable!r}: must not be greater than 100%")
+        if scaled_value(unavailable, 100, False) == 0 and scaled_value(self.max_surge, 100, True) == 0:
+            raise ValueError(f"maxUnavailable: Invalid value: {unavailable!r}: may not be 0 when `maxSurge` is 0")
+        return self
+
+
+class DeploymentStrategy(Model):
+    type: StrictStr = ROLLING_UPDATE
+    rolling_update: RollingUpdateDeployment | None = None
+
+    @model_validator(mode="after")
+    def _by_type(self) -> DeploymentStrategy:
+        if self.type == RECREATE:
+            if self.rolling_update is not None:
+                raise ValueError(
+                    "rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+                )
+        elif self.type == ROLLING_UPDATE:
+            if self.rolling_update is None:
+                self.rolling_update = RollingUpdateDeployment()  # Kubernetes' defaulting
+        else:
+            raise ValueError(
+                f'type: Unsupported value: "{self.type:.40}": supported values: "{RECREATE}", "{ROLLING_UPDATE}"'
+            )
+        return self
+
+
+class DeploymentSpec(Model):
+    replicas: StrictInt = Field(default=1, ge=0, le=ABSOLUTE_MAX_REPLICAS)
+    selector: LabelSelector | None = None
+    template: PodTemplateSpec
+    strategy: DeploymentStrategy = Field(default_factory=lambda: DeploymentStrategy(rolling_update=RollingUpdateDeployment()))
+    min_ready_seconds: StrictInt = Field(default=0, ge=0)
+    revision_history_limit: StrictInt = Field(default=10, ge=0)
+    progress_deadline_seconds: StrictInt = Field(default=600, ge=0)
+    paused: StrictBool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeploymentSpec:
+        if self.selector is None:
+            raise ValueError("selector: Required value")
+        if self.selector.empty:
+            raise ValueError("selector: Invalid value: {}: empty selector is invalid for deployment")
+        if not self.selector.matches(self.template.metadata.labels):
+            raise ValueError(
+                f"template: metadata.labels: Invalid value: {self.template.metadata.labels}: "
+                "`selector` does not match template `labels`"
+            )
+        if self.progress_deadline_seconds <= self.min_ready_seconds:
+            raise ValueError(
+                f"progressDeadlineSeconds: Invalid value: {self.progress_deadline_seconds}: "
+                "must be greater than minReadySeconds"
+            )
+        return self
+
+    @property
+    def label_selector(self) -> LabelSelector:
+        assert self.selector is not None  # the validator requires it
+        return self.selector
+
+    @property
+    def rolling(self) -> bool:
+        return self.strategy.type == ROLLING_UPDATE
+
+    @property
+    def has_progress_deadline(self) -> bool:
+        return self.progress_deadline_seconds != NO_LIMIT
+
+    @property
+    def has_history_limit(self) -> bool:
+        return self.revision_history_limit != NO_LIMIT
+
+    def fenceposts(self) -> tuple[int, int]:
+        """``ResolveFenceposts``: (maxSurge, maxUnavailable) as counts of pods."""
+        update = self.strategy.rolling_update
+        if not self.rolling or update is None:
+            return 0, 0
+        surge = scaled_value(update.max_surge, self.replicas, True)
+        unavailable = scaled_value(update.max_unavailable, self.replicas, False)
+        if surge == 0 and unavailable == 0:
+            unavailable = 1  # rounding made both 0: allow one, surge might be refused by a quota
+        return surge, unavailable
+
+    def max_surge(self) -> int:
+        return self.fenceposts()[0]
+
+    def max_unavailable(self) -> int:
+        """``MaxUnavailable``: 0 for Recreate or no replicas, never more than the replicas."""
+        if not self.rolling or self.replicas == 0:
+            return 0
+        return min(self.fenceposts()[1], self.replicas)
+
+
+class Deployment(Model):
+    api_version: Literal["apps/v1"] = API_VERSION
+    kind: Literal["Deployment"] = KIND
+    metadata: ObjectMeta
+    spec: DeploymentSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+
+def parse_deployment(doc: Any, namespace: str, name: str, max_replicas: int | None = None) -> Parsed[Deployment]:
+    """The Deployment as written (its status left aside), or the messages that say why not."""
+    if not isinstance(doc, dict):
+        return Parsed(None, [f"(document): must be a map, not {type(doc).__name__}"])
+    doc = {k: v for k, v in doc.items() if k != "status"}
+    errors: list[str] = []
+    if doc.get("kind", KIND) != KIND:
+        errors.append(f"kind: {doc.get('kind')!r:.80} is not {KIND!r}; this collection holds {KIND}s")
+    if doc.get("apiVersion", API_VERSION) != API_VERSION:
+        errors.append(f"apiVersion: {doc.get('apiVersion')!r:.80} is not supported; use {API_VERSION!r}")
+    doc.update(kind=KIND, apiVersion=API_VERSION)
+    meta = doc.get("metadata", {})
+    if isinstance(meta, dict):
+        meta = doc["metadata"] = dict(meta)
+        if meta.setdefault("name", name) != name:
+            errors.append(f"metadata.name: {meta['name']!r:.80} does not match the document id {name!r:.80}")
+        if meta.setdefault("namespace", namespace) != namespace:
+            errors.append(
+                f"metadata.namespace: {meta['namespace']!r:.80} does not match the document's namespace {namespace!r:.80}"
+            )
+    for problem in (name_problem(name, MAX_DEPLOYMENT_NAME, "Deployment name"), namespace_problem(namespace)):
+        if problem:
+            errors.append(f"metadata: {problem}")
+    try:
+        obj = Deployment.model_validate(doc)
+    except ValidationError as error:
+        return Parsed(None, errors + error_messages(error))
+    if max_replicas is not None and obj.spec.replicas > max_replicas:
+        errors.append(
+            f"spec.replicas: {obj.spec.replicas} is over this installation's cap of {max_replicas} "
+            "(FIRECONTROL_MAX_REPLICAS), a guard against runaway cost"
+        )
+    unknown = [p for p in unknown_fields(obj) if not p.startswith(("metadata.", "status")) and p != "status"]
+    return Parsed(None if errors else obj, errors, unknown)

@@ -161,10 +161,16 @@ def apply_demo(project: str, firestore_host: str, database: str = "(default)") -
     from google.cloud import firestore
 
     client = firestore.Client(project=project, database=database)
-    collections = {"ReplicationController": "replicationControllers", "Service": "services"}
+    collections = {"ReplicationController": "replicationControllers", "ReplicaSet": "replicaSets",
+                   "Deployment": "deployments", "Service": "services"}
     for manifest in sorted((ROOT / "examples").glob("*.yaml")):
         for doc in yaml.safe_load_all(manifest.read_text()):
-            collection = collections[doc["kind"]]
+            if not doc:
+                continue  # an empty document between two `---`
+            collection = collections.get(doc.get("kind"))
+            if collection is None:
+                raise ValueError(f"{manifest.name}: kind {doc.get('kind')!r} is not one the demo applies "
+                                 f"({', '.join(collections)})")
             client.document(f"namespaces/default/{collection}/{doc['metadata']['name']}").set(doc)
 
 
@@ -180,11 +186,14 @@ def show(project: str, stop: threading.Event, database: str = "(default)") -> No
         grid = Table(title=f"firecontrol local · project {project}")
         for column in ("KIND", "NAME", "DESIRED", "CURRENT", "STATUS"):
             grid.add_column(column)
-        for snap in client.collection_group("replicationControllers").stream():
-            data = snap.to_dict() or {}
-            spec, status = data.get("spec") or {}, data.get("status") or {}
-            failure = next((c.get("message") for c in status.get("conditions", []) if c.get("type") == "ReplicaFailure"), "")
-            grid.add_row("rc", snap.id, str(spec.get("replicas", "")), str(status.get("replicas", 0)), failure or "ok")
+        for short, collection in (("deploy", "deployments"), ("rs", "replicaSets"), ("rc", "replicationControllers")):
+            for snap in client.collection_group(collection).stream():
+                data = snap.to_dict() or {}
+                spec, status = data.get("spec") or {}, data.get("status") or {}
+                failure = next((c.get("message") for c in status.get("conditions", [])
+                                if c.get("type") == "ReplicaFailure"), "")
+                grid.add_row(short, snap.id, str(spec.get("replicas", "")), str(status.get("replicas", 0)),
+                             failure or "ok")
         for snap in client.collection_group("services").stream():
             data = snap.to_dict() or {}
             status = data.get("status") or {}

@@ -6,7 +6,8 @@ else is logged and dropped, since a raising function with retries on is retried 
 a day, and the next resync repairs what was missed.
 
 Many pods, one controller: the passes their changes ask for are coalesced
-(``functions/coalesce.py``).
+(``functions/coalesce.py``); so are a Deployment's passes its ReplicaSets' status
+changes ask for (docs/workloads.md, *Triggers and functions*).
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ from google.api_core import exceptions as gexc
 
 from functions.cloudprovider.errors import TemporaryError
 from functions.coalesce import coalesced_pass
-from functions.controllers.replication import cascade_delete, controller_uid, sync_controller
+from functions.controllers.replication import (
+    REPLICA_SET,
+    REPLICATION_CONTROLLER,
+    ControllerKind,
+    cascade_delete,
+    controller_uid,
+    sync_controller,
+)
 from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.objects import Contention
 from functions.runtime import Runtime
-from functions.store import CONTROLLERS, PODS, SERVICES
+from functions.store import CONTROLLERS, DEPLOYMENTS, PODS, REPLICA_SETS, SERVICES
 
 log = logging.getLogger("firecontrol.handlers")
 
@@ -71,6 +79,117 @@ def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         log.debug("status-only change skipped", extra=ref_fields("ReplicationController", ns, name))
         return {"action": "skipped"}
     result = sync_controller(rt.store, rt.settings, ns, name, rt.clock)
+    return {"action": "synced", **vars(result)}
+
+
+# What a Deployment's pass reads of its ReplicaSets' status: a change of any of these is
+# worth its pass (Kubernetes' deployment controller is enqueued on every ReplicaSet
+# update; our own status writes that leave these alone, conditions or the slow-start
+# window, change nothing it decides on).
+DEPLOYMENT_READS = ("replicas", "readyReplicas", "availableReplicas", "terminatingReplicas", "observedGeneration")
+
+
+def controller_of(data: Any) -> tuple[str, str] | None:
+    """The (kind, name) of a document's controlling owner reference, if it names one we can use."""
+    from functions.pod_policy import as_dict, as_list
+
+    meta = as_dict(as_dict(data).get("metadata"))
+    owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
+    kind, name = owner.get("kind"), owner.get("name")
+    if not isinstance(kind, str) or not isinstance(name, str) or not name or "/" in name:
+        return None
+    return kind, name
+
+
+def _counts(data: Any) -> tuple[Any, ...]:
+    from functions.pod_policy import as_dict
+
+    status = as_dict(as_dict(data).get("status"))
+    return tuple(status.get(field) for field in DEPLOYMENT_READS)
+
+
+def on_replicaset_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
+    """Reconcile the ReplicaSet a change names; a change of its counts, or its deletion,
+    goes on to the Deployment that owns it (coalesced)."""
+    ns, name = change.namespace, change.name
+    if _elsewhere(change, REPLICA_SETS):
+        return {"action": "ignored"}
+    if change.kind == "deleted":
+        assert change.old is not None
+        uid = controller_uid(change.path, change.old.create_time)
+        deleted = cascade_delete(rt.store, ns, name, uid, rt.clock, kind=REPLICA_SET)
+        return {"action": "cascade", "deleted": deleted, **pass_to_deployment(rt, ns, change.old.data)}
+    if change.only_changed():
+        assert change.old is not None and change.new is not None
+        if _counts(change.old.data) == _counts(change.new.data):
+            log.debug("status-only change skipped", extra=ref_fields(REPLICA_SET.kind, ns, name))
+            return {"action": "skipped"}
+        return {"action": "passed-on", **pass_to_deployment(rt, ns, change.new.data)}
+    result = sync_controller(rt.store, rt.settings, ns, name, rt.clock, kind=REPLICA_SET)
+    reply: dict[str, Any] = {"action": "synced", **vars(result)}
+    old_owner = controller_of(change.old.data) if change.old is not None else None
+    new_owner = controller_of(change.new.data) if change.new is not None else None
+    if new_owner is None:
+        # An orphan: a Deployment whose selector matches it adopts it (Kubernetes enqueues
+        # every matching Deployment when an orphan ReplicaSet is added or changed).
+        reply["adopters"] = pass_deployments_selecting(rt, ns, change.new.data if change.new is not None else {})
+    if old_owner != new_owner and old_owner is not None and old_owner[0] == "Deployment":
+        reply.update(pass_to_deployment(rt, ns, change.old.data if change.old is not None else {}))
+    return reply
+
+
+def pass_to_deployment(rt: Runtime, namespace: str, replica_set: Any) -> dict[str, Any]:
+    """The pass of the Deployment that controls ``replica_set`` (a document's data), coalesced."""
+    owner = controller_of(replica_set)
+    if owner is None or owner[0] != "Deployment":
+        return {"deployment": None}
+    ran = coalesced_deployment_pass(rt, namespace, owner[1])
+    return {"deployment": owner[1], "coalesced": not ran}
+
+
+def pass_deployments_selecting(rt: Runtime, namespace: str, replica_set: Any) -> list[str]:
+    """The passes of the namespace's Deployments whose selector matches an orphan
+    ReplicaSet's labels (one may adopt it); their names."""
+    from functions.api.deployment import parse_deployment
+    from functions.pod_policy import labels_of
+
+    labels = labels_of(replica_set) if isinstance(replica_set, dict) else {}
+    if not labels:
+        return []
+    names: list[str] = []
+    for doc in rt.store.in_namespace(namespace, DEPLOYMENTS):
+        parsed = parse_deployment(doc.data, namespace, doc.name)
+        if parsed.obj is not None and parsed.obj.spec.label_selector.matches(labels):
+            coalesced_deployment_pass(rt, namespace, doc.name)
+            names.append(doc.name)
+    return names
+
+
+def coalesced_deployment_pass(rt: Runtime, namespace: str, name: str) -> bool:
+    """The Deployment's pass, coalesced as a controller's: True if this call ran it."""
+    from functions.controllers.deployments import sync_deployment
+
+    return coalesced_pass(rt, namespace, "Deployment", name,
+                          lambda: sync_deployment(rt.store, rt.settings, namespace, name, rt.clock))
+
+
+def on_deployment_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
+    """Run the Deployment's pass, unless the change was only our own status write; a
+    deleted Deployment's ReplicaSets are deleted (their own triggers cascade the pods)."""
+    from functions.controllers.deployments import cascade_delete_deployment, sync_deployment
+
+    ns, name = change.namespace, change.name
+    if _elsewhere(change, DEPLOYMENTS):
+        return {"action": "ignored"}
+    if change.kind == "deleted":
+        assert change.old is not None
+        uid = controller_uid(change.path, change.old.create_time)  # object_uid, as every kind's
+        deleted = cascade_delete_deployment(rt.store, ns, name, uid, rt.clock)
+        return {"action": "cascade", "deleted": deleted}
+    if change.only_changed():
+        log.debug("status-only change skipped", extra=ref_fields("Deployment", ns, name))
+        return {"action": "skipped"}
+    result = sync_deployment(rt.store, rt.settings, ns, name, rt.clock)
     return {"action": "synced", **vars(result)}
 
 
@@ -183,15 +302,14 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
     """Sync the pod's controller and the load-balanced services that select it (or, for
     ``also``, an earlier version of it, selected)."""
     from functions.controllers.services import services_selecting, sync_service
-    from functions.pod_policy import as_dict, as_list, labels_of
+    from functions.pod_policy import labels_of
 
-    meta = as_dict(pod.get("metadata"))
-    owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
+    owner = controller_of(pod)
     synced: dict[str, Any] = {"controller": None, "services": []}
-    if owner.get("kind") == "ReplicationController" and isinstance(owner.get("name"), str) \
-            and "/" not in owner["name"] and owner["name"]:
-        ran = coalesced_controller_pass(rt, namespace, owner["name"])
-        synced["controller"] = owner["name"] if ran else None
+    kind = OWNER_KINDS.get(owner[0]) if owner is not None else None
+    if owner is not None and kind is not None:
+        ran = coalesced_controller_pass(rt, namespace, owner[1], kind)
+        synced["controller"] = owner[1] if ran else None
         synced["coalesced"] = not ran
     names: set[str] = set()
     for version in (pod, also) if also is not None else (pod,):
@@ -202,10 +320,16 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
     return synced
 
 
-def coalesced_controller_pass(rt: Runtime, namespace: str, name: str) -> bool:
-    """The replication controller's pass, coalesced: True if this call ran it."""
-    return coalesced_pass(rt, namespace, "ReplicationController", name,
-                          lambda: sync_controller(rt.store, rt.settings, namespace, name, rt.clock))
+# The kinds that own pods, by the kind an owner reference names.
+OWNER_KINDS: dict[str, ControllerKind] = {k.kind: k for k in (REPLICATION_CONTROLLER, REPLICA_SET)}
+
+
+def coalesced_controller_pass(rt: Runtime, namespace: str, name: str,
+                              kind: ControllerKind = REPLICATION_CONTROLLER) -> bool:
+    """The pass of a pod's controller (a replication controller or a ReplicaSet),
+    coalesced per owner: True if this call ran it."""
+    return coalesced_pass(rt, namespace, kind.kind, name,
+                          lambda: sync_controller(rt.store, rt.settings, namespace, name, rt.clock, kind=kind))
 
 
 def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:
@@ -222,6 +346,8 @@ def guarded(what: str, fields: dict[str, Any], call: Any) -> Any:
 
 HANDLERS: dict[str, tuple[str, Any]] = {
     "sync_controller": ("ReplicationController", on_controller_change),
+    "sync_replicaset": ("ReplicaSet", on_replicaset_change),
+    "sync_deployment": ("Deployment", on_deployment_change),
     "sync_pod": ("Pod", on_pod_change),
     "sync_service": ("Service", on_service_change),
 }

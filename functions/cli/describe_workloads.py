@@ -7,12 +7,12 @@ it, its replicas and its pods by phase.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.cli import reads, workloads
 from functions.cli.kinds import DEPLOYMENT, REPLICA_SET, Kind
-from functions.cli.output import Output, age, rfc3339
+from functions.cli.output import Output, age
 from functions.cli.shapes import as_list, as_map
 
 if TYPE_CHECKING:
@@ -35,7 +35,9 @@ def _fields(rows: list[tuple[str, list[str] | str]], width: int) -> list[str]:
 
 def _created(doc: Doc) -> str:
     created = as_map(doc.data.get("metadata")).get("creationTimestamp") or doc.create_time
-    return rfc3339(created) if isinstance(created, datetime) else "<unknown>"
+    if not isinstance(created, datetime):
+        return "<unknown>"
+    return (created if created.tzinfo else created.replace(tzinfo=UTC)).strftime("%a, %d %b %Y %H:%M:%S %z")
 
 
 def pod_template(template: dict[str, Any]) -> list[str]:

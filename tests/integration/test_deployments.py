@@ -17,7 +17,7 @@ from functions.controllers.deployments import (
 )
 from functions.controllers.replication import REPLICA_SET, controller_uid, sync_controller
 from functions.runtime import Runtime
-from functions.store import DEPLOYMENTS, PODS, REPLICA_SETS, Doc, StaleWrite, Store, Write, doc_path
+from functions.store import DEPLOYMENTS, REPLICA_SETS, Doc, StaleWrite, Store, Write, doc_path
 from tests.helpers import pods
 
 NS = "default"

@@ -15,7 +15,9 @@ In this order, each step reading what the one before may have changed:
 4. VMs no pod holds are deleted; pods whose VM died, vanished, or is not made yet
    get a pod pass (a dead VM's pod is marked Failed, and its controller replaces it),
    and so do pods being deleted whose grace period is over (``functions/controllers/termination.py``);
-5. every controller gets a sync pass (with the pods already read, those it controls
+5. Deployments get their pass (every tick those not at rest, Kubernetes' requeue;
+   a sweep all of them, and ReplicaSets whose Deployment is gone are deleted:
+   ``functions/controllers/resync_deployments.py``); every controller gets a sync pass (with the pods already read, those it controls
    and those no one does: no more reads when nothing changed), every load-balanced service is re-synced, and load balancers no
    service holds are deleted.
 
@@ -82,6 +84,7 @@ from functions.controllers.pods import FINALIZER as VM_FINALIZER
 from functions.controllers.pods import STOPPED, sync_pod, vm_name_of, vm_zone_of
 from functions.controllers.replication import (
     KINDS,
+    REPLICA_SET,
     REPLICATION_CONTROLLER,
     AtRest,
     ControllerKind,
@@ -90,6 +93,7 @@ from functions.controllers.replication import (
     remove_pod,
     sync_controller,
 )
+from functions.controllers.resync_deployments import deployment_work, read_deployments
 from functions.controllers.services import FINALIZER as LB_FINALIZER
 from functions.controllers.services import held_load_balancer_names, sync_service
 from functions.controllers.termination import runs_agent, termination_step
@@ -114,7 +118,7 @@ log = logging.getLogger("firecontrol.resync")
 UNSUMMABLE: tuple[type[Exception], ...] = (*RETRYABLE, gexc.GoogleAPICallError, ValueError)
 BOOT_WAIT_BUDGET = 60.0  # seconds all pod passes of one sweep may wait for VMs to boot
 CURSOR = "firecontrol/resync"  # where the next tick starts when one stopped at its deadline
-STEPS = ("nodes", "orphans", "vms", "pods", "controllers", "services", "loadBalancers")
+STEPS = ("nodes", "orphans", "vms", "pods", "deployments", "controllers", "services", "loadBalancers")
 # What resync reads of a pod: enough to match it to its VM, judge whether it needs a
 # pass, collect it as an orphan, and plan its controller's pass (``PodInfo``).
 POD_FIELDS: tuple[tuple[str, ...], ...] = (
@@ -257,6 +261,8 @@ class Sweep:
         self.on_step("listed")
         cursor = self.read_cursor()
         self.had_cursor = cursor is not None
+        # The Deployments before their ReplicaSets: one made since cannot look ownerless.
+        read_d, deployments = self.read("read deployments", lambda: read_deployments(rt))
         read, controllers = self.read("read controllers", lambda: [
             doc for collection in (CONTROLLERS, REPLICA_SETS) for doc in rt.store.all_of_kind(collection)])
         items: list[Item] = []
@@ -273,13 +279,16 @@ class Sweep:
             if because is not None:
                 summary["fullBecause"] = because
                 items += self.sweep_items(vms, controllers)
+            if read_d:
+                items += self.deployment_items(deployments, controllers if because is not None else None)
             items += self.node_items()
             items += self.service_items(balancers)
             self.on_step("read")
             self.work(rotated(items, cursor))
         summary.update({
             key: self.counts[key]
-            for key in ("controllers", "created", "deleted", "invalid", "orphansDeleted", "pods",
+            for key in ("controllers", "deployments", "replicaSetsOrphaned", "created", "deleted", "invalid",
+                        "orphansDeleted", "pods",
                         "vmsDeleted", "vmsSkipped", "services", "loadBalancersDeleted", "loadBalancersSkipped",
                         "podsOverBudget", "podsUnknown", "podsEvicted", "heartbeatsDeleted")
         })
@@ -423,6 +432,15 @@ class Sweep:
                 (kind, doc.namespace, doc.name, uid),
             ))
         return items
+
+    def deployment_items(self, deployments: list[Doc], controllers: list[Doc] | None) -> list[Item]:
+        """Every tick, the Deployments not at rest get a pass (Kubernetes' requeue: a
+        ``minReadySeconds`` or a progress deadline no change announces); a sweep passes
+        them all and deletes the ReplicaSets whose Deployment is gone."""
+        sweeping = controllers is not None
+        replica_sets = [d for d in controllers if kind_of(d) is REPLICA_SET] if controllers is not None else None
+        work = deployment_work(self.rt, deployments, sweeping, replica_sets, self.counts)
+        return [Item(w.step, w.key, w.what, w.run, w.subject) for w in work]
 
     def controller_pass(self, doc: Doc, pods: list[Doc] | None) -> None:
         """``pods``: the controller's pods as the sweep read them; None (a pod of its

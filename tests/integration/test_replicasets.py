@@ -26,7 +26,16 @@ from functions.controllers.replication import (
 )
 from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
-from functions.store import CONTROLLERS, PODS, QUOTAS, REPLICA_SETS, Doc, Store, doc_path
+from functions.store import (
+    CONTROLLERS,
+    DEPLOYMENTS,
+    PODS,
+    QUOTAS,
+    REPLICA_SETS,
+    Doc,
+    Store,
+    doc_path,
+)
 from tests.helpers import active, pod_doc, pods, rc_doc, wait_for, write_rc
 from tests.integration.test_near_limit import at_the_edge
 
@@ -358,3 +367,32 @@ def test_resync_passes_a_replica_set_with_prefetched_pods(crt: Runtime, compute:
     crt.store.client.document(victim.path).delete()  # its event lost
     summary = resync_all(crt, full=True)
     assert summary["errors"] == [] and summary["controllers"] == 1 and summary["created"] == 1
+
+
+def deployment_doc(name: str, replicas: int) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
+
+
+def test_a_tick_passes_a_deployment_not_at_rest(crt: Runtime, compute: ComputeEmulator) -> None:
+    """Its event lost: the tick's requeue makes its ReplicaSet, idle or not."""
+    crt.store.client.document(doc_path("default", DEPLOYMENTS, "front")).set(deployment_doc("front", 2))
+    summary = resync_all(crt, full=False)
+    assert summary["errors"] == [] and summary["deployments"] == 1, summary
+    [replica_set] = list(crt.store.client.collection(f"namespaces/default/{REPLICA_SETS}").stream())
+    assert replica_set.id.startswith("front-")
+    assert (replica_set.to_dict() or {})["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+
+
+def test_a_sweep_deletes_the_replica_sets_of_a_deleted_deployment(crt: Runtime, compute: ComputeEmulator) -> None:
+    doc = rs_doc("front-abc", 1)
+    doc["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "front",
+                                           "uid": "gone", "controller": True, "blockOwnerDeletion": True}]
+    write_rs(crt.store, doc)
+    write_rs(crt.store, rs_doc("solo", 1))  # no Deployment: it stays
+    summary = resync_all(crt, full=True)
+    assert summary["errors"] == [] and summary["replicaSetsOrphaned"] == 1, summary
+    names = [d.id for d in crt.store.client.collection(f"namespaces/default/{REPLICA_SETS}").stream()]
+    assert names == ["solo"]

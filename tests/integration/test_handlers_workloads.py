@@ -366,3 +366,27 @@ def test_the_workload_entry_points_do_their_work_without_the_compute_client(
     else:
         [rs] = replica_sets(store).values()
         assert controller_of(rs) == ("Deployment", "web") and json.dumps(rs["spec"]["template"]).count("nginx") == 1
+
+
+# -- the local stack's demo ----------------------------------------------------------------
+
+
+def test_the_demo_applies_replicasets_and_deployments_and_names_a_kind_it_cannot(
+    store: Store, project: str, firestore_emulator: FirestoreEmulator, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    from emulator import local
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "a.yaml").write_text(yaml.safe_dump_all([deployment_doc("front", 2), None,
+                                                                      rs_doc("back", 1)]))
+    monkeypatch.setattr(local, "ROOT", tmp_path)
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host)  # apply_demo sets it: restored after
+    local.apply_demo(project, firestore_emulator.host)
+    assert data(store, DEPLOYMENTS, "front")["spec"]["replicas"] == 2
+    assert data(store, REPLICA_SETS, "back")["kind"] == "ReplicaSet"
+    (tmp_path / "examples" / "b.yaml").write_text(yaml.safe_dump({"kind": "StatefulSet", "metadata": {"name": "x"}}))
+    with pytest.raises(ValueError, match=r"b.yaml: kind 'StatefulSet' is not one the demo applies"):
+        local.apply_demo(project, firestore_emulator.host)

@@ -79,6 +79,8 @@ class Faults:
         self.rng = random.Random(seed)
         self.requests: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
+        # Requests the emulator itself refused, by "{method} {reason}" (a quota, a conflict).
+        self.refused: Counter[str] = Counter()
 
     def seed(self, seed: int | None) -> None:
         with self._lock:
@@ -96,6 +98,11 @@ class Faults:
         with self._lock:
             self.requests.clear()
             self.injected.clear()
+            self.refused.clear()
+
+    def count_refusal(self, api_method: str, reason: str) -> None:
+        with self._lock:
+            self.refused[f"{api_method} {reason}"] += 1
 
     def decide(self, method: str, path: str, api_method: str) -> Decision:
         """Count the request and pick what, if anything, goes wrong with it."""

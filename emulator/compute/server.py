@@ -261,7 +261,8 @@ class ComputeEmulator:
             if method == "DELETE":
                 self.faults.reset_counts()
                 return 200, {}
-            return 200, {"requests": self.requests(), "injected": dict(self.faults.injected), "total": sum(self.faults.requests.values())}
+            return 200, {"requests": self.requests(), "injected": dict(self.faults.injected),
+                         "refused": dict(self.faults.refused), "total": sum(self.faults.requests.values())}
         if path == "/emulator/config":
             return 200, self.configure(body if method == "POST" else {})
         if path == "/emulator/quotas":
@@ -309,7 +310,8 @@ def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:
                 except (KeyError, TypeError, ValueError) as e:
                     self._reply(400, {"error": {"code": 400, "message": f"bad admin request: {e!r}"}})
                 return
-            decision = emulator.faults.decide(self.command, url.path, api_method(self.command, _API.match(url.path)))
+            method = api_method(self.command, _API.match(url.path))
+            decision = emulator.faults.decide(self.command, url.path, method)
             if decision.latency:
                 time.sleep(decision.latency)
             if decision.before is not None:
@@ -318,6 +320,7 @@ def _handler(emulator: ComputeEmulator) -> type[BaseHTTPRequestHandler]:
             try:
                 result = emulator.handle_api(self.command, url.path, query, body)
             except ApiError as e:
+                emulator.faults.count_refusal(method, e.reason)
                 self._reply(e.code, e.body())
                 return
             if decision.after is not None:

@@ -31,7 +31,7 @@ from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.objects import Contention
 from functions.runtime import Runtime
-from functions.store import CONTROLLERS, DEPLOYMENTS, PODS, REPLICA_SETS, SERVICES
+from functions.store import CONTROLLERS, DEPLOYMENTS, PODS, REPLICA_SETS, SERVICES, doc_path
 
 log = logging.getLogger("firecontrol.handlers")
 
@@ -118,7 +118,8 @@ def on_replicaset_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         assert change.old is not None
         uid = controller_uid(change.path, change.old.create_time)
         deleted = cascade_delete(rt.store, ns, name, uid, rt.clock, kind=REPLICA_SET)
-        return {"action": "cascade", "deleted": deleted, **pass_to_deployment(rt, ns, change.old.data)}
+        # Its Deployment's own cascade deleted it (the usual case): no pass to ask for.
+        return {"action": "cascade", "deleted": deleted, **pass_to_deployment(rt, ns, change.old.data, if_there=True)}
     if change.only_changed():
         assert change.old is not None and change.new is not None
         if _counts(change.old.data) == _counts(change.new.data):
@@ -138,10 +139,14 @@ def on_replicaset_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     return reply
 
 
-def pass_to_deployment(rt: Runtime, namespace: str, replica_set: Any) -> dict[str, Any]:
-    """The pass of the Deployment that controls ``replica_set`` (a document's data), coalesced."""
+def pass_to_deployment(rt: Runtime, namespace: str, replica_set: Any, if_there: bool = False) -> dict[str, Any]:
+    """The pass of the Deployment that controls ``replica_set`` (a document's data),
+    coalesced; with ``if_there``, only if that Deployment exists (one read, where a
+    coalesced pass would make a lease and wait its slot to find nothing)."""
     owner = controller_of(replica_set)
     if owner is None or owner[0] != "Deployment":
+        return {"deployment": None}
+    if if_there and rt.store.get(doc_path(namespace, DEPLOYMENTS, owner[1])) is None:
         return {"deployment": None}
     ran = coalesced_deployment_pass(rt, namespace, owner[1])
     return {"deployment": owner[1], "coalesced": not ran}

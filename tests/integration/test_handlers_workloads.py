@@ -257,8 +257,10 @@ def test_a_deleted_replicaset_s_pods_go_even_when_its_deployment_is_gone(rt: Run
     store.client.document(path).delete()
     change = DocumentChange("deleted", path, StoredDocument(old, snap.create_time, snap.update_time), None)
     reply = on_replicaset_change(change, rt)
-    assert (reply["action"], reply["deleted"], reply["deployment"]) == ("cascade", 2, "web")
+    # Its Deployment is gone (its own cascade deleted the ReplicaSet): no pass asked for.
+    assert (reply["action"], reply["deleted"], reply["deployment"]) == ("cascade", 2, None)
     assert active(store) == []
+    assert store.in_namespace("default", "leases") == []
 
 
 # -- resync's part ---------------------------------------------------------------------------

@@ -115,6 +115,8 @@ def crt(cloud_settings: Settings, store: Store, cloud: CloudProvider) -> Runtime
 
 TRIGGERS = {
     "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
+    "sync_replicaset": "namespaces/{namespace}/replicaSets/{name}",
+    "sync_deployment": "namespaces/{namespace}/deployments/{name}",
     "sync_pod": "namespaces/{namespace}/pods/{name}",
     "sync_service": "namespaces/{namespace}/services/{name}",
 }
@@ -126,16 +128,10 @@ def cluster(
 ) -> Iterator[Runtime]:
     """The whole control plane in-process: the emulator's real trigger deliveries call the
     handlers (through the router, which retries a failure as Eventarc would)."""
-    from functions.handlers import (
-        decode_event,
-        on_controller_change,
-        on_pod_change,
-        on_service_change,
-    )
+    from functions.handlers import HANDLERS, decode_event
 
-    handlers = {"sync_controller": on_controller_change, "sync_pod": on_pod_change, "sync_service": on_service_change}
     for trigger, pattern in TRIGGERS.items():
-        def deliver(delivery: Delivery, handler: Any = handlers[trigger]) -> None:
+        def deliver(delivery: Delivery, handler: Any = HANDLERS[trigger][1]) -> None:
             change = decode_event({"subject": delivery.headers.get("ce-subject")}, delivery.body)
             if change is not None:
                 handler(change, crt)  # a RETRYABLE error raises: the router retries

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from emulator.firestore import FirestoreEmulator
-from emulator.router import Delivery, TriggerRouter
 from functions.controllers.replication import REPLICA_SET
 from functions.controllers.resync_deployments import (
     deployment_work,
@@ -27,9 +25,7 @@ from functions.controllers.resync_deployments import (
 )
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import (
-    HANDLERS,
     controller_of,
-    decode_event,
     on_deployment_change,
     on_replicaset_change,
 )
@@ -39,30 +35,12 @@ from functions.store import DEPLOYMENTS, REPLICA_SETS, Store, doc_path
 from tests.helpers import active, pods, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOAD_TRIGGERS = {
-    "sync_replicaset": "namespaces/{namespace}/replicaSets/{name}",
-    "sync_deployment": "namespaces/{namespace}/deployments/{name}",
-}
 
 
 @pytest.fixture
-def workloads(cluster: Runtime, router: TriggerRouter, firestore_emulator: FirestoreEmulator,
-              project: str) -> Iterator[Runtime]:
-    """The ``cluster`` control plane with the ReplicaSet and Deployment triggers too,
-    delivered to the handlers the entry points use (``HANDLERS``)."""
-    for trigger, pattern in WORKLOAD_TRIGGERS.items():
-        handler = HANDLERS[trigger][1]
-
-        def deliver(delivery: Delivery, handler: Any = handler) -> None:
-            change = decode_event({"subject": delivery.headers.get("ce-subject")}, delivery.body)
-            if change is not None:
-                handler(change, cluster)  # a RETRYABLE error raises: the router retries
-
-        router.route(project, trigger, deliver)
-        firestore_emulator.register_trigger(project, trigger, pattern)
-    yield cluster
-    for trigger in WORKLOAD_TRIGGERS:
-        router.route(project, trigger, None)
+def workloads(cluster: Runtime) -> Runtime:
+    """The ``cluster`` control plane, whose triggers include ReplicaSets and Deployments."""
+    return cluster
 
 
 def template(app: str, image: str = "nginx:1.27") -> dict[str, Any]:

@@ -99,6 +99,16 @@ CASES = {
         "spec": {"replicas": 3, "selector": {"app": "web"},
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": CONTAINERS}}},
     }),
+    "sync_replicaset": ("namespaces/default/replicaSets/web", {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": CONTAINERS}}},
+    }),
+    "sync_deployment": ("namespaces/default/deployments/web", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": CONTAINERS}}},
+    }),
     "sync_pod": ("namespaces/default/pods/solo", {
         "metadata": {"name": "solo", "labels": {"app": "solo"}}, "spec": {"containers": CONTAINERS},
     }),

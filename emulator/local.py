@@ -53,6 +53,9 @@ AGENT_TIME_SCALE = float(os.environ.get("FIRECONTROL_AGENT_TIME_SCALE") or 0) or
 # half staging); None: the emulator's default, a fifth of a second.
 VM_BOOT_SECONDS = float(os.environ.get("FIRECONTROL_VM_BOOT_SECONDS") or 0) or None
 DEFINITION = ROOT / "infra" / "functions.yaml"
+# Invocations at once: deliveries in flight, and requests each function server serves
+# (a Cloud Run function scales out to max_instances, one request each).
+ROUTER_WORKERS, FUNCTION_THREADS = 64, 32
 # The function the agents report to: started first, its URL given to every function.
 POD_STATUS = "pod_status"
 
@@ -100,7 +103,9 @@ def local_stack(
     function server (``FIRECONTROL_HEARTBEAT_TIMEOUT`` and the like), over the process's."""
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        router = TriggerRouter().start()
+        # Eventarc and Cloud Run scale out to many invocations at once: a wide pool of
+        # deliveries, and many threads per function server (functions-framework's THREADS).
+        router = TriggerRouter(workers=ROUTER_WORKERS).start()
         stack.callback(router.stop)
         firestore = FirestoreEmulator(functions_emulator=router.address, log_path=logs / "firestore.log").start()
         stack.callback(firestore.stop)
@@ -111,6 +116,7 @@ def local_stack(
         env = {
             **{k: v for k, v in os.environ.items() if k.startswith("FIRECONTROL_")},
             **(settings or {}),
+            "THREADS": str(FUNCTION_THREADS),
             "FIRESTORE_EMULATOR_HOST": firestore.host,
             "GOOGLE_CLOUD_PROJECT": project,
             "COMPUTE_API_ENDPOINT": compute.url,

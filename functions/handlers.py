@@ -295,6 +295,10 @@ def on_pod_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "passed-on", **reply, **pass_on(change.namespace, change.new.data, rt)}
     result = sync_pod(rt.store, rt.provider, rt.settings, change.namespace, change.name, rt.clock)
     reply = {"action": result.action, "phase": result.phase, "error": result.error}
+    if result.action == "created" and change.new is not None:
+        # Its VM's insert was accepted: the owner's slow start may grow now, not one
+        # trigger hop later (the event of our nodeName write finds the slot's pass taken).
+        reply["owner"] = pass_to_owner(change.namespace, change.new.data, rt)
     if change.kind == "updated" and change.old is not None and change.new is not None \
             and labels_of(change.old.data) != labels_of(change.new.data):
         # Relabelled: the owner may release it, and services that selected it, or now
@@ -309,13 +313,7 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
     from functions.controllers.services import services_selecting, sync_service
     from functions.pod_policy import labels_of
 
-    owner = controller_of(pod)
-    synced: dict[str, Any] = {"controller": None, "services": []}
-    kind = OWNER_KINDS.get(owner[0]) if owner is not None else None
-    if owner is not None and kind is not None:
-        ran = coalesced_controller_pass(rt, namespace, owner[1], kind)
-        synced["controller"] = owner[1] if ran else None
-        synced["coalesced"] = not ran
+    synced: dict[str, Any] = {**pass_to_owner(namespace, pod, rt), "services": []}
     names: set[str] = set()
     for version in (pod, also) if also is not None else (pod,):
         names.update(services_selecting(rt.store, namespace, labels_of(version)))
@@ -323,6 +321,16 @@ def pass_on(namespace: str, pod: dict[str, Any], rt: Runtime, also: dict[str, An
         sync_service(rt.store, rt.provider, rt.settings, namespace, name, rt.clock)
         synced["services"].append(name)
     return synced
+
+
+def pass_to_owner(namespace: str, pod: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    """The coalesced pass of the pod's controller, if a replication controller or a ReplicaSet owns it."""
+    owner = controller_of(pod)
+    kind = OWNER_KINDS.get(owner[0]) if owner is not None else None
+    if owner is None or kind is None:
+        return {"controller": None}
+    ran = coalesced_controller_pass(rt, namespace, owner[1], kind)
+    return {"controller": owner[1] if ran else None, "coalesced": not ran}
 
 
 # The kinds that own pods, by the kind an owner reference names.

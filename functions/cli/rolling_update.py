@@ -325,7 +325,22 @@ def roll(store: Store, config: Config, old: Doc, new: Doc, desired: int) -> tupl
 def rename(store: Store, new: Doc, name: str) -> None:
     """The new controller under the old name, in one commit: its document deleted, its pods
     orphaned (no owner reference, so no cascade takes them) and the renamed one created,
-    which adopts them by its selector."""
+    which adopts them by its selector. Read again while the controller (its own status
+    writes) or a pod changes under the commit."""
+    from functions.store import StaleWrite
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            _rename_once(store, new, name)
+            return
+        except StaleWrite:
+            fresh = store.get(new.path)
+            if fresh is None or attempt == ATTEMPTS:
+                raise CliError(f"error: {CONTROLLER.ref(new.name)} kept changing while it was renamed") from None
+            new = fresh
+
+
+def _rename_once(store: Store, new: Doc, name: str) -> None:
     from functions.store import Create, Delete, Update
 
     uid = _uid(new)

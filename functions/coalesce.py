@@ -13,8 +13,8 @@ again and again). So those passes are coalesced per owner, on a clock of slots h
   start and runs the pass then, reading after its pod's change was committed; every
   other change finds both leases taken and skips, since that pass reads after it too.
 
-So an owner is written by its pods' passes at most twice an interval, and a change is
-seen within half an interval. That holds while the instances' clocks agree within
+So an owner is written by its pods' passes at most twice in each aligned interval (any
+sliding second may hold three), and a change is seen within half an interval. That holds while the instances' clocks agree within
 ``LEASE_MARGIN`` (Cloud Run's are NTP-synced to milliseconds) and the deferred pass
 succeeds: a pass that fails with a retryable error is retried in a new slot; one that
 fails for good leaves the slot's changes to the next resync tick.

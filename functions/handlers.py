@@ -82,10 +82,10 @@ def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     return {"action": "synced", **vars(result)}
 
 
-# What a Deployment's pass reads of its ReplicaSets' status: a change of any of these is
-# worth its pass (Kubernetes' deployment controller is enqueued on every ReplicaSet
-# update; our own status writes that leave these alone, conditions or the slow-start
-# window, change nothing it decides on).
+# What a Deployment's pass reads of its ReplicaSets' status: a change of any of these (or
+# of the ReplicaFailure condition) is worth its pass (Kubernetes' deployment controller is
+# enqueued on every ReplicaSet update; our own status writes that leave these alone, the
+# slow-start window say, change nothing it decides on).
 DEPLOYMENT_READS = ("replicas", "readyReplicas", "availableReplicas", "terminatingReplicas", "observedGeneration")
 
 
@@ -102,10 +102,14 @@ def controller_of(data: Any) -> tuple[str, str] | None:
 
 
 def _counts(data: Any) -> tuple[Any, ...]:
-    from functions.pod_policy import as_dict
+    """What of a ReplicaSet's status its Deployment reads: the counts, and its
+    ``ReplicaFailure`` condition (copied onto the Deployment, a quota refusal say)."""
+    from functions.pod_policy import as_dict, as_list
 
     status = as_dict(as_dict(data).get("status"))
-    return tuple(status.get(field) for field in DEPLOYMENT_READS)
+    failure = next(((c.get("status"), c.get("reason"), c.get("message"))
+                    for c in map(as_dict, as_list(status.get("conditions"))) if c.get("type") == "ReplicaFailure"), None)
+    return (*(status.get(field) for field in DEPLOYMENT_READS), failure)
 
 
 def on_replicaset_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:

@@ -194,6 +194,10 @@ def test_a_status_write_that_leaves_the_counts_alone_asks_for_nothing(rt: Runtim
     ready = {**before, "status": {**before["status"], "readyReplicas": 2}}
     assert on_replicaset_change(_change("updated", path, before, ready), rt) == \
         {"action": "passed-on", "deployment": "web", "coalesced": False}
+    # A quota refusal on the ReplicaSet: the Deployment copies ReplicaFailure, so it is passed.
+    refused = {**before, "status": {**before["status"], "conditions": [
+        {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "Quota 'CPUS' exceeded"}]}}
+    assert on_replicaset_change(_change("updated", path, before, refused), rt)["action"] == "passed-on"
     # A ReplicaSet of no Deployment: its status goes nowhere.
     alone = {**rs_doc("solo", 1), "status": {"replicas": 0}}
     counted = {**alone, "status": {"replicas": 1}}

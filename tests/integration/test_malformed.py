@@ -50,7 +50,8 @@ MUTATIONS: list[Any] = [
     # selector: empty with no template labels, or not matching them
     st.just(lambda d: _set(_set(d, ("spec", "selector"), {}), ("spec", "template", "metadata", "labels"), {})),
     st.text(min_size=1, max_size=20).map(lambda v: lambda d: _set(d, ("spec", "selector"), {"app": v + "-x"})),
-    HOSTILE.map(lambda v: lambda d: _set(d, ("spec", "template", "metadata", "labels"), {v or "k": v})),
+    # (not "" or "UPPER": valid labels, which an emptied selector defaults to)
+    HOSTILE.filter(lambda v: v not in ("", "UPPER")).map(lambda v: lambda d: _set(d, ("spec", "template", "metadata", "labels"), {v: v})),
     # the pod template: no containers, no image, a bad container name or port
     st.just(lambda d: _set(d, CONTAINER, [])),
     st.just(lambda d: _del(d, ("spec", "template", "spec"))),

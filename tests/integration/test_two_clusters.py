@@ -39,14 +39,9 @@ def clusters(
     project: str, compute: ComputeEmulator, router: TriggerRouter, firestore_emulator: FirestoreEmulator
 ) -> Iterator[dict[str, Runtime]]:
     from functions.cloudprovider.gce import GceCloud
-    from functions.handlers import (
-        decode_event,
-        on_controller_change,
-        on_pod_change,
-        on_service_change,
-    )
+    from functions.handlers import HANDLERS, decode_event
 
-    handlers = {"sync_controller": on_controller_change, "sync_pod": on_pod_change, "sync_service": on_service_change}
+    handlers = {trigger: HANDLERS[trigger][1] for trigger in TRIGGERS}
     runtimes: dict[str, Runtime] = {}
     for cluster, database in CLUSTERS.items():
         settings = Settings(project=project, cluster=cluster, database=database, compute_api_endpoint=compute.url,

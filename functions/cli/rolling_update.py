@@ -245,8 +245,8 @@ def _has_desired(data: dict[str, Any]) -> bool:
     """kubectl's ControllerHasDesiredReplicas, with the spec-hash check of ``rollout``."""
     from functions.cli.rollout import observed
 
-    replicas = _spec(data).get("replicas", 1)
-    return observed(data) and as_map(data.get("status")).get("replicas", 0) == replicas
+    replicas = shapes.as_int(_spec(data).get("replicas", 1))
+    return observed(data) and shapes.as_int(as_map(data.get("status")).get("replicas", 0)) == replicas
 
 
 def scale_and_wait(store: Store, config: Config, name: str, replicas: int) -> Doc:
@@ -285,8 +285,7 @@ def available_pods(store: Store, rc: Doc, now: datetime) -> int:
 
 
 def _replicas(doc: Doc) -> int:
-    value = _spec(doc.data).get("replicas", 1)
-    return value if isinstance(value, int) else 0
+    return shapes.as_int(_spec(doc.data).get("replicas", 1)) or 0
 
 
 def roll(store: Store, config: Config, old: Doc, new: Doc, desired: int) -> tuple[Doc, Doc]:

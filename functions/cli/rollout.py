@@ -19,13 +19,15 @@ from functions.cli.describe_workloads import pod_template
 from functions.cli.errors import CliError
 from functions.cli.kinds import DEPLOYMENT
 from functions.cli.output import Output, rfc3339
-from functions.cli.shapes import as_map
+from functions.cli.shapes import as_int, as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store, Write
 
 POLL = 0.25
 TIMED_OUT = "ProgressDeadlineExceeded"
+# The pass's condition for a spec it cannot parse (docs/workloads.md): reported, not waited on.
+FAILURE, INVALID = "ReplicaFailure", "InvalidSpec"
 # Annotations of a ReplicaSet that describe it, not its template: never copied back.
 SKIPPED_ANNOTATIONS = {
     "kubectl.kubernetes.io/last-applied-configuration", workloads.REVISION,
@@ -62,11 +64,19 @@ def status_message(name: str, data: dict[str, Any], revision: int = 0) -> tuple[
     if not observed(data):
         return "Waiting for deployment spec update to be observed...", False
     spec, status = as_map(data.get("spec")), as_map(data.get("status"))
-    progressing = next((as_map(c) for c in status.get("conditions") or [] if as_map(c).get("type") == "Progressing"), {})
+    conditions = [as_map(c) for c in as_list(status.get("conditions"))]
+    invalid = next((c for c in conditions if c.get("type") == FAILURE and c.get("reason") == INVALID), None)
+    if invalid is not None and invalid.get("status") != "False":
+        # The pass records the spec as observed without rolling anything: never "rolled out".
+        raise CliError(f'error: deployment "{name}" is invalid: {invalid.get("message") or INVALID}')
+    progressing = next((c for c in conditions if c.get("type") == "Progressing"), {})
     if progressing.get("reason") == TIMED_OUT:
         raise CliError(f'error: deployment "{name}" exceeded its progress deadline')
-    replicas = spec.get("replicas", 1)
-    updated, total, available = (status.get(k, 0) for k in ("updatedReplicas", "replicas", "availableReplicas"))
+    replicas = as_int(spec.get("replicas", 1))
+    if replicas is None:
+        raise CliError(f'error: deployment "{name}" is invalid: spec.replicas must be a whole number, '
+                       f"not {spec.get('replicas')!r:.60}")
+    updated, total, available = (as_int(status.get(k, 0)) or 0 for k in ("updatedReplicas", "replicas", "availableReplicas"))
     if updated < replicas:
         return f'Waiting for deployment "{name}" rollout to finish: {updated} out of {replicas} new replicas have been updated...', False
     if total > updated:

@@ -7,6 +7,8 @@ manifest never erases a status, a uid, a finalizer or a pod's VM.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from functions.cli.kinds import CONTROLLER, POD, SERVICE, Kind
@@ -26,6 +28,23 @@ def as_map(value: Any) -> dict[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+_WHOLE = re.compile(r"\s*[+-]?[0-9]{1,18}\s*")
+
+
+def as_int(value: Any) -> int | None:
+    """A whole number however a client stored it (3, 3.0 or "3"); None for anything else
+    (3.5, "three", true): any Firestore client may write any type in any field."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        return int(value)
+    return None
 
 
 def is_legacy(kind: Kind, data: dict[str, Any]) -> bool:

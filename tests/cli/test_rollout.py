@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from functions.api.controller import spec_hash
+from functions.cli.errors import CliError
 from functions.cli.rollout import status_message
 from functions.store import Store
 from tests.cli.support import FIXTURES, Cli, data
@@ -45,6 +46,41 @@ def doc(desired: int = 3, generation: int = 2, observed: int = 2, **status: Any)
 ])
 def test_status_messages(data_: dict[str, Any], message: str, done: bool) -> None:
     assert status_message(NAME, data_) == (message, done)
+
+
+@pytest.mark.parametrize(("desired", "updated"), [("3", 1), (3.0, "1"), (" 3", 1.0)])
+def test_status_reads_numbers_leniently(desired: Any, updated: Any) -> None:
+    """Any Firestore client may store "3" or 3.0: read as 3, not a TypeError."""
+    data_ = {**doc(updatedReplicas=updated, replicas=3.0), "spec": {"replicas": desired}}
+    message = 'Waiting for deployment "frontend" rollout to finish: 1 out of 3 new replicas have been updated...'
+    assert status_message(NAME, data_) == (message, False)
+
+
+def test_status_of_a_replica_count_that_is_no_number() -> None:
+    data_ = {**doc(updatedReplicas=1), "spec": {"replicas": 3.5}}
+    with pytest.raises(CliError, match=r'deployment "frontend" is invalid: spec.replicas must be a whole number, not 3.5'):
+        status_message(NAME, data_)
+
+
+def test_status_of_an_invalid_deployment_is_an_error() -> None:
+    """The pass records the spec as observed and rolls nothing: not "successfully rolled out"."""
+    invalid = {"type": "ReplicaFailure", "status": "True", "reason": "InvalidSpec",
+               "message": "spec.selector: Required value"}
+    data_ = doc(desired=0, conditions=[invalid])
+    with pytest.raises(CliError) as raised:
+        status_message(NAME, data_)
+    assert raised.value.lines == ['error: deployment "frontend" is invalid: spec.selector: Required value']
+
+
+def test_status_of_a_stored_invalid_deployment(cli: Cli, store: Store) -> None:
+    assert cli("apply", "-f", str(FIXTURES / "workloads.yaml")).code == 0
+    store.client.document(DEP).update({"spec.replicas": "three"})
+    write_status(store, conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "InvalidSpec",
+                                     "message": "spec.replicas: Input should be a valid integer"}])
+    result = cli("rollout", "status", "deployment/frontend", "--timeout", "5s")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.strip() == ('error: deployment "frontend" is invalid: '
+                                  "spec.replicas: Input should be a valid integer")
 
 
 def test_status_of_a_stored_deployment(cli: Cli, store: Store) -> None:

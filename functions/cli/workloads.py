@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-HASH_LABEL = "pod-template-hash"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
@@ -78,15 +77,18 @@ def revision(data: dict[str, Any]) -> int | None:
 
 
 def without_hash(template: Any) -> dict[str, Any]:
-    """A template with no ``pod-template-hash`` label (Kubernetes' EqualIgnoreHash)."""
-    copied = copy.deepcopy(as_map(template))
-    labels = as_map(as_map(copied.get("metadata")).get("labels"))
-    labels.pop(HASH_LABEL, None)
-    return copied
+    """A template with no ``pod-template-hash`` label, as the controller strips it."""
+    from functions.api.podtemplatehash import without_hash as stripped
+
+    return copy.deepcopy(as_map(stripped(template)))
 
 
 def same_template(a: Any, b: Any) -> bool:
-    return without_hash(a) == without_hash(b)
+    """The controller's own EqualIgnoreHash (an empty map counts as unset), so the CLI's
+    "already matches" and "new ReplicaSet" are the controller's."""
+    from functions.api.podtemplatehash import equal_ignore_hash
+
+    return equal_ignore_hash(a, b)
 
 
 def controller_of(data: dict[str, Any]) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.store import Store
+from functions.store import Doc, Store
 from tests.cli.support import FIXTURES, Cli, data, names
 
 DEP = "namespaces/default/deployments/frontend"
@@ -156,3 +156,19 @@ def test_ages_use_creation_time(cli: Cli, store: Store) -> None:
     assert cli("apply", "-f", str(FIXTURES / "workloads.yaml")).code == 0
     store.client.document(DEP).update({"metadata.creationTimestamp": datetime.now(UTC) - timedelta(hours=3)})
     assert rows(cli("get", "deploy").out)[1][4] == "3h"
+
+
+def test_new_replica_set_is_the_controllers_equal_ignore_hash() -> None:
+    """An empty map counts as unset, as in the controller: the same ReplicaSet is "new"."""
+    from functions.api.podtemplatehash import equal_ignore_hash
+    from functions.cli import workloads
+
+    template = {"metadata": {"labels": {"app": "guestbook"}}, "spec": {"containers": [{"name": "a", "image": "x"}]}}
+    stored = {"metadata": {"labels": {"app": "guestbook", "pod-template-hash": "abcde"}, "annotations": {}},
+              "spec": {"containers": [{"name": "a", "image": "x", "env": []}]}}
+    deployment = Doc(DEP, {"spec": {"template": template}}, T0, T0)
+    rs = Doc(f"{RS}/frontend-abcde", {"spec": {"template": stored}}, T0, T0)
+    assert equal_ignore_hash(stored, template)
+    assert workloads.same_template(stored, template)
+    assert workloads.new_and_old(deployment, [rs]) == (rs, [])
+    assert "pod-template-hash" not in workloads.without_hash(stored)["metadata"]["labels"]

@@ -253,7 +253,7 @@ def reconcile_old(v: DeploymentView, all_sets: list[RS | None], old: list[RS], n
         return False
     all_pods = sum(rs.replicas for rs in all_sets if rs is not None)
     min_available = v.spec.replicas - v.spec.max_unavailable()
-    new_unavailable = new.replicas - new.available
+    new_unavailable = new.replicas - new.counted_available
     max_scaled_down = all_pods - min_available - new_unavailable
     if max_scaled_down <= 0:
         return False
@@ -268,8 +268,8 @@ def cleanup_unhealthy(v: DeploymentView, old: list[RS], max_cleanup: int) -> int
     for rs in sorted(old, key=cmp_to_key(by_creation)):
         if total >= max_cleanup:
             break
-        if rs.replicas == 0 or rs.replicas == rs.available:
-            continue
+        if rs.replicas <= rs.available:
+            continue  # none unavailable (or more available than wanted: a scale-down is pending)
         count = min(max_cleanup - total, rs.replicas - rs.available)
         scale_rs(v, rs, rs.replicas - count)
         total += count
@@ -278,7 +278,7 @@ def cleanup_unhealthy(v: DeploymentView, old: list[RS], max_cleanup: int) -> int
 
 def scale_down_old_rolling(v: DeploymentView, all_sets: list[RS], old: list[RS]) -> int:
     min_available = v.spec.replicas - v.spec.max_unavailable()
-    available = sum(rs.available for rs in all_sets)
+    available = sum(rs.counted_available for rs in all_sets)  # a pending scale-down counts as done
     if available <= min_available:
         return 0
     total, goal = 0, available - min_available

@@ -48,7 +48,7 @@ def complete(v: DeploymentView, status: dict[str, Any]) -> bool:
 
 def calculate_status(v: DeploymentView, sets: list[RS | None], new: RS | None) -> None:
     live = [rs for rs in sets if rs is not None]
-    available = sum(rs.available for rs in live)
+    available = sum(rs.counted_available for rs in live)  # not pods a pending scale-down removes
     total = sum(rs.replicas for rs in live)
     v.status.update({
         "observedGeneration": v.generation,

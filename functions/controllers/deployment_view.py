@@ -120,6 +120,18 @@ class RS:
             doc=doc,
         )
 
+    @property
+    def counted_available(self) -> int:
+        """Available pods the pass may count on: at most ``spec.replicas``, as a scale-down
+        this ReplicaSet's own pass has not applied yet will remove the others."""
+        return max(0, min(self.available, self.replicas))
+
+    @property
+    def counted_replicas(self) -> int:
+        """Pods this ReplicaSet may have: its spec, or more while its pass has not yet
+        applied a scale-down (``GetActualReplicaCountForReplicaSets`` counts the status)."""
+        return max(self.replicas, self.status_replicas)
+
     def controller_uid(self) -> str | None:
         ref = next((r for r in self.owner_references if r.get("controller") is True), None)
         return ref.get("uid") if ref is not None else None
@@ -299,11 +311,13 @@ class DeploymentView:
         rs.annotations[MAX_REPLICAS] = str(self.spec.replicas + self.spec.max_surge())
 
     def new_rs_new_replicas(self, all_sets: list[RS], new: RS) -> int:
-        """``NewRSNewReplicas``."""
+        """``NewRSNewReplicas``. Other ReplicaSets count what they may still have (their
+        status while a scale-down is pending), so that a new ReplicaSet's pass that runs
+        before an old one's never makes more than ``replicas + maxSurge`` pods."""
         if self.spec.strategy.type == RECREATE:
             return self.spec.replicas
         max_total = self.spec.replicas + self.spec.max_surge()
-        current = sum(rs.replicas for rs in all_sets)
+        current = sum(rs.replicas if rs is new else rs.counted_replicas for rs in all_sets)
         if current >= max_total:
             return new.replicas
         return new.replicas + min(max_total - current, self.spec.replicas - new.replicas)
@@ -313,4 +327,4 @@ class DeploymentView:
             return False
         desired = rs.annotations.get(DESIRED_REPLICAS, "")
         return (desired.lstrip("-").isdigit() and int(desired) == self.spec.replicas
-                and rs.replicas == self.spec.replicas and rs.available == self.spec.replicas)
+                and rs.replicas == self.spec.replicas and rs.counted_available == self.spec.replicas)

@@ -130,33 +130,44 @@ class World:
         status; with ``linger`` a removed pod stays one pass as terminating."""
         self.pods = [p for p in self.pods if not p.terminating]
         for rs in self.replica_sets():
-            want = rs.data["spec"]["replicas"]
-            mine = [p for p in self.pods if p.rs == rs.name and not p.terminating]
-            while len(mine) < want:
-                self.counter += 1
-                pod = Pod(f"{rs.name}-{self.counter}", rs.name)
-                self.pods.append(pod)
-                mine.append(pod)
-            if len(mine) > want:
-                doomed = sorted(mine, key=lambda p: p.ready)[: len(mine) - want]
-                for pod in doomed:
-                    if linger:
-                        pod.terminating = True
-                    else:
-                        self.pods.remove(pod)
-                mine = [p for p in mine if p not in doomed]
-            terminating = [p for p in self.pods if p.rs == rs.name and p.terminating]
-            status = {
-                "replicas": len(mine),
-                "readyReplicas": sum(p.ready for p in mine),
-                "availableReplicas": sum(p.ready for p in mine),
-                "terminatingReplicas": len(terminating),
-                "observedGeneration": 1,
-                "specHash": spec_hash(rs.data["spec"]),
-            }
-            if status != rs.data.get("status"):
-                self.docs[rs.path]["status"] = status
-                self.updated[rs.path] = self._time()
+            self.one_rs_pass(rs.name, linger)
+
+    def one_rs_pass(self, name: str, linger: bool = False) -> None:
+        """One ReplicaSet's own pass: its terminating pods gone, its pods brought to its
+        spec.replicas, then its status, and only its: every other ReplicaSet's status
+        stays as its last pass left it (Kubernetes' passes are per ReplicaSet)."""
+        path = f"namespaces/{NS}/replicaSets/{name}"
+        if path not in self.docs:
+            return
+        rs = self.doc(path)
+        self.pods = [p for p in self.pods if not (p.rs == name and p.terminating)]
+        want = rs.data["spec"]["replicas"]
+        mine = [p for p in self.pods if p.rs == rs.name and not p.terminating]
+        while len(mine) < want:
+            self.counter += 1
+            pod = Pod(f"{rs.name}-{self.counter}", rs.name)
+            self.pods.append(pod)
+            mine.append(pod)
+        if len(mine) > want:
+            doomed = sorted(mine, key=lambda p: p.ready)[: len(mine) - want]
+            for pod in doomed:
+                if linger:
+                    pod.terminating = True
+                else:
+                    self.pods.remove(pod)
+            mine = [p for p in mine if p not in doomed]
+        terminating = [p for p in self.pods if p.rs == rs.name and p.terminating]
+        status = {
+            "replicas": len(mine),
+            "readyReplicas": sum(p.ready for p in mine),
+            "availableReplicas": sum(p.ready for p in mine),
+            "terminatingReplicas": len(terminating),
+            "observedGeneration": 1,
+            "specHash": spec_hash(rs.data["spec"]),
+        }
+        if status != rs.data.get("status"):
+            self.docs[rs.path]["status"] = status
+            self.updated[rs.path] = self._time()
 
     def become_ready(self, chance: float = 0.5) -> None:
         """Pods become ready at random, but never one whose image is ``broken``."""

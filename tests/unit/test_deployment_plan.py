@@ -140,9 +140,11 @@ STRATEGIES = [
 @pytest.mark.parametrize(("replicas", "surge", "unavailable"), STRATEGIES)
 @pytest.mark.parametrize("seed", range(6))
 def test_a_rolling_update_never_breaks_its_bounds(replicas: int, surge: Any, unavailable: Any, seed: int) -> None:
-    """Deployment passes, ReplicaSet passes and pods becoming ready, in random order
-    (passes repeated or delivered late): at every step no more than replicas + maxSurge
-    pods and no fewer than replicas - maxUnavailable available."""
+    """Deployment passes, passes of all ReplicaSets or of one (its status moves, the
+    others' stay as they were), and pods becoming ready, in random order (passes repeated
+    or delivered late, one ReplicaSet lagging another): at every step no more than
+    replicas + maxSurge pods that are not terminating and no fewer than
+    replicas - maxUnavailable available."""
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}
     w = world(replicas=replicas, strategy=strategy)
     w.settle()
@@ -151,12 +153,15 @@ def test_a_rolling_update_never_breaks_its_bounds(replicas: int, surge: Any, una
     w.rng = random.Random(seed + 100)
     for image in ("nginx:2", "nginx:3"):
         w.update_spec(template=template(image))
-        for _ in range(2000):
-            action = rng.choice(("deployment", "deployment", "rs", "rs", "ready"))
+        for _ in range(3000):
+            action = rng.choice(("deployment", "deployment", "rs", "one", "one", "one", "ready"))
             if action == "deployment":
                 w.deployment_pass()
             elif action == "rs":
-                w.rs_pass()
+                w.rs_pass(linger=rng.random() < 0.5)
+            elif action == "one":
+                names = sorted(w.rs_replicas())
+                w.one_rs_pass(rng.choice(names), linger=rng.random() < 0.5)
             else:
                 w.become_ready(rng.random())
             _check_bounds(w, replicas, max_surge, max_unavailable)
@@ -166,7 +171,8 @@ def test_a_rolling_update_never_breaks_its_bounds(replicas: int, surge: Any, una
     sizes = w.rs_replicas()
     assert sorted(sizes.values()) == [0, 0, replicas]
     assert w.docs[DPATH]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
-    assert all(w.docs[DPATH]["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:3" for _ in [0])
+    images = {w.docs[rs_path(p.rs)]["spec"]["template"]["spec"]["containers"][0]["image"] for p in w.live()}
+    assert images == {"nginx:3"} and len(w.live()) == replicas
 
 
 def test_a_rollout_with_max_surge_one_and_no_unavailability_goes_one_pod_at_a_time() -> None:
@@ -423,3 +429,29 @@ def test_deployment_at_rest_reads_only_the_document() -> None:
     w.deployment_pass()
     assert not deployment_at_rest(w.docs[DPATH])  # paused before any replica set: 0 of 2
     assert not deployment_at_rest({"spec": "junk", "status": 5})
+
+
+def test_an_old_replica_set_whose_scale_down_is_pending_is_never_scaled_back_up() -> None:
+    """The old ReplicaSet was scaled 5 → 4 but its pass has not run: its status still says
+    5 available. The next Deployment pass neither scales it up again nor counts the fifth
+    pod as available (Kubernetes' cleanupUnhealthyReplicas refuses a negative count)."""
+    w = world(replicas=5, strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}})
+    w.settle()
+    old = next(iter(w.rs_replicas()))
+    w.update_spec(template=template("nginx:2"))
+    seen = len(w.events)
+    plan = w.deployment_pass()
+    new = plan.created[0]
+    assert w.rs_replicas() == {old: 4, new: 1}
+    assert w.docs[rs_path(old)]["status"]["availableReplicas"] == 5  # its pass is late
+    w.one_rs_pass(new)
+    w.become_ready(1.0)
+    w.one_rs_pass(new)
+    plan = w.deployment_pass()
+    assert not [m for m in plan.scaled if m.startswith(old) and int(m.split()[-1]) > 4], plan.scaled
+    assert not [e for e in w.events[seen:] if e.message.startswith(f"Scaled up replica set {old}")]
+    # available: 1 new + 4 old (the fifth is going): one more old pod may go
+    assert w.rs_replicas() == {old: 3, new: 1}
+    assert plan.scaled == [f"{old} from 4 to 3"]
+    w.one_rs_pass(old)
+    assert sum(p.ready for p in w.live()) >= 5 - 1

@@ -66,6 +66,18 @@ def _flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: use true or false")
 
 
+class _Exact(str):
+    """A positional's metavar printed as written, whatever its nargs (``OLD_RC [NEW_RC]``,
+    not argparse's ``OLD_RC [NEW_RC] [OLD_RC [NEW_RC] ...]``); the verb checks the count."""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if isinstance(action.metavar, _Exact):
+            return str(action.metavar)
+        return super()._format_args(action, default_metavar)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--project", default=_env("GOOGLE_CLOUD_PROJECT"),
@@ -81,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def verb(name: str, help_text: str) -> argparse.ArgumentParser:
         return verbs.add_parser(name, parents=[common], help=help_text, description=help_text,
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=EPILOG, formatter_class=_Formatter)
 
     apply = verb("apply", "create or update objects from manifests (all valid, or nothing is written)")
     apply.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
@@ -137,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rolling = verb("rolling-update", "replace a replication controller's pods one at a time by a new "
                                      "controller's (kubectl rolling-update)")
-    rolling.add_argument("names", nargs="+", metavar="OLD_RC [NEW_RC]")
+    rolling.add_argument("names", nargs="+", metavar=_Exact("OLD_RC [NEW_RC]"))
     rolling.add_argument("--image", help="the new image (one container, or --container)")
     rolling.add_argument("--container", help="the container whose image changes (with --image)")
     rolling.add_argument("-f", "--filename", metavar="FILE", help="the new controller's manifest")

@@ -49,7 +49,7 @@ class Config:
     out: Output
 
 
-def _usage(args: argparse.Namespace) -> None:
+def check_usage(args: argparse.Namespace) -> None:
     """kubectl's validateArguments."""
     problems = []
     if not args.deployment_label_key:
@@ -62,7 +62,7 @@ def _usage(args: argparse.Namespace) -> None:
     elif args.filename or args.image:
         problems.append("error: Don't specify --filename or --image on rollback")
     if len(args.names) > 2:
-        problems.append("error: expected OLD_RC [NEW_RC]")
+        problems.append(f"error: expected OLD_RC [NEW_RC], not {len(args.names)} names: {' '.join(args.names):.200}")
     if problems:
         raise CliError(*problems, code=USAGE)
 
@@ -390,7 +390,7 @@ def target_controller(store: Store, config: Config, planned: dict[str, Any], sou
 
 
 def run(store: Store, args: argparse.Namespace, namespace: str, max_replicas: int, out: Output) -> int:
-    _usage(args)
+    check_usage(args)
     names: list[str] = args.names
     old_name, keep_old_name, key = names[0], len(names) == 1, args.deployment_label_key
     config = Config(namespace, args.update_period, args.poll_interval, args.timeout, out)

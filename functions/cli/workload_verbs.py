@@ -27,6 +27,7 @@ def dispatch(
         return _rollout(args, namespace, store, out)
     from functions.cli import rolling_update
 
+    rolling_update.check_usage(args)  # a command line it cannot use: exit 2 before connecting
     return rolling_update.run(store(), args, namespace, max_replicas(), out)
 
 

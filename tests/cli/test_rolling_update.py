@@ -138,3 +138,15 @@ def test_usage_errors(cli: Cli, store: Store) -> None:
     missing = cli("rolling-update", "nope", "--image", "x")
     assert missing.code == 1 and 'replicationcontrollers "nope" not found' in missing.err
     assert cli("rolling-update", "web", "--image", "x", "--update-period", "soon").code == 2
+
+
+def test_usage_line_names_at_most_two_controllers(run: Any) -> None:
+    """``OLD_RC [NEW_RC]``, not argparse's ``OLD_RC [NEW_RC] [OLD_RC [NEW_RC] ...]``; a
+    third name is a usage error (exit 2) even with no stack to connect to."""
+    assert run("rolling-update", "--help").code == 0
+    usage = " ".join(run("rolling-update", "--help").out.split())
+    assert "[--rollback] OLD_RC [NEW_RC] replace" in usage
+    assert "[OLD_RC" not in usage and "..." not in usage
+    three = run("rolling-update", "web", "web-2", "web-3", "--image", "nginx:1.28")
+    assert three.code == 2
+    assert three.err.strip() == "error: expected OLD_RC [NEW_RC], not 3 names: web web-2 web-3"

@@ -39,6 +39,7 @@ from functions.store import REPLICA_SETS, doc_path
 log = logging.getLogger("firecontrol.deployments")
 
 RS_KIND = "ReplicaSet"
+TERMINAL_PHASES = frozenset({"Failed", "Succeeded"})
 
 
 # -- the new ReplicaSet (getAllReplicaSetsAndSyncRevision)
@@ -315,11 +316,13 @@ def rollout_recreate(v: DeploymentView, new: RS | None, old: list[RS]) -> None:
 
 def old_pods_running(v: DeploymentView, old: list[RS]) -> bool:
     """Any old pod still there: counted by an old ReplicaSet (running or terminating),
-    one its pass has not yet caught up with, or a pod document an old one owns."""
+    one its pass has not yet caught up with, or a pod document an old one owns that has
+    not finished (a Failed or Succeeded pod, kept for inspection, runs nothing)."""
     if any(rs.status_replicas > 0 or rs.terminating > 0 or not rs.observed for rs in old):
         return True
     old_uids = {rs.uid for rs in old}
-    return any((p.controller_ref() or {}).get("uid") in old_uids for p in v.pods)
+    return any((p.controller_ref() or {}).get("uid") in old_uids and p.phase not in TERMINAL_PHASES
+               for p in v.pods)
 
 
 # -- cleanupDeployment

@@ -50,6 +50,7 @@ class Pod:
     rs: str
     ready: bool = False
     terminating: bool = False
+    phase: str = "Running"
 
 
 @dataclass
@@ -94,7 +95,7 @@ class World:
             PodInfo(
                 path=f"namespaces/{NS}/pods/{p.name}", name=p.name, update_time=T0, labels={"app": "web"},
                 owner_references=[{"uid": self.rs_uid(p.rs), "controller": True, "kind": "ReplicaSet"}],
-                being_deleted=p.terminating, ready=p.ready,
+                being_deleted=p.terminating, ready=p.ready, phase=p.phase,
             )
             for p in self.pods
         ]

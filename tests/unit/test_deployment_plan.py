@@ -12,7 +12,7 @@ from functions.api.deployment import parse_deployment
 from functions.api.podtemplatehash import HASH_LABEL, pod_template_hash
 from functions.controllers.deployments import deployment_at_rest, deployment_uid, revision_of
 from functions.store import Create, Update
-from tests.unit.deployment_sim import NS, World, deployment, template
+from tests.unit.deployment_sim import NS, Pod, World, deployment, template
 
 DPATH = f"namespaces/{NS}/deployments/web"
 
@@ -228,6 +228,28 @@ def test_recreate_waits_for_terminating_pods_of_the_old_replica_set() -> None:
     assert w.deployment_pass().created == []  # pods still terminating
     w.rs_pass(linger=True)
     assert w.deployment_pass().created != []
+
+
+def test_recreate_does_not_wait_for_finished_pods_of_the_old_replica_set() -> None:
+    """An old ReplicaSet keeps its Failed and Succeeded pods for inspection: they run
+    nothing, so Recreate goes on (Kubernetes' oldPodsRunning skips terminal phases)."""
+    w = world(replicas=2, strategy={"type": "Recreate"})
+    w.settle()
+    old = next(iter(w.rs_replicas()))
+    w.update_spec(template=template("nginx:2"))
+    w.deployment_pass()
+    w.rs_pass()
+    assert w.rs_replicas() == {old: 0} and w.pods == []
+    w.pods += [Pod("failed-1", old, phase="Failed"), Pod("done-1", old, phase="Succeeded")]
+    assert len(w.deployment_pass().created) == 1
+    w2 = world(replicas=2, strategy={"type": "Recreate"})
+    w2.settle()
+    old2 = next(iter(w2.rs_replicas()))
+    w2.update_spec(template=template("nginx:2"))
+    w2.deployment_pass()
+    w2.rs_pass()
+    w2.pods += [Pod("failed-1", old2, phase="Failed"), Pod("lost-1", old2, phase="Unknown")]
+    assert w2.deployment_pass().created == []  # a pod in phase Unknown may still run
 
 
 def test_a_paused_deployment_changes_nothing_and_resumes() -> None:

@@ -131,17 +131,22 @@ def _deployment_writes(doc: Doc, uid: str, generation: int, status: dict[str, An
     fields: dict[str, Any] = {}
     if not same_data(status, doc.data.get("status")):
         fields["status"] = status
-    meta = doc.data.get("metadata")
-    if isinstance(meta, dict):
-        for key, value in (("uid", uid), ("generation", generation)):
-            if meta.get(key) != value:
-                fields[f"metadata.{key}"] = value
-        if annotations is not None and annotations != as_dict(meta.get("annotations")):
-            fields["metadata.annotations"] = annotations
-        if fields or others:
-            version = meta.get("resourceVersion")
-            number = int(version) if isinstance(version, str) and version.isdigit() else 0
-            fields["metadata.resourceVersion"] = str(number + 1)
+    raw = doc.data.get("metadata")
+    meta = as_dict(raw)
+    changed: dict[str, Any] = {}
+    for key, value in (("uid", uid), ("generation", generation)):
+        if meta.get(key) != value:
+            changed[key] = value
+    if annotations is not None and annotations != as_dict(meta.get("annotations")):
+        changed["annotations"] = annotations
+    if fields or changed or others:
+        version = meta.get("resourceVersion")
+        number = int(version) if isinstance(version, str) and version.isdigit() else 0
+        changed["resourceVersion"] = str(number + 1)
+    if isinstance(raw, dict):
+        fields.update({f"metadata.{key}": value for key, value in changed.items()})
+    elif raw is None and changed:
+        fields["metadata"] = changed  # no metadata map (the name is the document id): make one
     if not fields:
         return []
     return [Update(doc.path, fields, if_updated_at=doc.update_time)]

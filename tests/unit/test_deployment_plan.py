@@ -477,3 +477,29 @@ def test_an_old_replica_set_whose_scale_down_is_pending_is_never_scaled_back_up(
     assert plan.scaled == [f"{old} from 4 to 3"]
     w.one_rs_pass(old)
     assert sum(p.ready for p in w.live()) >= 5 - 1
+
+
+def test_a_deployment_without_metadata_still_guards_every_commit() -> None:
+    """The name comes from the document id, so ``metadata`` may be missing: the pass
+    writes one (uid, generation, resourceVersion), and every pass that writes a
+    ReplicaSet also writes the Deployment under its guard."""
+    w = World()
+    doc = deployment(replicas=3)
+    del doc["metadata"]
+    w.put(DPATH, doc)
+    w.deployment_pass()
+    meta = w.docs[DPATH]["metadata"]
+    assert meta["uid"] == deployment_uid(DPATH, w.created[DPATH]) and meta["generation"] == 1
+    assert meta["resourceVersion"] == "1"
+    del w.docs[DPATH]["metadata"]  # dropped again by a client's put: written again
+    w.update_spec(template=template("nginx:2"))
+    for _ in range(40):
+        plan = w.deployment_pass()
+        if any(x.path != DPATH and isinstance(x, Update | Create) for x in plan.writes):
+            own = [x for x in plan.writes if isinstance(x, Update) and x.path == DPATH]
+            assert len(own) == 1 and own[0].if_updated_at is not None, plan.writes
+        w.rs_pass()
+        w.become_ready(1.0)
+        w.rs_pass()
+    assert deployment_at_rest(w.docs[DPATH])
+    assert w.docs[DPATH]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"

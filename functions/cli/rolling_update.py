@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -196,10 +197,10 @@ def _from_file(filename: str, old: Doc, namespace: str, max_replicas: int) -> di
 def add_deployment_key(store: Store, old: Doc, key: str, value: str, next_name: str) -> Doc:
     """kubectl's UpdateExistingReplicationController: the old controller's pods and
     selector get ``key: value`` (its template first, so new pods have it), and pods the
-    new selector leaves out are deleted."""
+    new selector leaves out are deleted. Each pod is its own guarded write, read again
+    when it changed; a pod that cannot be labelled stops the update before the selector
+    changes, so no pod of the old controller is ever deleted for a label it lacks."""
     from google.cloud.firestore_v1.field_path import FieldPath
-
-    from functions.store import StaleWrite, Update
 
     namespace = old.namespace
     old = update(store, namespace, old.name, _set_annotations(**{NEXT: next_name}))
@@ -213,29 +214,58 @@ def add_deployment_key(store: Store, old: Doc, key: str, value: str, next_name: 
     old = update(store, namespace, old.name, label_template)
     selector = {k: v for k, v in as_map(_spec(old.data).get("selector")).items() if isinstance(v, str)}
     field = FieldPath("metadata", "labels", key).to_api_repr()
-    for _ in range(ATTEMPTS):
-        pods = [p for p in store.pods_matching_or_owned(namespace, selector, None)
+
+    def unlabelled() -> list[Doc]:
+        return [p for p in store.pods_matching_or_owned(namespace, selector, None)
                 if as_map(as_map(p.data.get("metadata")).get("labels")).get(key) != value]
-        if not pods:
-            break
-        try:
-            store.commit([Update(p.path, {field: value}, if_updated_at=p.update_time) for p in pods], datetime.now(UTC))
-        except StaleWrite:
-            continue
+
+    failed = {p.path for p in unlabelled() if not _guarded(store, p, lambda _: {field: value})}
+    left = [p for p in unlabelled() if p.path in failed]
+    if left:
+        raise CliError(f"error: {len(left)} pod(s) of {CONTROLLER.ref(old.name)} kept changing while they were "
+                       f"labelled {key}={value}: {', '.join(p.name for p in left[:10])}",
+                       "error: its selector was not changed and no pod was deleted; run the same command again")
 
     def select(data: dict[str, Any]) -> None:
         data["spec"]["selector"] = {**as_map(data["spec"].get("selector")), key: value}
 
     old = update(store, namespace, old.name, select)
-    strays = [p for p in store.pods_matching_or_owned(namespace, selector, None)
-              if as_map(as_map(p.data.get("metadata")).get("labels")).get(key) != value]
-    if strays:  # marked, as ``delete pod`` does: the pod runtime removes their VMs, then them
-        from functions import fingerprint
+    # Pods made from the template as it was before it was labelled: marked, as
+    # ``delete pod`` does (the pod runtime removes their VMs, then them).
+    from functions import fingerprint
 
-        now = datetime.now(UTC)
-        store.commit([Update(p.path, {"metadata.deletionTimestamp": now, fingerprint.FIELD: fingerprint.LEAVING},
-                             if_updated_at=p.update_time) for p in strays], now)
+    def mark(pod: Doc) -> dict[str, Any] | None:
+        meta = as_map(pod.data.get("metadata"))
+        if as_map(meta.get("labels")).get(key) == value or meta.get("deletionTimestamp") is not None:
+            return None  # labelled meanwhile (the new selector keeps it), or already leaving
+        return {"metadata.deletionTimestamp": datetime.now(UTC), fingerprint.FIELD: fingerprint.LEAVING}
+
+    stuck = [p for p in unlabelled() if not _guarded(store, p, mark)]
+    if stuck:
+        raise CliError(f"error: {len(stuck)} pod(s) left out by the new selector of {CONTROLLER.ref(old.name)} kept "
+                       f"changing while they were marked for deletion: {', '.join(p.name for p in stuck[:10])}")
     return old
+
+
+def _guarded(store: Store, pod: Doc, fields_for: Callable[[Doc], dict[str, Any] | None]) -> bool:
+    """One pod's update with a precondition on its update time, decided again from a fresh
+    read if it changed (``fields_for(doc)``: the fields, or None for nothing to do).
+    False if it kept changing; a pod gone meanwhile needs nothing."""
+    from functions.store import StaleWrite, Update
+
+    current: Doc | None = pod
+    for _ in range(ATTEMPTS):
+        if current is None:
+            return True
+        fields = fields_for(current)
+        if not fields:
+            return True
+        try:
+            store.commit([Update(current.path, fields, if_updated_at=current.update_time)], datetime.now(UTC))
+            return True
+        except StaleWrite:
+            current = store.get(current.path)
+    return current is None
 
 
 # -- the loop ---------------------------------------------------------------------------
@@ -365,28 +395,34 @@ def wait_gone(store: Store, config: Config, name: str) -> None:
 
 
 def target_controller(store: Store, config: Config, planned: dict[str, Any], source: str) -> tuple[Doc, bool]:
-    """kubectl's getOrCreateTargetController: the existing one (checked), or a new one at 0."""
-    from functions.store import Create
+    """kubectl's getOrCreateTargetController: the existing one (checked), or a new one at 0.
+    Made meanwhile by someone else (the create fails): read again and checked as existing."""
+    from functions.store import Create, StaleWrite
 
     name = str(as_map(planned.get("metadata")).get("name"))
-    existing = store.get(_path(config.namespace, name))
-    if existing is not None:
-        notes = _notes(existing.data)
-        if notes.get(SOURCE_ID) != source or DESIRED not in notes:
-            raise CliError(f"error: Missing/unexpected annotations for controller {name}, expected {source} : "
-                           f"{ {k: v for k, v in notes.items() if k.startswith(PREFIX)} }")
-        return existing, True
-    replicas = _spec(planned).get("replicas", 1)
-    if not isinstance(replicas, int) or replicas <= 0:
-        raise CliError(f"error: Invalid controller spec for {name}; required: > 0 replicas, actual: {replicas}")
-    data = copy.deepcopy(planned)
-    meta = data.setdefault("metadata", {})
-    meta["annotations"] = {**as_map(meta.get("annotations")), DESIRED: str(replicas), SOURCE_ID: source}
-    data["spec"]["replicas"] = 0
-    store.commit([Create(_path(config.namespace, name), data)], datetime.now(UTC))
-    created = store.get(_path(config.namespace, name))
-    assert created is not None
-    return created, False
+    for _ in range(ATTEMPTS):
+        existing = store.get(_path(config.namespace, name))
+        if existing is not None:
+            notes = _notes(existing.data)
+            if notes.get(SOURCE_ID) != source or DESIRED not in notes:
+                raise CliError(f"error: Missing/unexpected annotations for controller {name}, expected {source} : "
+                               f"{ {k: v for k, v in notes.items() if k.startswith(PREFIX)} }")
+            return existing, True
+        replicas = _spec(planned).get("replicas", 1)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas <= 0:
+            raise CliError(f"error: Invalid controller spec for {name}; required: > 0 replicas, actual: {replicas}")
+        data = copy.deepcopy(planned)
+        meta = data.setdefault("metadata", {})
+        meta["annotations"] = {**as_map(meta.get("annotations")), DESIRED: str(replicas), SOURCE_ID: source}
+        data["spec"]["replicas"] = 0
+        try:
+            store.commit([Create(_path(config.namespace, name), data)], datetime.now(UTC))
+        except StaleWrite:
+            continue  # made meanwhile: checked as an existing one
+        created = store.get(_path(config.namespace, name))
+        if created is not None:
+            return created, False
+    raise CliError(f"error: {CONTROLLER.ref(name)} kept appearing and disappearing while it was created; try again")
 
 
 def run(store: Store, args: argparse.Namespace, namespace: str, max_replicas: int, out: Output) -> int:

@@ -31,7 +31,7 @@ from functions.api.podtemplatehash import equal_ignore_hash
 from functions.controllers.deployment_conditions import INVALID_SPEC, REPLICA_FAILURE, set_condition
 from functions.objects import event_for as object_event
 from functions.objects import object_uid
-from functions.pod_policy import PodInfo, as_dict
+from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.store import Delete, Doc, RecordEvent, Update, Write
 
 REVISION_HISTORY_CHARS = 2000  # maxRevHistoryLengthInChars
@@ -96,7 +96,7 @@ class RS:
         meta, spec, status = (as_dict(doc.data.get(k)) for k in ("metadata", "spec", "status"))
         created = meta.get("creationTimestamp")
         failure = next(
-            (c for c in status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == REPLICA_FAILURE),
+            (c for c in as_list(status.get("conditions")) if isinstance(c, dict) and c.get("type") == REPLICA_FAILURE),
             None,
         )
         return cls(
@@ -109,7 +109,7 @@ class RS:
             min_ready_seconds=as_int(spec.get("minReadySeconds")),
             template=spec.get("template"),
             labels={k: v for k, v in as_dict(meta.get("labels")).items() if isinstance(v, str)},
-            owner_references=[r for r in meta.get("ownerReferences") or [] if isinstance(r, dict)],
+            owner_references=[r for r in as_list(meta.get("ownerReferences")) if isinstance(r, dict)],
             status_replicas=as_int(status.get("replicas")),
             ready=as_int(status.get("readyReplicas")),
             available=as_int(status.get("availableReplicas")),
@@ -134,7 +134,10 @@ class RS:
 
     def controller_uid(self) -> str | None:
         ref = next((r for r in self.owner_references if r.get("controller") is True), None)
-        return ref.get("uid") if ref is not None else None
+        if ref is None:
+            return None
+        uid = ref.get("uid")
+        return uid if isinstance(uid, str) else repr(uid)  # another's, even if malformed
 
     @property
     def revision(self) -> int | None:
@@ -233,7 +236,7 @@ class DeploymentView:
         self.generation, self.digest = generation, digest
         self.old_status = as_dict(doc.data.get("status"))
         status = dict(self.old_status)
-        status["conditions"] = [dict(c) for c in status.get("conditions") or [] if isinstance(c, dict)]
+        status["conditions"] = [dict(c) for c in as_list(status.get("conditions")) if isinstance(c, dict)]
         # The Deployment's own InvalidSpec is the pass's to clear once the spec is valid.
         status["conditions"] = [c for c in status["conditions"]
                                 if not (c.get("type") == REPLICA_FAILURE and c.get("reason") == INVALID_SPEC)]

@@ -55,7 +55,7 @@ from functions.controllers.deployment_view import (
 )
 from functions.logs import ref_fields
 from functions.objects import Contention, same_data
-from functions.pod_policy import PodInfo, as_dict
+from functions.pod_policy import PodInfo, as_dict, as_list
 from functions.store import (
     DEPLOYMENTS,
     REPLICA_SETS,
@@ -156,7 +156,7 @@ def _invalid(doc: Doc, uid: str, generation: int, digest: str, errors: list[str]
     """A Deployment the pass cannot act on: say why, touch no ReplicaSet."""
     message = "; ".join(errors)[:1000]
     status = dict(as_dict(doc.data.get("status")))
-    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    conditions = [c for c in as_list(status.get("conditions")) if isinstance(c, dict)]
     old = get_condition(conditions, REPLICA_FAILURE)
     new = condition(REPLICA_FAILURE, "True", INVALID_SPEC, message, now)
     if old is not None and (old.get("reason"), old.get("message")) == (INVALID_SPEC, message):
@@ -323,7 +323,7 @@ def deployment_at_rest(doc: Doc | dict[str, Any]) -> bool:
     status = as_dict(data.get("status"))
     if status.get("specHash") != spec_hash(data.get("spec")):
         return False
-    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    conditions = [c for c in as_list(status.get("conditions")) if isinstance(c, dict)]
     failure = get_condition(conditions, REPLICA_FAILURE)
     if failure is not None and failure.get("reason") == INVALID_SPEC:
         return True

@@ -262,7 +262,9 @@ def test_a_deleted_deployment_takes_its_replica_sets(rt: Runtime) -> None:
     uid = deployment_uid(DPATH, deployment.create_time)
     other = doc_path(NS, REPLICA_SETS, "unrelated")
     rt.store.client.document(other).set({"metadata": {"name": "unrelated"}, "spec": {"replicas": 0}})
+    junk = doc_path(NS, REPLICA_SETS, "junk")  # wrong types everywhere: read leniently, not ours
+    rt.store.client.document(junk).set({"metadata": {"ownerReferences": 5, "labels": 5}, "status": {"conditions": 5}})
     rt.store.client.document(DPATH).delete()
     assert cascade_delete_deployment(rt.store, NS, "web", uid, rt.clock) == 2
-    assert list(replica_sets(rt.store)) == ["unrelated"]
+    assert sorted(replica_sets(rt.store)) == ["junk", "unrelated"]
     assert cascade_delete_deployment(rt.store, NS, "web", uid, rt.clock) == 0

@@ -503,3 +503,37 @@ def test_a_deployment_without_metadata_still_guards_every_commit() -> None:
         w.rs_pass()
     assert deployment_at_rest(w.docs[DPATH])
     assert w.docs[DPATH]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+
+
+HOSTILE_REPLICA_SETS: list[Any] = [
+    {"metadata": 5, "spec": "x", "status": []},
+    {"metadata": {"ownerReferences": 5, "labels": 5, "annotations": [1]}, "status": {"conditions": 5}},
+    {"metadata": {"ownerReferences": [5, "x", None, {"controller": True, "uid": 7}], "labels": {"app": "other"},
+                  "creationTimestamp": "yesterday", "deletionTimestamp": 5},
+     "spec": {"replicas": True, "template": [], "minReadySeconds": "9"},
+     "status": {"conditions": [5, {"type": "ReplicaFailure"}], "availableReplicas": "9", "replicas": -4}},
+    {"metadata": {"ownerReferences": {"controller": True}, "annotations": {"deployment.kubernetes.io/revision": []}},
+     "spec": {"selector": 5, "template": {"metadata": 5}}, "status": {"conditions": {"type": "ReplicaFailure"}}},
+    # matches the Deployment's selector: adopted (as Kubernetes would) and scaled to 0
+    {"metadata": {"ownerReferences": 5, "labels": {"app": "web"}},
+     "spec": {"replicas": 2, "template": 5}, "status": {"conditions": "none", "availableReplicas": 2}},
+]
+
+
+def test_malformed_replica_sets_next_to_a_deployment_break_no_pass() -> None:
+    """ReplicaSet documents with every field of the wrong type, in the Deployment's
+    namespace: every pass reads them leniently, and the Deployment still rolls out."""
+    w = world(replicas=3)
+    for index, data in enumerate(HOSTILE_REPLICA_SETS):
+        w.put(rs_path(f"junk-{index}"), data)
+    w.settle()
+    w.update_spec(template=template("nginx:2"))
+    w.settle()
+    ours = [rs for rs in w.replica_sets() if not rs.name.startswith("junk-")]
+    assert sorted(rs.data["spec"]["replicas"] for rs in ours) == [0, 3]
+    assert w.docs[rs_path("junk-4")]["spec"]["replicas"] == 0
+    refs = w.docs[rs_path("junk-4")]["metadata"]["ownerReferences"]
+    assert [r["uid"] for r in refs] == [deployment_uid(DPATH, w.created[DPATH])]
+    for index in range(4):
+        assert w.docs[rs_path(f"junk-{index}")] == HOSTILE_REPLICA_SETS[index]  # not ours: untouched
+    assert w.status["availableReplicas"] == 3 and deployment_at_rest(w.docs[DPATH])

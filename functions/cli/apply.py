@@ -127,8 +127,40 @@ def _size_problem(item: Valid) -> str | None:
     return None
 
 
+IMMUTABLE_SELECTOR = ("Deployment", "ReplicaSet")  # apps/v1: spec.selector is set once
+
+
+def _selector_key(raw: Any) -> Any:
+    """A selector as a LabelSelector compares (unset and empty are one); raw if it is none."""
+    import json
+
+    from pydantic import ValidationError
+
+    from functions.api.selector import LabelSelector
+
+    try:
+        return LabelSelector.model_validate(raw).model_dump(mode="json")
+    except ValidationError:
+        return json.dumps(raw, sort_keys=True, default=str)
+
+
+def selector_change(kind: kinds.Kind, name: str, written: dict[str, Any], stored: dict[str, Any]) -> str | None:
+    """Kubernetes' refusal of a changed ``spec.selector`` of a Deployment or ReplicaSet."""
+    import json
+
+    if kind.kind not in IMMUTABLE_SELECTOR:
+        return None
+    old = shapes.as_map(stored.get("spec")).get("selector")
+    new = shapes.as_map(written.get("spec")).get("selector")
+    if not isinstance(old, dict) or _selector_key(old) == _selector_key(new):
+        return None
+    value = json.dumps(new, sort_keys=True, separators=(",", ":"), default=str)
+    return f'The {kind.kind} "{name}" is invalid: spec.selector: Invalid value: {value:.300}: field is immutable'
+
+
 def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:
-    """The writes and, per document, ``created``, ``configured`` or ``unchanged``."""
+    """The writes and, per document, ``created``, ``configured`` or ``unchanged``; a
+    CliError, before anything is written, for a field Kubernetes never lets change."""
     from google.cloud.firestore_v1 import DELETE_FIELD
     from google.cloud.firestore_v1.field_path import FieldPath
 
@@ -136,8 +168,13 @@ def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:
 
     writes: list[Write] = []
     outcomes: list[str] = []
+    refused: list[str] = []
     for item in items:
         stored = store.get(item.path)
+        problem = selector_change(item.kind, item.name, item.doc.data, stored.data) if stored else None
+        if problem:
+            refused.append(f"{item.doc.where} {item.kind.kind}/{item.name}: {problem}")
+            continue
         new = shapes.merged(item.kind, item.doc.data, stored.data if stored else None)
         if stored is None:
             writes.append(Create(item.path, new))
@@ -150,6 +187,8 @@ def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:
                 fields[FieldPath(gone).to_api_repr()] = DELETE_FIELD
             writes.append(Update(item.path, fields, if_updated_at=stored.update_time))
             outcomes.append("configured")
+    if refused:
+        raise CliError(*refused, f"error: nothing was written ({len(refused)} problem(s))")
     return writes, outcomes
 
 

@@ -160,3 +160,33 @@ def test_top_level_field_removed_from_the_manifest_is_removed(cli: Cli, store: S
     store.client.document(f"{RC}/nginx").update({"notes": "written by hand in the console"})
     assert cli("apply", "-f", str(manifest)).out == "replicationcontroller/nginx configured\n"
     assert "notes" not in (data(store, f"{RC}/nginx") or {})
+
+
+def test_selector_of_a_deployment_or_replica_set_is_immutable(cli: Cli, store: Store, tmp_path: Path) -> None:
+    """As Kubernetes (apps/v1): a changed spec.selector is refused, nothing written; the
+    same selector written differently (matchExpressions: [] or absent) is no change."""
+    assert cli("apply", "-f", str(FIXTURES / "workloads.yaml")).code == 0
+    docs = list(yaml.safe_load_all((FIXTURES / "workloads.yaml").read_text()))
+    before = {p: data(store, p) for p in ("namespaces/default/deployments/frontend", "namespaces/default/replicaSets/cache")}
+    deployment, replica_set = docs
+    deployment["spec"]["selector"] = {"matchLabels": {"app": "guestbook"}}
+    deployment["spec"]["replicas"] = 5
+    replica_set["spec"]["selector"]["matchExpressions"][0]["values"] = ["cache"]
+    replica_set["spec"]["template"]["metadata"]["labels"]["tier"] = "cache"
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump_all(docs))
+    for args in (("apply", "-f", str(changed)), ("apply", "-f", str(changed), "--dry-run")):
+        refused = cli(*args)
+        assert refused.code == 1, refused.out
+        assert ('Deployment/frontend: The Deployment "frontend" is invalid: spec.selector: Invalid value: '
+                '{"matchLabels":{"app":"guestbook"}}: field is immutable') in refused.err
+        assert 'The ReplicaSet "cache" is invalid: spec.selector: Invalid value: ' in refused.err
+        assert "field is immutable" in refused.err and "error: nothing was written (2 problem(s))" in refused.err
+    assert {p: data(store, p) for p in before} == before
+    same = list(yaml.safe_load_all((FIXTURES / "workloads.yaml").read_text()))
+    same[0]["spec"]["selector"]["matchExpressions"] = []
+    same[0]["spec"]["replicas"] = 4
+    (tmp_path / "same.yaml").write_text(yaml.safe_dump_all(same))
+    ok = cli("apply", "-f", str(tmp_path / "same.yaml"))
+    assert ok.code == 0, ok.err
+    assert (data(store, "namespaces/default/deployments/frontend") or {})["spec"]["replicas"] == 4

@@ -84,6 +84,7 @@ __all__ = [
 log = logging.getLogger("firecontrol.deployments")
 
 MAX_ATTEMPTS = 12
+CASCADE_BATCH = 400  # deletes per commit, under Firestore's 500 writes a commit
 
 Clock = Callable[[], datetime]
 
@@ -297,20 +298,24 @@ def _log_plan(namespace: str, name: str, plan: DeploymentPlan) -> None:
 
 
 def cascade_delete_deployment(store: Store, namespace: str, name: str, uid: str, clock: Clock) -> int:
-    """A deleted Deployment's ReplicaSets are deleted (their own triggers cascade the pods)."""
+    """A deleted Deployment's ReplicaSets are deleted (their own triggers cascade the pods),
+    in batches; only a stale batch (a ReplicaSet changed under it) uses up an attempt."""
     deleted = 0
-    for _attempt in range(MAX_ATTEMPTS):
+    stale = 0
+    while stale < MAX_ATTEMPTS:
         owned = [doc for doc in store.in_namespace(namespace, REPLICA_SETS)
                  if RS.from_doc(doc).controller_uid() == uid]
         if not owned:
             return deleted
+        batch = owned[:CASCADE_BATCH]
         try:
-            store.commit([Delete(doc.path, if_updated_at=doc.update_time) for doc in owned[:400]], clock())
+            store.commit([Delete(doc.path, if_updated_at=doc.update_time) for doc in batch], clock())
         except StaleWrite:
+            stale += 1
             continue
-        deleted += len(owned[:400])
+        deleted += len(batch)
         log.info("deployment deleted: deleting its replica sets",
-                 extra=ref_fields(KIND, namespace, name, deleting=[d.name for d in owned[:400]]))
+                 extra=ref_fields(KIND, namespace, name, deleting=[d.name for d in batch]))
     raise Contention(f"{KIND} {namespace}/{name}: cascade did not commit in {MAX_ATTEMPTS} attempts")
 
 

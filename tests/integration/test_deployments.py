@@ -268,3 +268,25 @@ def test_a_deleted_deployment_takes_its_replica_sets(rt: Runtime) -> None:
     assert cascade_delete_deployment(rt.store, NS, "web", uid, rt.clock) == 2
     assert sorted(replica_sets(rt.store)) == ["junk", "unrelated"]
     assert cascade_delete_deployment(rt.store, NS, "web", uid, rt.clock) == 0
+
+
+def test_a_cascade_of_many_batches_counts_only_stale_commits_as_attempts(rt: Runtime, monkeypatch: Any) -> None:
+    """Each batch of deletes that commits is progress, not an attempt: a Deployment with
+    more ReplicaSets than batches x attempts is still cascaded (batches of 1 here)."""
+    import functions.controllers.deployments as deployments
+
+    monkeypatch.setattr(deployments, "CASCADE_BATCH", 1)
+    write_deployment(rt.store, replicas=0)
+    dpass(rt)
+    deployment = rt.store.get(DPATH)
+    assert isinstance(deployment, Doc)
+    uid = deployment_uid(DPATH, deployment.create_time)
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": uid, "controller": True}
+    batch = rt.store.client.batch()
+    for index in range(deployments.MAX_ATTEMPTS + 3):
+        batch.set(rt.store.client.document(doc_path(NS, REPLICA_SETS, f"web-old{index}")),
+                  {"metadata": {"ownerReferences": [ref]}, "spec": {"replicas": 0}})
+    batch.commit()
+    rt.store.client.document(DPATH).delete()
+    assert cascade_delete_deployment(rt.store, NS, "web", uid, rt.clock) == deployments.MAX_ATTEMPTS + 4
+    assert replica_sets(rt.store) == {}

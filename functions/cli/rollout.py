@@ -46,6 +46,8 @@ def observed(data: dict[str, Any]) -> bool:
     from functions.api.controller import spec_hash
 
     meta, status = as_map(data.get("metadata")), as_map(data.get("status"))
+    if "observedGeneration" not in status and "specHash" not in status:
+        return False  # no pass has written its status yet (kubectl: generation 1, observed 0)
     generation, seen = meta.get("generation", 0), status.get("observedGeneration", 0)
     if not isinstance(generation, int) or not isinstance(seen, int) or generation > seen:
         return False

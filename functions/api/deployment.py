@@ -57,10 +57,18 @@ IntOrPercent = StrictInt | StrictStr
 
 
 def _check_int_or_percent(value: IntOrPercent) -> IntOrPercent:
-    if isinstance(value, str) and not _PERCENT.match(value):
-        raise ValueError(f"Invalid value: {value!r:.40}: {PERCENT_MESSAGE}")
+    """An int32 count or a percentage whose number is one (Kubernetes' IntOrString)."""
+    if isinstance(value, str):
+        if not _PERCENT.match(value):
+            raise ValueError(f"Invalid value: {value!r:.40}: {PERCENT_MESSAGE}")
+        digits = value[:-1].lstrip("0")
+        if len(digits) > len(str(NO_LIMIT)) or int(digits or "0") > NO_LIMIT:
+            raise ValueError(f"Invalid value: {value!r:.40}: must be no more than {NO_LIMIT}%")
     if isinstance(value, int) and value < 0:
         raise ValueError(f"Invalid value: {value}: must be greater than or equal to 0")
+    if isinstance(value, int) and value > NO_LIMIT:
+        shown = value if value.bit_length() <= 128 else "(a huge number)"
+        raise ValueError(f"Invalid value: {shown}: must be no more than {NO_LIMIT}")
     return value
 
 
@@ -94,6 +102,8 @@ class DeploymentStrategy(Model):
 
     @model_validator(mode="after")
     def _by_type(self) -> DeploymentStrategy:
+        if self.type == "":
+            self.type = ROLLING_UPDATE  # Kubernetes' defaulting: an empty type is unset
         if self.type == RECREATE:
             if self.rolling_update is not None:
                 raise ValueError(
@@ -114,9 +124,9 @@ class DeploymentSpec(Model):
     selector: LabelSelector | None = None
     template: PodTemplateSpec
     strategy: DeploymentStrategy = Field(default_factory=lambda: DeploymentStrategy(rolling_update=RollingUpdateDeployment()))
-    min_ready_seconds: StrictInt = Field(default=0, ge=0)
-    revision_history_limit: StrictInt = Field(default=10, ge=0)
-    progress_deadline_seconds: StrictInt = Field(default=600, ge=0)
+    min_ready_seconds: StrictInt = Field(default=0, ge=0, le=NO_LIMIT)  # int32, as Kubernetes'
+    revision_history_limit: StrictInt = Field(default=10, ge=0, le=NO_LIMIT)
+    progress_deadline_seconds: StrictInt = Field(default=600, ge=0, le=NO_LIMIT)
     paused: StrictBool = False
 
     @model_validator(mode="after")

@@ -45,6 +45,12 @@ def test_a_plain_deployment_is_valid_with_kubernetes_defaults() -> None:
         ({"strategy": {"rollingUpdate": {"maxUnavailable": "110%"}}}, "must not be greater than 100%"),
         ({"strategy": {"rollingUpdate": {"maxSurge": "20Percent"}}}, "a valid percent string must be"),
         ({"strategy": {"rollingUpdate": {"maxSurge": -1}}}, "must be greater than or equal to 0"),
+        ({"strategy": {"rollingUpdate": {"maxSurge": 2**62}}}, "must be no more than 2147483647"),
+        ({"strategy": {"rollingUpdate": {"maxSurge": "9" * 400 + "%"}}}, "must be no more than 2147483647%"),
+        ({"strategy": {"rollingUpdate": {"maxUnavailable": 2**31}}}, "must be no more than 2147483647"),
+        ({"minReadySeconds": 2**40}, "spec.minReadySeconds"),
+        ({"revisionHistoryLimit": 2**40}, "spec.revisionHistoryLimit"),
+        ({"progressDeadlineSeconds": 2**40}, "spec.progressDeadlineSeconds"),
         ({"strategy": {"type": "Recreate", "rollingUpdate": {}}},
          "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"),
         ({"strategy": {"type": "BlueGreen"}}, 'spec.strategy.type: Unsupported value: "BlueGreen"'),
@@ -63,6 +69,19 @@ def test_a_plain_deployment_is_valid_with_kubernetes_defaults() -> None:
 def test_invalid_specs_say_what_kubernetes_says(spec: dict[str, Any], message: str) -> None:
     found = errors(**spec)
     assert any(message in e for e in found), found
+
+
+def test_an_empty_strategy_type_defaults_to_rolling_update() -> None:
+    doc = deployment()
+    doc["spec"]["strategy"] = {"type": ""}
+    parsed = parse_deployment(doc, "default", "web")
+    assert parsed.obj is not None, parsed.errors
+    assert parsed.obj.spec.strategy.type == "RollingUpdate" and parsed.obj.spec.max_surge() == 1
+
+
+def test_a_huge_percentage_is_refused_without_a_huge_number() -> None:
+    found = errors(strategy={"rollingUpdate": {"maxSurge": "9" * 400 + "%"}})
+    assert found and all(len(e) < 300 for e in found), found
 
 
 def test_selector_without_the_key_at_all_is_required() -> None:

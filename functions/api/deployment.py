@@ -7,6 +7,7 @@ rolling-update fenceposts are ``ResolveFenceposts``: ``maxSurge`` rounds up,
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Final, Literal
 
@@ -21,7 +22,7 @@ from pydantic import (
 )
 
 from functions.api.base import Model, error_messages, unknown_fields
-from functions.api.controller import ABSOLUTE_MAX_REPLICAS, PodTemplateSpec
+from functions.api.controller import ABSOLUTE_MAX_REPLICAS, PodTemplateSpec, spec_hash
 from functions.api.meta import ObjectMeta
 from functions.api.names import MAX_CONTROLLER_NAME, name_problem, namespace_problem
 from functions.api.parse import Parsed
@@ -230,3 +231,48 @@ def parse_deployment(doc: Any, namespace: str, name: str, max_replicas: int | No
         )
     unknown = [p for p in unknown_fields(obj) if not p.startswith(("metadata.", "status")) and p != "status"]
     return Parsed(None if errors else obj, errors, unknown)
+
+
+# -- spec.selector is immutable in apps/v1
+
+
+def _selector_doc(selector: Any) -> Any:
+    """The selector as a LabelSelector writes it back (defaults filled), else as stored."""
+    try:
+        return LabelSelector.model_validate(selector).to_doc()
+    except (ValidationError, TypeError, ValueError):
+        return selector
+
+
+def selector_digest(selector: Any) -> str:
+    """A stable hash of ``spec.selector``, the pass's record (``status.selectorHash``) of
+    the selector it acts on: a later different one is refused."""
+    return spec_hash(_selector_doc(selector))
+
+
+def selector_immutable_message(selector: Any) -> str:
+    shown = _selector_doc(selector)
+    if isinstance(shown, dict):
+        shown = {k: v for k, v in shown.items() if v not in (None, [], {})}
+    text = json.dumps(shown, sort_keys=True, separators=(",", ":"), default=str)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"spec.selector: Invalid value: {text}: field is immutable"
+
+
+def selector_change_problem(old: Any, new: Any) -> str | None:
+    """Why ``new`` (a Deployment document) may not replace ``old``: its ``spec.selector``
+    differs (immutable in apps/v1), in Kubernetes' words; None when it may. For a client
+    (``apply``); the pass refuses the same change by ``status.selectorHash``."""
+    old_selector = _spec_selector(old)
+    if old_selector is None:
+        return None  # no selector before: nothing any pass can have acted on
+    new_selector = _spec_selector(new)
+    if selector_digest(old_selector) == selector_digest(new_selector):
+        return None
+    return selector_immutable_message(new_selector)
+
+
+def _spec_selector(doc: Any) -> Any:
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    return spec.get("selector") if isinstance(spec, dict) else None

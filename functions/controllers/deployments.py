@@ -24,7 +24,14 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from functions.api.controller import spec_hash
-from functions.api.deployment import KIND, NO_LIMIT, RECREATE, parse_deployment
+from functions.api.deployment import (
+    KIND,
+    NO_LIMIT,
+    RECREATE,
+    parse_deployment,
+    selector_digest,
+    selector_immutable_message,
+)
 from functions.controllers.deployment_conditions import (
     FAILED_RS_CREATE,
     INVALID_SPEC,
@@ -84,6 +91,7 @@ __all__ = [
 log = logging.getLogger("firecontrol.deployments")
 
 MAX_ATTEMPTS = 12
+SELECTOR_HASH = "selectorHash"  # firecontrol's: the selector the passes act on (immutable)
 CASCADE_BATCH = 400  # deletes per commit, under Firestore's 500 writes a commit
 
 Clock = Callable[[], datetime]
@@ -182,11 +190,19 @@ def plan_deployment(
     if parsed.obj is None or parsed.errors:
         return _invalid(deployment, uid, generation, digest, parsed.errors, now)
     d = parsed.obj
+    selector = selector_digest(d.spec.label_selector.to_doc())
+    recorded = as_dict(deployment.data.get("status")).get(SELECTOR_HASH)
+    if isinstance(recorded, str) and recorded != selector:
+        # apps/v1: immutable. Acting on a new one would release the old ReplicaSets (and
+        # their pods, for good) and make new ones: refuse, touch nothing.
+        message = selector_immutable_message(d.spec.label_selector.to_doc())
+        return _invalid(deployment, uid, generation, digest, [message], now)
     everything = [RS.from_doc(doc) for doc in replica_sets]
     meta = as_dict(deployment.data.get("metadata"))
     being_deleted = meta.get("deletionTimestamp") is not None
     mine, adopted, released = claim(d, uid, everything, being_deleted)
     v = DeploymentView(deployment, d, mine, everything, pods, now, generation, digest)
+    v.status[SELECTOR_HASH] = selector
     if being_deleted:
         new = v.find_new()
         sync_status(v, [*v.old_sets(new), new], new, progress=False)

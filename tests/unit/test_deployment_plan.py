@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from functions.api.deployment import parse_deployment
+from functions.api.deployment import parse_deployment, selector_change_problem
 from functions.api.podtemplatehash import HASH_LABEL, pod_template_hash
 from functions.controllers.deployments import deployment_at_rest, deployment_uid, revision_of
-from functions.store import Create, Update
+from functions.store import Create, RecordEvent, Update
 from tests.unit.deployment_sim import NS, Pod, World, deployment, template
 
 DPATH = f"namespaces/{NS}/deployments/web"
@@ -537,3 +538,41 @@ def test_malformed_replica_sets_next_to_a_deployment_break_no_pass() -> None:
     for index in range(4):
         assert w.docs[rs_path(f"junk-{index}")] == HOSTILE_REPLICA_SETS[index]  # not ours: untouched
     assert w.status["availableReplicas"] == 3 and deployment_at_rest(w.docs[DPATH])
+
+
+def test_a_changed_selector_is_refused_as_immutable_and_touches_no_replica_set() -> None:
+    """apps/v1: spec.selector is immutable. Acting on a new one would release the old
+    ReplicaSet (its pods kept, ownerless, forever) and make another's pods besides."""
+    w = world(replicas=2)
+    w.settle()
+    before = copy.deepcopy({rs.path: rs.data for rs in w.replica_sets()})
+    labels = {"app": "web", "tier": "front"}
+    w.update_spec(selector={"matchLabels": labels},
+                  template={**template(), "metadata": {"labels": labels}})
+    plan = w.deployment_pass()
+    assert plan.errors == ['spec.selector: Invalid value: {"matchLabels":{"app":"web","tier":"front"}}: field is immutable']
+    assert plan.released == [] and plan.created == []
+    assert not [x for x in plan.writes if not isinstance(x, RecordEvent) and x.path != DPATH]
+    failure = w.condition("ReplicaFailure")
+    assert failure is not None and (failure["reason"], failure["message"]) == ("InvalidSpec", plan.errors[0])
+    assert deployment_at_rest(w.docs[DPATH]) and w.deployment_pass().writes == []
+    w.rs_pass()
+    assert {rs.path: rs.data for rs in w.replica_sets()} == before
+    # the same selector written another way is no change; the old one back is valid again
+    w.update_spec(selector={"matchLabels": {"app": "web"}, "matchExpressions": []}, template=template())
+    plan = w.deployment_pass()
+    assert plan.errors == [] and plan.released == [] and plan.created == []
+    assert w.condition("ReplicaFailure") is None
+
+
+def test_selector_change_problem_is_the_clients_check() -> None:
+    old = deployment()
+    assert selector_change_problem(old, deployment(replicas=5)) is None
+    new = deployment()
+    new["spec"]["selector"] = {"matchLabels": {"app": "web"}, "matchExpressions": []}
+    assert selector_change_problem(old, new) is None
+    new["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}
+    problem = selector_change_problem(old, new)
+    assert problem is not None and problem.startswith("spec.selector: Invalid value: ") and problem.endswith(": field is immutable")
+    assert selector_change_problem({"spec": 5}, new) is None  # nothing a pass acted on
+    assert selector_change_problem(old, "junk") is not None

@@ -130,32 +130,15 @@ def _size_problem(item: Valid) -> str | None:
 IMMUTABLE_SELECTOR = ("Deployment", "ReplicaSet")  # apps/v1: spec.selector is set once
 
 
-def _selector_key(raw: Any) -> Any:
-    """A selector as a LabelSelector compares (unset and empty are one); raw if it is none."""
-    import json
-
-    from pydantic import ValidationError
-
-    from functions.api.selector import LabelSelector
-
-    try:
-        return LabelSelector.model_validate(raw).model_dump(mode="json")
-    except ValidationError:
-        return json.dumps(raw, sort_keys=True, default=str)
-
-
 def selector_change(kind: kinds.Kind, name: str, written: dict[str, Any], stored: dict[str, Any]) -> str | None:
-    """Kubernetes' refusal of a changed ``spec.selector`` of a Deployment or ReplicaSet."""
-    import json
+    """Kubernetes' refusal of a changed ``spec.selector`` of a Deployment or ReplicaSet,
+    by the functions' own comparison (the Deployment pass refuses the same change)."""
+    from functions.api.deployment import selector_change_problem
 
     if kind.kind not in IMMUTABLE_SELECTOR:
         return None
-    old = shapes.as_map(stored.get("spec")).get("selector")
-    new = shapes.as_map(written.get("spec")).get("selector")
-    if not isinstance(old, dict) or _selector_key(old) == _selector_key(new):
-        return None
-    value = json.dumps(new, sort_keys=True, separators=(",", ":"), default=str)
-    return f'The {kind.kind} "{name}" is invalid: spec.selector: Invalid value: {value:.300}: field is immutable'
+    problem = selector_change_problem(stored, written)
+    return f'The {kind.kind} "{name}" is invalid: {problem}' if problem else None
 
 
 def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:

@@ -41,6 +41,7 @@ from functions.controllers.deployment_conditions import (
     TIMED_OUT,
     condition,
     get_condition,
+    set_condition,
 )
 from functions.controllers.deployment_rollout import (
     is_scaling_event,
@@ -285,11 +286,8 @@ def sync_deployment(store: Store, settings: Any, namespace: str, name: str, cloc
             continue
         except (gexc.InvalidArgument, gexc.PermissionDenied, gexc.ResourceExhausted) as error:
             result.failed = True
-            message = f"Failed to update deployment: {error}"[:1000]
             log.error("sync failed", extra=ref_fields(KIND, namespace, name, error=str(error)))
-            uid = deployment_uid(doc.path, doc.create_time)
-            store.record([event_for(namespace, name, uid, FAILED_RS_CREATE if plan.created else "FailedUpdate",
-                                    message, "Warning")], now)
+            _record_failure(store, doc, plan, error, now)
             return result
         result.passes += 1
         result.created += len(plan.created)
@@ -301,6 +299,32 @@ def sync_deployment(store: Store, settings: Any, namespace: str, name: str, cloc
         _log_plan(namespace, name, plan)
         return result
     raise Contention(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
+
+
+def _record_failure(store: Store, doc: Doc, plan: DeploymentPlan, error: Exception, now: datetime) -> None:
+    """A commit Firestore refused: a Warning event; for a refused ReplicaSet create also
+    Kubernetes' ``Progressing=False`` (``ReplicaSetCreateError``) on the Deployment, so
+    ``rollout status`` says why (resync retries it: the Deployment is not at rest)."""
+    uid = deployment_uid(doc.path, doc.create_time)
+    if not plan.created:
+        message = f"Failed to update deployment: {error}"[:1000]
+        store.record([event_for(doc.namespace, doc.name, uid, "FailedUpdate", message, "Warning")], now)
+        return
+    message = f'Failed to create new replica set "{plan.created[0]}": {error}'[:1000]
+    event = event_for(doc.namespace, doc.name, uid, FAILED_RS_CREATE, message, "Warning")
+    status = as_dict(doc.data.get("status"))
+    conditions = [c for c in as_list(status.get("conditions")) if isinstance(c, dict)]
+    deadline = as_dict(doc.data.get("spec")).get("progressDeadlineSeconds", 600)
+    updated = set_condition(conditions, condition(PROGRESSING, "False", FAILED_RS_CREATE, message, now))
+    if deadline == NO_LIMIT or same_data(updated, conditions):
+        store.record([event], now)
+        return
+    try:
+        fields = ({"status.conditions": updated} if isinstance(doc.data.get("status"), dict)
+                  else {"status": {"conditions": updated}})
+        store.commit([Update(doc.path, fields, if_updated_at=doc.update_time), event], now)
+    except (StaleWrite, gexc.InvalidArgument, gexc.PermissionDenied, gexc.ResourceExhausted):
+        store.record([event], now)  # the next pass (the change that made this stale) decides again
 
 
 def _log_plan(namespace: str, name: str, plan: DeploymentPlan) -> None:

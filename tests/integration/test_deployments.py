@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.api_core import exceptions as gexc
+
 from functions.api.podtemplatehash import HASH_LABEL, pod_template_hash
 from functions.controllers.deployments import (
     cascade_delete_deployment,
@@ -17,7 +19,16 @@ from functions.controllers.deployments import (
 )
 from functions.controllers.replication import REPLICA_SET, controller_uid, sync_controller
 from functions.runtime import Runtime
-from functions.store import DEPLOYMENTS, REPLICA_SETS, Doc, StaleWrite, Store, Write, doc_path
+from functions.store import (
+    DEPLOYMENTS,
+    REPLICA_SETS,
+    Create,
+    Doc,
+    StaleWrite,
+    Store,
+    Write,
+    doc_path,
+)
 from tests.helpers import pods
 
 NS = "default"
@@ -290,3 +301,34 @@ def test_a_cascade_of_many_batches_counts_only_stale_commits_as_attempts(rt: Run
     rt.store.client.document(DPATH).delete()
     assert cascade_delete_deployment(rt.store, NS, "web", uid, rt.clock) == deployments.MAX_ATTEMPTS + 4
     assert replica_sets(rt.store) == {}
+
+
+class RefusingReplicaSetCreates(Store):
+    """The real store, but Firestore refuses any commit that creates a ReplicaSet (as a
+    document over its size limit would be)."""
+
+    def commit(self, writes: Sequence[Write], now: datetime) -> None:
+        if any(isinstance(w, Create) and w.path.startswith(f"namespaces/{NS}/replicaSets/") for w in writes):
+            raise gexc.InvalidArgument("maximum entity size is 1048576 bytes")
+        super().commit(writes, now)
+
+
+def test_a_refused_replica_set_create_is_reported_on_the_deployment(rt: Runtime) -> None:
+    write_deployment(rt.store, replicas=2)
+    refusing = RefusingReplicaSetCreates(rt.store.client)
+    result = sync_deployment(refusing, rt.settings, NS, "web", rt.clock)  # no raise
+    assert result.failed and result.created == 0 and replica_sets(rt.store) == {}
+    progressing = condition(rt.store, "Progressing")
+    assert progressing is not None
+    assert (progressing["status"], progressing["reason"]) == ("False", "ReplicaSetCreateError")
+    assert progressing["message"].startswith('Failed to create new replica set "web-')
+    assert "maximum entity size" in progressing["message"]
+    assert not deployment_at_rest(data(rt.store))  # resync passes it again
+    warnings = [e for e in (s.to_dict() or {} for s in rt.store.client.collection(f"namespaces/{NS}/events").stream())
+                if e.get("type") == "Warning"]
+    assert [e["reason"] for e in warnings] == ["ReplicaSetCreateError"]
+    assert sync_deployment(refusing, rt.settings, NS, "web", rt.clock).failed  # the same condition: no new write
+    assert condition(rt.store, "Progressing") == progressing
+    converge(rt)  # Firestore takes it now: the rollout goes on
+    progressing = condition(rt.store, "Progressing")
+    assert progressing is not None and progressing["reason"] == "NewReplicaSetAvailable"

@@ -48,8 +48,9 @@ def complete(v: DeploymentView, status: dict[str, Any]) -> bool:
 
 def calculate_status(v: DeploymentView, sets: list[RS | None], new: RS | None) -> None:
     live = [rs for rs in sets if rs is not None]
-    available = sum(rs.counted_available for rs in live)  # not pods a pending scale-down removes
+    available = sum(rs.available for rs in live)  # reported as Kubernetes does
     total = sum(rs.replicas for rs in live)
+    counted = sum(rs.counted_available for rs in live)  # decided on: not pods a pending scale-down removes
     v.status.update({
         "observedGeneration": v.generation,
         "replicas": sum(rs.status_replicas for rs in live),
@@ -60,7 +61,7 @@ def calculate_status(v: DeploymentView, sets: list[RS | None], new: RS | None) -
         "terminatingReplicas": sum(rs.terminating for rs in live),
         "specHash": v.digest,
     })
-    if available >= v.spec.replicas - v.spec.max_unavailable():
+    if counted >= v.spec.replicas - v.spec.max_unavailable():
         v.set_condition(condition(AVAILABLE, "True", MINIMUM_AVAILABLE, "Deployment has minimum availability.", v.now))
     else:
         v.set_condition(condition(AVAILABLE, "False", MINIMUM_UNAVAILABLE,

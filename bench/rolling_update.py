@@ -44,11 +44,14 @@ def complete(data: dict[str, Any], replicas: int) -> bool:
         and status.get("availableReplicas") == replicas
 
 
-def wait_complete(doc: Any, replicas: int, timeout: float) -> float:
+def wait_complete(doc: Any, replicas: int, timeout: float, after: int = 0) -> float:
+    """Seconds until the rollout is complete at a generation above ``after`` (the pass
+    advances the generation when it first sees a spec change)."""
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         snap = doc.get()
-        if snap.exists and complete(snap.to_dict() or {}, replicas):
+        data = snap.to_dict() or {} if snap.exists else {}
+        if (data.get("metadata") or {}).get("generation", 0) > after and complete(data, replicas):
             return time.perf_counter() - start
         time.sleep(0.1)
     raise TimeoutError(f"the rollout did not complete in {timeout:.0f} s")
@@ -68,7 +71,7 @@ def main() -> None:
         first = wait_complete(doc, replicas, timeout=120 + 10 * boot)
         generation = (doc.get().to_dict() or {}).get("metadata", {}).get("generation")
         doc.update({"spec.template.spec.containers": [{"name": "web", "image": "nginx:1.28"}]})
-        took = wait_complete(doc, replicas, timeout=120 + 20 * boot)
+        took = wait_complete(doc, replicas, timeout=120 + 20 * boot, after=generation or 1)
         after = doc.get().to_dict() or {}
         pods = [s.to_dict() or {} for s in db.collection(f"namespaces/{NAMESPACE}/pods").stream()]
         images = {p["spec"]["containers"][0]["image"] for p in pods if not p["metadata"].get("deletionTimestamp")}

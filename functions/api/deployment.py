@@ -21,11 +21,11 @@ from pydantic import (
     model_validator,
 )
 
-from functions.api.base import Model, error_messages, unknown_fields
+from functions.api.base import Model
 from functions.api.controller import ABSOLUTE_MAX_REPLICAS, PodTemplateSpec, spec_hash
 from functions.api.meta import ObjectMeta
-from functions.api.names import MAX_CONTROLLER_NAME, name_problem, namespace_problem
-from functions.api.parse import Parsed
+from functions.api.names import MAX_CONTROLLER_NAME
+from functions.api.parse import Parsed, parse_kind
 from functions.api.selector import LabelSelector
 
 KIND: Final = "Deployment"
@@ -199,38 +199,17 @@ class Deployment(Model):
 
 def parse_deployment(doc: Any, namespace: str, name: str, max_replicas: int | None = None) -> Parsed[Deployment]:
     """The Deployment as written (its status left aside), or the messages that say why not."""
-    if not isinstance(doc, dict):
-        return Parsed(None, [f"(document): must be a map, not {type(doc).__name__}"])
-    doc = {k: v for k, v in doc.items() if k != "status"}
-    errors: list[str] = []
-    if doc.get("kind", KIND) != KIND:
-        errors.append(f"kind: {doc.get('kind')!r:.80} is not {KIND!r}; this collection holds {KIND}s")
-    if doc.get("apiVersion", API_VERSION) != API_VERSION:
-        errors.append(f"apiVersion: {doc.get('apiVersion')!r:.80} is not supported; use {API_VERSION!r}")
-    doc.update(kind=KIND, apiVersion=API_VERSION)
-    meta = doc.get("metadata", {})
-    if isinstance(meta, dict):
-        meta = doc["metadata"] = dict(meta)
-        if meta.setdefault("name", name) != name:
-            errors.append(f"metadata.name: {meta['name']!r:.80} does not match the document id {name!r:.80}")
-        if meta.setdefault("namespace", namespace) != namespace:
-            errors.append(
-                f"metadata.namespace: {meta['namespace']!r:.80} does not match the document's namespace {namespace!r:.80}"
-            )
-    for problem in (name_problem(name, MAX_DEPLOYMENT_NAME, "Deployment name"), namespace_problem(namespace)):
-        if problem:
-            errors.append(f"metadata: {problem}")
-    try:
-        obj = Deployment.model_validate(doc)
-    except ValidationError as error:
-        return Parsed(None, errors + error_messages(error))
+    doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
+    parsed = parse_kind(doc, Deployment, KIND, namespace, name, MAX_DEPLOYMENT_NAME, dict, api_version=API_VERSION)
+    obj, errors = parsed.obj, list(parsed.errors)
+    if obj is None:
+        return parsed
     if max_replicas is not None and obj.spec.replicas > max_replicas:
         errors.append(
             f"spec.replicas: {obj.spec.replicas} is over this installation's cap of {max_replicas} "
             "(FIRECONTROL_MAX_REPLICAS), a guard against runaway cost"
         )
-    unknown = [p for p in unknown_fields(obj) if not p.startswith(("metadata.", "status")) and p != "status"]
-    return Parsed(None if errors else obj, errors, unknown)
+    return Parsed(None if errors else obj, errors, parsed.unknown)
 
 
 # -- spec.selector is immutable in apps/v1

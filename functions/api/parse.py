@@ -44,7 +44,7 @@ class Parsed(Generic[T]):
         return self.obj is not None and not self.errors
 
 
-def _parse(
+def parse_kind(
     doc: Any,
     model: type[T],
     kind: str,
@@ -93,7 +93,7 @@ def _parse(
 
 def parse_controller(doc: Any, namespace: str, name: str, max_replicas: int) -> Parsed[ReplicationController]:
     doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
-    parsed = _parse(
+    parsed = parse_kind(
         doc, ReplicationController, "ReplicationController", namespace, name,
         MAX_CONTROLLER_NAME, legacy.controller_from_legacy,
     )
@@ -109,7 +109,7 @@ def parse_controller(doc: Any, namespace: str, name: str, max_replicas: int) -> 
 def parse_replicaset(doc: Any, namespace: str, name: str, max_replicas: int) -> Parsed[ReplicaSet]:
     """An apps/v1 ReplicaSet: as a controller, and its selector checked as apps/v1 does."""
     doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
-    parsed = _parse(doc, ReplicaSet, "ReplicaSet", namespace, name, MAX_CONTROLLER_NAME, dict, "apps/v1")
+    parsed = parse_kind(doc, ReplicaSet, "ReplicaSet", namespace, name, MAX_CONTROLLER_NAME, dict, "apps/v1")
     if parsed.obj is None:
         return parsed
     errors = selector_problems(parsed.obj.spec)
@@ -133,7 +133,7 @@ def parse_pod(doc: Any, namespace: str, name: str) -> Parsed[Pod]:
     """The pod as written; its status is the functions' own, read apart (a bad one is no
     reason to call the pod invalid and take its VM away)."""
     doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
-    return _parse(doc, Pod, "Pod", namespace, name, MAX_POD_NAME, legacy.pod_from_legacy)
+    return parse_kind(doc, Pod, "Pod", namespace, name, MAX_POD_NAME, legacy.pod_from_legacy)
 
 
 def parse_controller_status(doc: Any) -> ReplicationControllerStatus:
@@ -153,7 +153,7 @@ def parse_service(doc: Any, namespace: str, name: str) -> Parsed[Service]:
         if isinstance(spec, dict) and spec.get("createExternalLoadBalancer") is True:
             spec = {k: v for k, v in spec.items() if k != "createExternalLoadBalancer"}
             doc["spec"] = {"type": "LoadBalancer", **spec}
-    return _parse(doc, Service, "Service", namespace, name, MAX_SERVICE_NAME, legacy.service_from_legacy)
+    return parse_kind(doc, Service, "Service", namespace, name, MAX_SERVICE_NAME, legacy.service_from_legacy)
 
 
 def parse_service_status(doc: Any) -> ServiceStatus:
@@ -167,7 +167,7 @@ def parse_service_status(doc: Any) -> ServiceStatus:
 def parse_quota(doc: Any, namespace: str, name: str) -> Parsed[ResourceQuota]:
     """A ResourceQuota; there is no 2014 shape of it."""
     doc = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
-    return _parse(doc, ResourceQuota, "ResourceQuota", namespace, name, MAX_NAMESPACE, dict)
+    return parse_kind(doc, ResourceQuota, "ResourceQuota", namespace, name, MAX_NAMESPACE, dict)
 
 
 def parse_quota_status(doc: Any) -> ResourceQuotaStatus:

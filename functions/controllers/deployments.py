@@ -297,6 +297,8 @@ def sync_deployment(store: Store, settings: Any, namespace: str, name: str, cloc
         result.released += len(plan.released)
         result.collisions += int(plan.collision)
         _log_plan(namespace, name, plan)
+        if plan.collision:
+            continue  # the next name now: a status-only write wakes no trigger
         return result
     raise Contention(f"{KIND} {namespace}/{name}: no pass committed in {MAX_ATTEMPTS} attempts")
 

@@ -332,3 +332,19 @@ def test_a_refused_replica_set_create_is_reported_on_the_deployment(rt: Runtime)
     converge(rt)  # Firestore takes it now: the rollout goes on
     progressing = condition(rt.store, "Progressing")
     assert progressing is not None and progressing["reason"] == "NewReplicaSetAvailable"
+
+
+def test_a_taken_name_is_passed_over_in_the_same_invocation(rt: Runtime) -> None:
+    """A ReplicaSet of another template holds the hash's name: the pass raises the
+    collision count and, since that status write wakes no trigger, tries the next name
+    at once rather than at the next resync tick."""
+    write_deployment(rt.store, replicas=2)
+    taken = f"web-{pod_template_hash(template())}"
+    other = {"metadata": {"labels": {"other": "x"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    rt.store.client.document(doc_path(NS, REPLICA_SETS, taken)).set({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": taken, "labels": {"other": "x"}},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"other": "x"}}, "template": other}})
+    result = dpass(rt)
+    assert result.collisions == 1 and result.created == 1
+    assert data(rt.store)["status"]["collisionCount"] == 1
+    assert f"web-{pod_template_hash(template(), 1)}" in replica_sets(rt.store)

@@ -91,10 +91,9 @@ DEPLOYMENT_READS = ("replicas", "readyReplicas", "availableReplicas", "terminati
 
 def controller_of(data: Any) -> tuple[str, str] | None:
     """The (kind, name) of a document's controlling owner reference, if it names one we can use."""
-    from functions.pod_policy import as_dict, as_list
+    from functions.pod_policy import controller_reference
 
-    meta = as_dict(as_dict(data).get("metadata"))
-    owner = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
+    owner = controller_reference(data) or {}
     kind, name = owner.get("kind"), owner.get("name")
     if not isinstance(kind, str) or not isinstance(name, str) or not name or "/" in name:
         return None

@@ -88,6 +88,12 @@ class PodInfo:
         return next((ref for ref in self.owner_references if ref.get("controller") is True), None)
 
 
+def controller_reference(data: Any) -> dict[str, Any] | None:
+    """A stored document's controlling owner reference (``controller: true``), read leniently."""
+    refs = as_list(as_dict(as_dict(data).get("metadata")).get("ownerReferences"))
+    return next((ref for ref in map(as_dict, refs) if ref.get("controller") is True), None)
+
+
 def labels_of(data: dict[str, Any]) -> dict[str, str]:
     """A document's string labels (anything else a client wrote there is ignored)."""
     return {k: v for k, v in as_dict(as_dict(data.get("metadata")).get("labels")).items() if isinstance(v, str)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from functions.cli.shapes import as_list, as_map
+from functions.cli.shapes import as_map
 
 if TYPE_CHECKING:
     from functions.cli.kinds import Kind
@@ -92,8 +92,9 @@ def same_template(a: Any, b: Any) -> bool:
 
 
 def controller_of(data: dict[str, Any]) -> dict[str, Any] | None:
-    refs = as_list(as_map(data.get("metadata")).get("ownerReferences"))
-    return next((as_map(r) for r in refs if as_map(r).get("controller") is True), None)
+    from functions.pod_policy import controller_reference
+
+    return controller_reference(data)
 
 
 def owned_by(data: dict[str, Any], kind: str, owner: Doc) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 from functions.controllers.deployments import deployment_at_rest, sync_deployment
 from functions.objects import object_uid
-from functions.pod_policy import as_dict, as_list
+from functions.pod_policy import as_dict, controller_reference
 from functions.runtime import Runtime
 from functions.store import DEPLOYMENTS, Delete, Doc, StaleWrite, doc_path
 
@@ -85,8 +85,7 @@ def deployment_work(
 
 def deployment_ref(replica_set: Doc) -> tuple[str, str] | None:
     """(name, uid) of the Deployment a ReplicaSet's controlling owner reference names."""
-    meta = as_dict(replica_set.data.get("metadata"))
-    ref = next((r for r in map(as_dict, as_list(meta.get("ownerReferences"))) if r.get("controller") is True), {})
+    ref = controller_reference(replica_set.data) or {}
     name, uid = ref.get("name"), ref.get("uid")
     if ref.get("kind") != DEPLOYMENT or not isinstance(name, str) or not name or "/" in name \
             or not isinstance(uid, str):

@@ -1,6 +1,10 @@
 """The controllers, one module each, and the parts only they use.
 
-- ``replication``: the replication manager (a controller keeps N pods);
+- ``replication``: the replication manager (a controller keeps N pods), for
+  replication controllers and ReplicaSets alike (a ``ControllerKind`` each);
+- ``deployments``: the Deployment pass (``deployment_view`` its ReplicaSets as it sees
+  them, ``deployment_rollout`` the strategies, ``deployment_status`` and
+  ``deployment_conditions`` its status), and ``resync_deployments`` resync's part;
 - ``pods``: the pod runtime (a pod is a VM; ``termination`` and ``pod_logs`` are its
   graceful deletion and the output it keeps);
 - ``services``: the service controller (load balancers; ``service_ports`` the port maps

@@ -222,7 +222,7 @@ def test_a_paused_deployment_changes_nothing_until_resumed(stack: Stack) -> None
     assert changed.returncode == 0, changed
     wait_for(lambda: (d := stack.get(ns, "deployments", "web")) and d["status"].get("observedGeneration")
              == d["metadata"].get("generation"), timeout=30, interval=0.3)
-    time.sleep(5)  # two resync ticks and every event: still nothing
+    time.sleep(4)  # two resync ticks (every 2 s here) and every event: still nothing
     assert sorted(p["metadata"]["name"] for p in pods(stack, ns)) == before
     assert len(replica_sets(stack, ns)) == 1
     resumed = stack.cli("rollout", "resume", "deployment/web", "-n", ns)

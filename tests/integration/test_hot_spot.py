@@ -1,6 +1,6 @@
 """No write hot spot: a 100-replica controller converging through the real trigger path
 (Firestore emulator -> router -> functions-framework servers -> Compute emulator) makes
-no failed pass, and its document is written about once a second at most."""
+no failed pass, and its document is written about twice a second at most."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ def test_a_100_replica_controller_converges_with_no_failed_pass_and_no_hot_spot(
     times = write_times(router, project, path)
     span = (times[-1] - times[0]).total_seconds()
     print(f"{len(times)} writes to the controller in {span:.1f} s; at most {busiest_second(times)} in one second")
-    # Pod-driven passes start at most once a second; one pass may commit more than once
-    # (creates past the burst cap), and the controller's own changes run a pass too.
-    assert busiest_second(times) <= 3, times
+    # Pod-driven passes: one a half-second slot (functions/coalesce.py), so at most three
+    # in any sliding second (seen: 3, every run); the controller's own changes run a pass
+    # too, and may fall in the same second.
+    assert busiest_second(times) <= 4, times
+    assert len(times) <= 2.5 * span, times  # about two writes a second over the whole rise, not a storm

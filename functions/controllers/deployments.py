@@ -32,6 +32,7 @@ from functions.api.deployment import (
     selector_digest,
     selector_immutable_message,
 )
+from functions.config import Settings
 from functions.controllers.deployment_conditions import (
     FAILED_RS_CREATE,
     INVALID_SPEC,
@@ -265,7 +266,7 @@ def read_pods(store: Store, deployment: Doc) -> list[PodInfo]:
             store.pods_matching_or_owned(deployment.namespace, parsed.obj.spec.label_selector, None)]
 
 
-def sync_deployment(store: Store, settings: Any, namespace: str, name: str, clock: Clock) -> DeploymentResult:
+def sync_deployment(store: Store, settings: Settings, namespace: str, name: str, clock: Clock) -> DeploymentResult:
     """One pass of a Deployment: read, plan, commit once; on a stale commit read again."""
     path = doc_path(namespace, DEPLOYMENTS, name)
     result = DeploymentResult()
@@ -276,7 +277,7 @@ def sync_deployment(store: Store, settings: Any, namespace: str, name: str, cloc
         replica_sets = store.in_namespace(namespace, REPLICA_SETS)
         pods = read_pods(store, doc)
         now = clock()
-        plan = plan_deployment(doc, replica_sets, pods, now, getattr(settings, "max_replicas", None))
+        plan = plan_deployment(doc, replica_sets, pods, now, settings.max_replicas)
         result.invalid = bool(plan.errors)
         if not plan.writes:
             return result

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.cli import kinds, shapes
+from functions.api import shapes
+from functions.cli import kinds
 from functions.cli.errors import CliError
 from functions.cli.manifests import Document, read
 from functions.cli.output import Output

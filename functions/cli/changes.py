@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions import fingerprint
-from functions.cli import reads, shapes
+from functions.api import shapes
+from functions.api.shapes import as_list, as_map
+from functions.cli import reads
 from functions.cli.errors import CliError
 from functions.cli.kinds import CONTROLLER, DEPLOYMENT, POD, REPLICA_SET, SCALABLE, Kind
 from functions.cli.output import Output
-from functions.cli.shapes import as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store, Write

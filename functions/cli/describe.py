@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.cli import columns, reads, shapes
+from functions.api import columns, shapes
+from functions.api.columns import age
+from functions.api.shapes import as_list, as_map
+from functions.cli import reads
 from functions.cli.errors import CliError
 from functions.cli.kinds import CONTROLLER, DEPLOYMENT, POD, QUOTA, REPLICA_SET, SERVICE, Kind
-from functions.cli.output import Output, age, rfc3339
-from functions.cli.shapes import as_list, as_map
+from functions.cli.output import Output, rfc3339
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from functions.api.columns import age
+from functions.api.shapes import as_list, as_map
 from functions.cli import reads, workloads
 from functions.cli.kinds import DEPLOYMENT, REPLICA_SET, Kind
-from functions.cli.output import Output, age
-from functions.cli.shapes import as_list, as_map
+from functions.cli.output import Output
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store

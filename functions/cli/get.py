@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.cli import columns, reads
+from functions.api import columns
+from functions.cli import reads
 from functions.cli.errors import INTERRUPTED, CliError
 from functions.cli.kinds import QUOTA, Kind
 from functions.cli.output import Output, dump

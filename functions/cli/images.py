@@ -8,12 +8,12 @@ import copy
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.cli import shapes
+from functions.api import shapes
+from functions.api.shapes import as_list, as_map
 from functions.cli.changes import ATTEMPTS, must_read
 from functions.cli.errors import USAGE, CliError
 from functions.cli.kinds import CONTROLLER, Kind
 from functions.cli.output import Output
-from functions.cli.shapes import as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Store

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from functions.api.shapes import as_list, as_map
 from functions.cli.errors import CliError
 from functions.cli.output import visible
-from functions.cli.shapes import as_list, as_map
 
 if TYPE_CHECKING:
     from functions.cloudprovider import CloudProvider

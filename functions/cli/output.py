@@ -158,14 +158,3 @@ def dump(value: Any, fmt: str) -> str:
     return text
 
 
-def age(since: Any, now: datetime | None = None) -> str:
-    """kubectl's short age: 42s, 5m, 3h, 2d; ``<unknown>`` without a time."""
-    if not isinstance(since, datetime):
-        return "<unknown>"
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    seconds = max(0, int(((now or datetime.now(UTC)) - since).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size * (2 if unit != "d" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

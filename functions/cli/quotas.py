@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from functions.cli.shapes import as_map
+from functions.api.shapes import as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.cli import shapes
+from functions.api import shapes
 from functions.cli.kinds import EVENT, Kind
 
 if TYPE_CHECKING:

@@ -13,13 +13,13 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from functions.api.shapes import as_int, as_list, as_map
 from functions.cli import workloads
 from functions.cli.changes import commit_retrying, must_read
 from functions.cli.describe_workloads import pod_template
 from functions.cli.errors import CliError
 from functions.cli.kinds import DEPLOYMENT
 from functions.cli.output import Output, rfc3339
-from functions.cli.shapes import as_int, as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store, Write

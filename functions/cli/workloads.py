@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from functions.cli.shapes import as_map
+from functions.api.shapes import as_map
 
 if TYPE_CHECKING:
     from functions.cli.kinds import Kind
@@ -18,18 +18,6 @@ if TYPE_CHECKING:
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-
-
-def validate_replica_set(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
-    from functions.api.parse import parse_replicaset
-
-    return parse_replicaset(doc, namespace, name, max_replicas)
-
-
-def validate_deployment(doc: Any, namespace: str, name: str, max_replicas: int) -> Any:
-    from functions.api.deployment import parse_deployment
-
-    return parse_deployment(doc, namespace, name, max_replicas)
 
 
 # -- reading --------------------------------------------------------------------------

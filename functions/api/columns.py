@@ -6,11 +6,11 @@ the same in ``get``, ``get -w`` and ``describe``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.cli import shapes
-from functions.cli.kinds import (
+from functions.api import shapes
+from functions.api.kinds import (
     CONTROLLER,
     DEPLOYMENT,
     EVENT,
@@ -20,13 +20,25 @@ from functions.cli.kinds import (
     SERVICE,
     Kind,
 )
-from functions.cli.output import age
-from functions.cli.shapes import as_list, as_map
+from functions.api.shapes import as_list, as_map
 
 if TYPE_CHECKING:
     from functions.store import Doc
 
 NONE = "<none>"
+
+
+def age(since: Any, now: datetime | None = None) -> str:
+    """kubectl's short age: 42s, 5m, 3h, 2d; ``<unknown>`` without a time."""
+    if not isinstance(since, datetime):
+        return "<unknown>"
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    seconds = max(0, int(((now or datetime.now(UTC)) - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "d" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:

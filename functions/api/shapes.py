@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from functions.cli.kinds import CONTROLLER, POD, SERVICE, Kind
+from functions.api.kinds import CONTROLLER, POD, SERVICE, Kind
 
 # Written by the functions; a manifest cannot set them, apply keeps what is stored.
 OWNED_METADATA = (

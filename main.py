@@ -15,7 +15,7 @@ import functions_framework
 
 if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
-    from flask import Request
+    from flask import Request, Response
 
     from functions.runtime import Runtime
 
@@ -93,6 +93,16 @@ def pod_status(request: Request) -> tuple[str, int, dict[str, str]]:
     body = request.stream.read(READ_LIMIT)  # never more than a report may be, plus one byte
     code, reply = handle_report(rt, request.headers.get("Authorization"), body, request.method)
     return json.dumps(reply), code, {"Content-Type": "application/json"}
+
+
+@functions_framework.http
+def kube_api(request: Request) -> Response:
+    """HTTP: the Kubernetes API subset kubectl and client libraries talk to (docs/kube-api.md).
+    Who may call it is Cloud Run's IAM (the invoker role); the local stack has no auth."""
+    rt = _rt()
+    from functions.kubeapi.app import handle
+
+    return handle(rt, request)
 
 
 def _command_line(argv: list[str]) -> int:

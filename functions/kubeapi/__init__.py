@@ -1,0 +1,8 @@
+"""``kube_api``: the subset of the Kubernetes REST API firecontrol serves, over the same
+Firestore documents and the same validation as the functions and the CLI.
+
+The apiserver's handler chain in a few modules (docs/kube-api.md): ``app`` (decode,
+route, encode, errors as ``Status``), ``routes``, ``resources`` (what is served),
+``discovery`` and ``openapi``, ``reads`` (get, list), ``writes`` (create, update, patch),
+``deletion``, ``patch``, ``watch``, ``tables``, ``selectors``, ``subresources``.
+"""

@@ -1,0 +1,42 @@
+"""Documents in, Kubernetes objects out, for the resource a route names.
+
+The codec itself is ``functions.served`` (shared with the CLI's ``get -o json``);
+this adds where a resource's documents live and the reads every verb starts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from functions.kubeapi.resources import Resource
+from functions.served import served_object
+
+if TYPE_CHECKING:
+    from functions.store import Doc, Store
+
+Query = Mapping[str, str]  # the request's query parameters, first value of each
+
+
+def collection_of(resource: Resource) -> str:
+    if resource.stored is None:
+        raise ValueError(f"{resource.plural} are not stored per namespace")
+    return resource.stored.collection
+
+
+def path_of(resource: Resource, namespace: str, name: str) -> str:
+    return f"namespaces/{namespace}/{collection_of(resource)}/{name}"
+
+
+def load(store: Store, resource: Resource, namespace: str, name: str) -> Doc | None:
+    """The stored document, or None; a name Firestore cannot hold as an id reads as absent."""
+    if not name or "/" in name or name in (".", "..") or (name.startswith("__") and name.endswith("__")):
+        return None
+    return store.get(path_of(resource, namespace, name))
+
+
+def serve(resource: Resource, doc: Doc) -> dict[str, Any]:
+    """The object a client sees for a stored document."""
+    if resource.stored is None:
+        raise ValueError(f"{resource.plural} are not served from a kind's documents")
+    return served_object(resource.stored, doc.data, doc.path, doc.create_time, doc.update_time)

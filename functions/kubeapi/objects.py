@@ -7,6 +7,7 @@ this adds where a resource's documents live and the reads every verb starts from
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions.kubeapi.resources import Resource
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
     from functions.store import Doc, Store
 
 Query = Mapping[str, str]  # the request's query parameters, first value of each
+
+
+@dataclass
+class Reply:
+    """What a verb answers: the code, the JSON body, and ``Warning`` headers to add
+    (each a message; ``app`` formats them as ``299 - "message"``)."""
+
+    code: int
+    body: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
 
 
 def collection_of(resource: Resource) -> str:

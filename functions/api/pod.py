@@ -6,7 +6,18 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, StrictInt, StrictStr, field_validator, model_validator
+from typing import Any
+
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from functions.api.base import Model
 from functions.api.meta import Condition, ObjectMeta
@@ -264,7 +275,7 @@ class ContainerStateTerminated(Model):
     message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    container_id: str | None = None
+    container_id: str | None = Field(default=None, alias="containerID")
 
 
 class ContainerState(Model):
@@ -287,11 +298,24 @@ class ContainerStatus(Model):
     container_id: str | None = Field(default=None, alias="containerID")
 
 
+class PodIP(Model):
+    """One of ``status.podIPs`` / ``status.hostIPs``, as Kubernetes lists them."""
+
+    ip: StrictStr
+
+
+# Kubernetes spells these ``podIP`` and ``hostIP``; documents written before issue 13 have
+# the camelCase of the Python name (``podIp``), read here and written back the right way.
+_OLD_SPELLINGS = {"podIp": "podIP", "hostIp": "hostIP", "podIps": "podIPs", "hostIps": "hostIPs"}
+
+
 class PodStatus(Model):
     phase: Phase = "Pending"
     conditions: list[Condition] = Field(default_factory=list)
-    host_ip: str | None = None
-    pod_ip: str | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    host_ips: list[PodIP] | None = Field(default=None, alias="hostIPs")
+    pod_ip: str | None = Field(default=None, alias="podIP")
+    pod_ips: list[PodIP] | None = Field(default=None, alias="podIPs")
     start_time: datetime | None = None
     reason: str | None = None
     message: str | None = None
@@ -309,6 +333,35 @@ class PodStatus(Model):
     vm_agent: str | None = None
     # When the pod runtime asked the agent to stop the containers (graceful termination).
     termination_started: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not _OLD_SPELLINGS.keys() & data.keys():
+            return data
+        data = dict(data)
+        for old, new in _OLD_SPELLINGS.items():
+            if old in data:
+                value = data.pop(old)
+                data.setdefault(new, value)
+        return data
+
+    @model_serializer(mode="wrap")
+    def _address_lists(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        """``podIPs`` / ``hostIPs`` always follow ``podIP`` / ``hostIP`` (one address each,
+        the VM's), whichever of them a pass changed."""
+        data: dict[str, Any] = handler(self)
+        for one, many in (("pod_ip", "pod_ips"), ("host_ip", "host_ips")):
+            field = type(self).model_fields[many]
+            key = (field.alias or many) if info.by_alias else many
+            value = getattr(self, one)
+            if value:
+                data[key] = [{"ip": value}]
+            elif info.exclude_none:
+                data.pop(key, None)
+            else:
+                data[key] = None
+        return data
 
     def ready_condition(self) -> Condition | None:
         return next((c for c in self.conditions if c.type == "Ready"), None)

@@ -101,7 +101,7 @@ def summary(kind: Kind, doc: Doc, data: dict[str, Any], now: datetime) -> list[t
         lines += [
             ("Status", columns.pod_status(data)),
             ("Node", str(spec.get("nodeName") or columns.NONE)),
-            ("IP", str(status.get("podIP") or columns.NONE)),
+            ("IP", str(status.get("podIP") or status.get("podIp") or columns.NONE)),
             ("Controlled By", f"{owner.get('kind')}/{owner.get('name')}" if owner else columns.NONE),
             *_containers(spec),
             *_container_states(status),

@@ -142,7 +142,7 @@ def test_through_the_triggers_the_agents_last_report_finishes_the_deletion(
     cluster.store.client.document(doc_path("default", SERVICES, "front")).set(SERVICE)
     vm = wait_for(lambda: (pod_doc_of(cluster, "web-1").data.get("spec") or {}).get("nodeName"), timeout=20)
     wait_for(lambda: cluster.provider.get_instance(vm).status == "RUNNING", timeout=10)
-    wait_for(lambda: status_of(cluster, "web-1").get("hostIp"), timeout=10)  # paired (resync's job in production)
+    wait_for(lambda: status_of(cluster, "web-1").get("hostIP"), timeout=10)  # paired (resync's job in production)
     agent = Agent(cluster, "web-1")
     agent.report(container())
     wait_for(lambda: pool_members(compute) == [vm], timeout=20)  # Running: the service takes it
@@ -168,7 +168,7 @@ def test_through_the_triggers_the_first_report_pairs_the_pod_with_its_vm(cluster
     Agent(cluster, "web-1").report(container())
     wait_for(lambda: status_of(cluster, "web-1").get("vmFingerprint") is not None, timeout=20)
     status = status_of(cluster, "web-1")
-    assert status["phase"] == "Running" and status.get("hostIp")
+    assert status["phase"] == "Running" and status.get("hostIP")
     settled = pod_doc_of(cluster, "web-1").update_time
     time.sleep(1.0)  # the fingerprint's own write came back as an event, and changed nothing
     assert pod_doc_of(cluster, "web-1").update_time == settled

@@ -65,7 +65,7 @@ def test_agent_pod_is_pending_and_not_ready_until_its_agent_reports(crt: Runtime
     observe(rt)  # the VM is RUNNING: still not Ready, now paired with it
     status = status_of(rt, "web-1")
     assert status["phase"] == "Pending" and condition(status, "Ready")["status"] == "False"
-    assert status["vmFingerprint"] and status["hostIp"]
+    assert status["vmFingerprint"] and status["hostIP"]
 
 
 def test_a_legacy_pod_is_still_ready_while_its_vm_runs(crt: Runtime, compute: ComputeEmulator) -> None:
@@ -91,7 +91,7 @@ def test_the_agents_status_is_never_overwritten_by_the_pod_runtime(crt: Runtime,
         assert condition(status, kind) == condition(reported, kind)
     assert status["containerStatuses"] == reported["containerStatuses"]
     assert status["containerStatuses"][0]["restartCount"] == 2
-    assert status["vmFingerprint"] and status["podIp"]  # what the runtime knows, added
+    assert status["vmFingerprint"] and status["podIP"]  # what the runtime knows, added
 
     # A crash reported: not Ready; the next pass keeps that too.
     assert agent.report(container(state="waiting", reason="CrashLoopBackOff", restartCount=3, ready=False))

@@ -186,3 +186,38 @@ def test_hostile_strings_in_command_and_env_are_valid_data() -> None:
     assert parsed.obj is not None
     container = parsed.obj.spec.containers[0]
     assert container.command == [hostile] and container.env[0].value == hostile
+
+
+# -- issue 13: pod status field names as Kubernetes spells them ---------------------------
+
+
+def test_pod_addresses_are_written_as_kubernetes_spells_them() -> None:
+    from datetime import UTC, datetime
+
+    from functions.api.pod import PodStatus
+    from functions.cloudprovider import InstanceInfo
+    from functions.controllers.pods import pod_status
+
+    info = InstanceInfo(name="fc-web", status="RUNNING", internal_ip="10.0.0.7", zone="us-central1-a")
+    status = pod_status(PodStatus(), info, datetime(2025, 1, 1, tzinfo=UTC)).to_doc()
+    assert status["podIP"] == status["hostIP"] == "10.0.0.7"
+    assert status["podIPs"] == status["hostIPs"] == [{"ip": "10.0.0.7"}]
+    assert not {"podIp", "hostIp", "podIps", "hostIps"} & status.keys()
+
+
+@pytest.mark.parametrize("old", [{"podIp": "10.0.0.2", "hostIp": "10.0.0.3"}, {"podIP": "10.0.0.2", "hostIP": "10.0.0.3"}])
+def test_pod_addresses_are_read_in_either_spelling(old: dict[str, str]) -> None:
+    from functions.api.pod import PodStatus
+
+    status = PodStatus.model_validate({"phase": "Running", **old})
+    assert (status.pod_ip, status.host_ip) == ("10.0.0.2", "10.0.0.3")
+    doc = status.to_doc()
+    assert (doc["podIP"], doc["hostIP"]) == ("10.0.0.2", "10.0.0.3")
+    assert "podIp" not in doc and "hostIp" not in doc
+
+
+def test_a_terminated_container_has_a_container_id_as_kubernetes_spells_it() -> None:
+    from functions.api.pod import ContainerStateTerminated
+
+    doc = ContainerStateTerminated(exit_code=1, container_id="docker://abc").to_doc()
+    assert doc == {"exitCode": 1, "containerID": "docker://abc"}

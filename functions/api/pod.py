@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from functions.api.base import Model
-from functions.api.meta import Condition, ObjectMeta
+from functions.api.meta import Condition, ObjectMeta, replace_condition
 from functions.api.names import DNS_LABEL
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
@@ -374,6 +374,22 @@ class PodStatus(Model):
     @property
     def restarts(self) -> int:
         return max((status.restart_count for status in self.container_statuses), default=0)
+
+
+def finished_readiness(status: PodStatus, now: datetime) -> PodStatus:
+    """A Failed or Succeeded pod is not ready, as the kubelet says of a pod in a terminal
+    phase: ``Ready`` and ``ContainersReady`` False (reason ``PodFailed`` or
+    ``PodCompleted``). A condition already False keeps its own reason (InstanceGone,
+    NodeLost); any other phase is returned as it is."""
+    if status.phase not in ("Failed", "Succeeded"):
+        return status
+    reason = "PodFailed" if status.phase == "Failed" else "PodCompleted"
+    conditions = status.conditions
+    for kind in ("ContainersReady", "Ready"):
+        current = next((c for c in conditions if c.type == kind), None)
+        if current is None or current.status != "False":
+            conditions = replace_condition(conditions, kind, Condition(type=kind, status="False", reason=reason), now)
+    return status if conditions is status.conditions else status.model_copy(update={"conditions": conditions})
 
 
 class Pod(Model):

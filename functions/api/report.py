@@ -28,6 +28,7 @@ from functions.api.pod import (
     Phase,
     PodSpec,
     PodStatus,
+    finished_readiness,
 )
 
 MAX_BODY_BYTES = 256 * 1024
@@ -238,7 +239,8 @@ def derive_status(spec: PodSpec, old: PodStatus, report: Report, now: datetime) 
     phase = pod_phase(spec.restart_policy, statuses)
     unready = [s.name for s in statuses if not s.ready]
     message = f"containers with unready status: [{' '.join(unready)}]" if unready else None
-    reason = ("PodCompleted" if phase in FINISHED else "ContainersNotReady") if unready else None
+    finished = "PodFailed" if phase == "Failed" else "PodCompleted"
+    reason = (finished if phase in FINISHED else "ContainersNotReady") if unready else None
     containers_ready = Condition(type="ContainersReady", status="False" if unready else "True",
                                  reason=reason, message=message)
     if report.terminating:
@@ -248,12 +250,12 @@ def derive_status(spec: PodSpec, old: PodStatus, report: Report, now: datetime) 
     conditions = set_condition(old.conditions, "Initialized", Condition(type="Initialized", status="True"), now)
     conditions = set_condition(conditions, "ContainersReady", containers_ready, now)
     conditions = set_condition(conditions, "Ready", ready, now)
-    return old.model_copy(update={
+    return finished_readiness(old.model_copy(update={
         "phase": phase,
         "conditions": conditions,
         "container_statuses": statuses,
         "start_time": old.start_time or now,
         "reason": None,
         "message": None,
-    })
+    }), now)
 

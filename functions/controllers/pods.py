@@ -28,7 +28,7 @@ from functions.api.admission import pod_problems
 from functions.api.meta import Condition, replace_condition, set_condition
 from functions.api.names import zone_or_none
 from functions.api.parse import parse_pod
-from functions.api.pod import Pod, PodStatus
+from functions.api.pod import Pod, PodStatus, finished_readiness
 from functions.cloudprovider import (
     CloudError,
     CloudProvider,
@@ -96,12 +96,12 @@ def pod_status(old: PodStatus, info: InstanceInfo | None, now: datetime,
         reason = "InstanceGone" if info is None else "InstanceStopped"
         message = "the pod's VM no longer exists" if info is None else f"the pod's VM is {info.status}"
         ready = Condition(type="Ready", status="False", reason=reason, message=message)
-        return old.model_copy(
+        return finished_readiness(old.model_copy(
             update={
                 "phase": "Failed", "reason": reason, "message": message, "vm_fingerprint": None,
                 "conditions": set_condition(old.conditions, "Ready", ready, now),
             }
-        )
+        ), now)
     running = info.status == "RUNNING"
     scheduled = Condition(type="PodScheduled", status="True", reason="InstanceCreated", message=f"VM {info.name}")
     if old.vm_agent is not None:
@@ -251,10 +251,10 @@ class PodSync(GuardedSync[PodResult]):
         if parsed.obj is None or problems:
             message = "; ".join(problems)
             failed = Condition(type="PodScheduled", status="False", reason="InvalidSpec", message=message[:1000])
-            status = old.model_copy(update={
+            status = finished_readiness(old.model_copy(update={
                 "phase": "Failed", "reason": "InvalidSpec", "message": message[:1000], "vm_fingerprint": None,
                 "conditions": set_condition(old.conditions, "PodScheduled", failed, now),
-            })
+            }), now)
             self.commit([Update(doc.path, {"status": status.to_doc()}, doc.update_time),
                           self.event(doc, "InvalidSpec", message, "Warning")])
             return PodResult("invalid", "Failed", message)
@@ -295,11 +295,11 @@ class PodSync(GuardedSync[PodResult]):
         its own. It fails, gives up its finalizer, and the VM is neither used nor deleted."""
         message = f"VM {info.name} is not this pod's (its labels name another owner); it is left alone"
         failed = Condition(type="PodScheduled", status="False", reason="NameConflict", message=message)
-        status = old.model_copy(update={
+        status = finished_readiness(old.model_copy(update={
             "phase": "Failed", "reason": "NameConflict", "message": message, "vm_fingerprint": None,
             "host_ip": None, "pod_ip": None,
             "conditions": set_condition(old.conditions, "PodScheduled", failed, now),
-        })
+        }), now)
         fields: dict[str, Any] = {"status": status.to_doc()}
         if FINALIZER in finalizers:
             fields["metadata.finalizers"] = [f for f in finalizers if f != FINALIZER]

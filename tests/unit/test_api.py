@@ -221,3 +221,66 @@ def test_a_terminated_container_has_a_container_id_as_kubernetes_spells_it() -> 
 
     doc = ContainerStateTerminated(exit_code=1, container_id="docker://abc").to_doc()
     assert doc == {"exitCode": 1, "containerID": "docker://abc"}
+
+
+# -- issue 13: a finished pod is not ready ---------------------------------------------------
+
+
+def _ready_pod() -> Any:
+    from datetime import UTC, datetime
+
+    from functions.api.meta import Condition
+    from functions.api.pod import PodStatus
+
+    then = datetime(2025, 1, 1, tzinfo=UTC)
+    return PodStatus(phase="Running", pod_ip="10.0.0.7", conditions=[
+        Condition(type="ContainersReady", status="True", last_transition_time=then),
+        Condition(type="Ready", status="True", last_transition_time=then),
+    ])
+
+
+def _readiness(status: Any) -> dict[str, tuple[str, str | None]]:
+    return {c.type: (c.status, c.reason) for c in status.conditions if c.type in ("Ready", "ContainersReady")}
+
+
+@pytest.mark.parametrize("vm_status", [None, "TERMINATED"])
+def test_a_pod_whose_vm_is_gone_or_stopped_is_neither_ready_nor_containers_ready(vm_status: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from functions.cloudprovider import InstanceInfo
+    from functions.controllers.pods import pod_status
+
+    info = None if vm_status is None else InstanceInfo(name="fc-web", zone="us-central1-a", status=vm_status)
+    status = pod_status(_ready_pod(), info, datetime(2025, 1, 2, tzinfo=UTC))
+    assert status.phase == "Failed"
+    assert {s for s, _ in _readiness(status).values()} == {"False"}
+    assert _readiness(status)["ContainersReady"] == ("False", "PodFailed")
+
+
+def test_a_failed_report_makes_ready_false_with_kubelets_reason() -> None:
+    from datetime import UTC, datetime
+
+    from functions.api.pod import PodSpec
+    from functions.api.report import Report, derive_status
+
+    spec = PodSpec.model_validate({"containers": [{"name": "web", "image": "nginx"}], "restartPolicy": "Never"})
+    report = Report.model_validate({"pod": "default/web", "boot": "b1", "sequence": 1, "containers": [
+        {"name": "web", "state": "terminated", "exitCode": 1}]})
+    status = derive_status(spec, _ready_pod(), report, datetime(2025, 1, 2, tzinfo=UTC))
+    assert status.phase == "Failed"
+    assert _readiness(status) == {"ContainersReady": ("False", "PodFailed"), "Ready": ("False", "PodFailed")}
+
+
+def test_finished_conditions_follow_the_phase() -> None:
+    from datetime import UTC, datetime
+
+    from functions.api.pod import finished_readiness
+
+    now = datetime(2025, 1, 2, tzinfo=UTC)
+    failed = finished_readiness(_ready_pod().model_copy(update={"phase": "Failed"}), now)
+    done = finished_readiness(_ready_pod().model_copy(update={"phase": "Succeeded"}), now)
+    assert _readiness(failed) == {"ContainersReady": ("False", "PodFailed"), "Ready": ("False", "PodFailed")}
+    assert _readiness(done) == {"ContainersReady": ("False", "PodCompleted"), "Ready": ("False", "PodCompleted")}
+    assert all(c.last_transition_time == now for c in failed.conditions)
+    running = _ready_pod()
+    assert finished_readiness(running, now) == running

@@ -100,3 +100,14 @@ def spec_hash(spec: Any) -> str:
     """A stable hash of a spec as written, to notice spec changes without an API server."""
     text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def next_generation(current: int | None, observed: int | None, spec_moved: bool) -> int:
+    """``metadata.generation`` after a pass (docs/kube-api.md §3). kube_api bumps it when a
+    write changes the spec, as the apiserver does: when the spec moved, a bump
+    (``generation > observedGeneration``) is kept; a writer that did not bump (any
+    Firestore client) gets ``observedGeneration + 1``. So one change, one generation."""
+    current, observed = current or 0, observed or 0
+    if spec_moved:
+        return current if current > observed else observed + 1
+    return current or 1

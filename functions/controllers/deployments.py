@@ -23,7 +23,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from functions.api.controller import spec_hash
+from functions.api.controller import next_generation, spec_hash
 from functions.api.deployment import (
     KIND,
     NO_LIMIT,
@@ -126,13 +126,16 @@ def _sync(v: DeploymentView) -> None:
 
 
 def _generation(doc: Doc) -> tuple[int, str]:
-    """``metadata.generation``, advanced when the spec's hash moved since the last pass."""
+    """``metadata.generation`` when the spec's hash moved since the last pass: kube_api's
+    bump kept, else one more than observed (``next_generation``, docs/kube-api.md §3)."""
     digest = spec_hash(doc.data.get("spec"))
-    meta = as_dict(doc.data.get("metadata"))
-    current = meta.get("generation") if isinstance(meta.get("generation"), int) else None
-    if digest != as_dict(doc.data.get("status")).get("specHash"):
-        return (current or 0) + 1, digest
-    return current or 1, digest
+    meta, status = as_dict(doc.data.get("metadata")), as_dict(doc.data.get("status"))
+    current, observed = meta.get("generation"), status.get("observedGeneration")
+    return next_generation(
+        current if isinstance(current, int) and not isinstance(current, bool) else None,
+        observed if isinstance(observed, int) and not isinstance(observed, bool) else None,
+        digest != status.get("specHash"),
+    ), digest
 
 
 def _deployment_writes(doc: Doc, uid: str, generation: int, status: dict[str, Any],

@@ -6,11 +6,11 @@ guarded by a precondition on the controller's ``update_time`` (optimistic concur
 like Kubernetes' resourceVersion). Of two concurrent passes one commits; the other's
 precondition fails, it re-reads and finds nothing left to do, so there is no overshoot.
 
-``metadata.generation`` has no API server to advance it. The pass does: it keeps the
-hash of the spec it last saw in ``status.specHash``, and when the spec's hash differs
-it increments ``metadata.generation`` and, in the same commit, sets
-``status.observedGeneration`` to it. So a spec change written by any Firestore client
-advances the generation exactly once, when a pass first sees it.
+``metadata.generation``: kube_api bumps it when a write changes the spec, as the
+apiserver does; a Firestore client may not. The pass keeps the hash of the spec it last
+saw in ``status.specHash``; when it moved, the generation is kube_api's if it bumped
+(``generation > observedGeneration``), else ``observedGeneration + 1``, and
+``status.observedGeneration`` is set to it in the same commit: one change, one generation.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from functions.api.admission import pod_problems
 from functions.api.controller import (
     ReplicationControllerStatus,
     SlowStart,
+    next_generation,
     spec_hash,
 )
 from functions.api.meta import Condition, set_condition
@@ -183,10 +184,9 @@ def _generation(rc: Doc, old: ReplicationControllerStatus) -> tuple[int, str]:
     raw_spec = rc.data.get("spec", rc.data.get("desiredState"))
     digest = spec_hash(raw_spec)
     meta = _metadata(rc) or {}
-    current = meta.get("generation") if isinstance(meta.get("generation"), int) else None
-    if digest != old.spec_hash:
-        return (current or 0) + 1, digest
-    return current or 1, digest
+    raw = meta.get("generation")
+    current = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    return next_generation(current, old.observed_generation, digest != old.spec_hash), digest
 
 
 def _controller_writes(

@@ -3,6 +3,13 @@
 The seed's objects are still accepted: they are converted on read into the v1 shape,
 and anything the conversion does not place is kept for validation to report. The
 user's document is never rewritten.
+
+The functions write into a 2014 document where they write into a v1 one (a pod's
+``spec.nodeName``, ``metadata.finalizers``, ``status``): every reader, the functions'
+own raw reads included, finds those fields at one path whatever the shape. So the
+conversion *merges*: a ``spec`` or ``metadata`` map stored beside ``desiredState`` is
+the base the converted fields go over (what the user wrote in the 2014 fields wins a
+key both hold), never a replacement of the converted ``spec``.
 """
 
 from __future__ import annotations
@@ -64,6 +71,14 @@ def _pod_spec(desired_state: Any) -> Any:
     return spec
 
 
+def _merged_spec(converted: Any, stored: Any) -> Any:
+    """The converted spec over a ``spec`` the functions (or a client) wrote beside the 2014
+    fields: both kept, the converted one winning a key both hold."""
+    if isinstance(converted, dict) and isinstance(stored, dict):
+        return {**stored, **converted}
+    return converted if converted is not None else stored
+
+
 def controller_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
     doc = dict(doc)
     doc.pop("currentState", None)
@@ -92,6 +107,7 @@ def controller_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
         spec.update(desired)
     else:
         spec = desired
+    spec = _merged_spec(spec, doc.pop("spec", None))
     return {"apiVersion": "v1", "kind": "ReplicationController", "metadata": meta, "spec": spec, **doc}
 
 
@@ -101,7 +117,7 @@ def pod_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
     doc.pop("kind", None)
     doc.pop("apiVersion", None)
     meta = _metadata(doc)
-    spec = _pod_spec(doc.pop("desiredState", {}))
+    spec = _merged_spec(_pod_spec(doc.pop("desiredState", {})), doc.pop("spec", None))
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, **doc}
 
 
@@ -121,4 +137,5 @@ def service_from_legacy(doc: dict[str, Any]) -> dict[str, Any]:
         spec["selector"] = doc.pop("selector")
     if doc.pop("createExternalLoadBalancer", False) is True:
         spec["type"] = "LoadBalancer"
+    spec = _merged_spec(spec, doc.pop("spec", None))
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec, **doc}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
-
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,

@@ -97,9 +97,11 @@ def merged(kind: Kind, written: dict[str, Any], stored: dict[str, Any] | None) -
         meta["annotations"] = {**kept, **as_map(meta.get("annotations"))}
     if meta or "metadata" in written:
         doc["metadata"] = meta
-    if kind is POD and isinstance(doc.get("spec"), dict):
-        kept = {k: v for k, v in as_map(stored.get("spec")).items() if k in OWNED_POD_SPEC}
+    kept = {k: v for k, v in as_map(stored.get("spec")).items() if k in OWNED_POD_SPEC} if kind is POD else {}
+    if isinstance(doc.get("spec"), dict):
         doc["spec"] = {**doc["spec"], **kept}
+    elif kept and "spec" not in doc:  # a 2014 pod: its VM is kept beside desiredState (legacy.py merges it)
+        doc["spec"] = kept
     if "status" in stored:
         doc["status"] = stored["status"]
     return doc

@@ -25,10 +25,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from functions.api.admission import pod_problems
+from functions.api.kinds import POD
 from functions.api.meta import Condition, replace_condition, set_condition
 from functions.api.names import zone_or_none
 from functions.api.parse import parse_pod
 from functions.api.pod import Pod, PodStatus, finished_readiness
+from functions.api.shapes import is_legacy
 from functions.cloudprovider import (
     CloudError,
     CloudProvider,
@@ -191,6 +193,12 @@ def vm_name_of(doc: Doc, cluster: str) -> str:
     return instance_name(cluster, doc.namespace, doc.name)
 
 
+def annotations_field(data: dict[str, Any]) -> str:
+    """Where the document keeps its annotations: a 2014 pod's top-level ``annotations``
+    (conversion takes them over ``metadata.annotations``), else ``metadata.annotations``."""
+    return "annotations" if is_legacy(POD, data) and isinstance(data.get("annotations"), dict) else "metadata.annotations"
+
+
 def pod_owner(doc: Doc, cluster: str) -> Owner:
     """Whose the pod's VM is: written in its labels, checked before reuse or delete."""
     return Owner(cluster=cluster, namespace=doc.namespace, kind=KIND, name=doc.name, uid=doc_uid(doc))
@@ -285,7 +293,7 @@ class PodSync(GuardedSync[PodResult]):
         message = (f"metadata.annotations[{MACHINE_TYPE_ANNOTATION!r}] cannot change once the pod's VM is made: "
                    f"its VM is {made}, not {asked[:80]!r}; put back (delete the pod to change it, its controller "
                    "makes a new one)")
-        path = f"metadata.annotations.`{MACHINE_TYPE_ANNOTATION}`"
+        path = f"{annotations_field(doc.data)}.`{MACHINE_TYPE_ANNOTATION}`"
         self.commit([Update(doc.path, {path: made}, doc.update_time), self.event(doc, "ImmutableField", message, "Warning")])
         log.warning("machine type put back", extra=ref_fields(KIND, doc.namespace, doc.name, vm=made, asked=asked[:80]))
         raise Retry()

@@ -86,6 +86,19 @@ class ContainerPort(Model):
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: StrictStr | None = None
 
+    @model_validator(mode="after")
+    def _host_port(self) -> ContainerPort:
+        """Each pod is its own VM and its containers share the VM's network: a container
+        port *is* the same port on the host, so ``hostPort`` equal to it is honoured as it
+        stands; any other cannot be, and is refused rather than silently ignored."""
+        if self.host_port is not None and self.host_port != self.container_port:
+            raise ValueError(
+                f"hostPort: {self.host_port} cannot be honoured: each pod is its own VM and its containers "
+                f"use the VM's network, so a container port is reached on the VM at {self.container_port} "
+                f"itself; leave hostPort out or set it to the containerPort ({self.container_port})"
+            )
+        return self
+
 
 class ExecAction(Model):
     command: list[StrictStr] = Field(min_length=1)

@@ -30,7 +30,7 @@ def test_v1_manifest_created_then_unchanged_then_configured(cli: Cli, store: Sto
 
 
 def test_2014_manifest_is_stored_in_its_own_shape(cli: Cli, store: Store) -> None:
-    result = cli("apply", "-f", str(SHARED_FIXTURES / "rc-2014.json"))
+    result = cli("apply", "-f", str(FIXTURES / "rc-2014.json"))
     assert (result.code, result.out) == (0, "replicationcontroller/nginx-controller created\n")
     stored = data(store, f"{RC}/nginx-controller") or {}
     assert stored["desiredState"]["replicas"] == 2 and "spec" not in stored
@@ -90,7 +90,7 @@ def test_reapply_keeps_status_and_what_the_functions_own(cli: Cli, store: Store,
 
 
 def test_reapply_of_2014_shape_keeps_functions_metadata(cli: Cli, store: Store, tmp_path: Path) -> None:
-    source = SHARED_FIXTURES / "rc-2014.json"
+    source = FIXTURES / "rc-2014.json"
     assert cli("apply", "-f", str(source)).code == 0
     store.client.document(f"{RC}/nginx-controller").update(
         {"metadata.uid": "u-2014", "metadata.generation": 1, "status": {"replicas": 2}}

@@ -72,9 +72,7 @@ def test_label_selector(cli: Cli, app: Store) -> None:
 
 
 def test_2014_document_in_the_table(cli: Cli, store: Store) -> None:
-    from tests.cli.support import SHARED_FIXTURES
-
-    assert cli("apply", "-f", str(SHARED_FIXTURES / "rc-2014.json")).code == 0
+    assert cli("apply", "-f", str(FIXTURES / "rc-2014.json")).code == 0
     result = cli("get", "rc", "-l", "name=nginx", "-o", "wide")
     assert rows(result.out)[1][:3] == ["nginx-controller", "2", "0"]
     assert "dockerfile/nginx" in result.out

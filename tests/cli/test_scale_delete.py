@@ -10,14 +10,14 @@ from contextlib import contextmanager
 import pytest
 
 from functions.store import Store
-from tests.cli.support import FIXTURES, SHARED_FIXTURES, Cli, data, names
+from tests.cli.support import FIXTURES, Cli, data, names
 from tests.helpers import wait_for
 
 RC = "namespaces/default/replicationControllers"
 
 
 def test_scale_v1_and_2014(cli: Cli, store: Store) -> None:
-    assert cli("apply", "-f", str(FIXTURES / "app.yaml"), "-f", str(SHARED_FIXTURES / "rc-2014.json")).code == 0
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml"), "-f", str(FIXTURES / "rc-2014.json")).code == 0
     result = cli("scale", "rc", "web", "--replicas", "5")
     assert (result.code, result.out) == (0, "replicationcontroller/web scaled\n")
     assert (data(store, f"{RC}/web") or {})["spec"]["replicas"] == 5

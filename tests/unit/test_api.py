@@ -134,25 +134,50 @@ def test_real_kubernetes_manifest_is_accepted_unchanged() -> None:
 
 
 def test_2014_shape_is_converted() -> None:
-    parsed = parse_controller(fixture("rc-2014.json"), "default", "nginx-controller", 100)
+    parsed = parse_controller(_rc_2014(), "default", "nginx-controller", 100)
     assert parsed.ok and parsed.legacy and parsed.obj is not None
     spec = parsed.obj.spec
     assert (spec.replicas, spec.selector) == (2, {"name": "nginx"})
     assert spec.template.metadata.labels == {"name": "nginx"}
     [container] = spec.template.spec.containers
     assert (container.name, container.image) == ("container-0", "dockerfile/nginx")
-    assert container.ports[0].host_port == 8080
+
+
+def test_host_port_other_than_the_container_port_is_refused_with_its_path() -> None:
+    """Each pod is its own VM with host networking: hostPort == containerPort is what
+    happens anyway (honoured); any other hostPort could not be, and is refused."""
+    parsed = parse_controller(fixture("rc-2014.json"), "default", "nginx-controller", 100)
+    assert parsed.obj is None
+    assert parsed.errors == [
+        "spec.template.spec.containers[0].ports[0].hostPort: 8080 cannot be honoured: each pod is its own VM "
+        "and its containers use the VM's network, so a container port is reached on the VM at 80 itself; "
+        "leave hostPort out or set it to the containerPort (80)"
+    ]
+    same = pod_doc("web", {"app": "web"})
+    same["spec"]["containers"][0]["ports"] = [{"containerPort": 6379, "hostPort": 6379}]
+    parsed_pod = parse_pod(same, "default", "web")
+    assert parsed_pod.ok and parsed_pod.obj is not None
+    assert parsed_pod.obj.spec.containers[0].ports[0].host_port == 6379
+    same["spec"]["containers"][0]["ports"] = [{"containerPort": 6379, "hostPort": 6380}]
+    assert parse_pod(same, "default", "web").errors[0].startswith("spec.containers[0].ports[0].hostPort: 6380 ")
+
+
+def _rc_2014() -> dict[str, Any]:
+    """The seed's 2014 controller with a hostPort that can be honoured (its own, 8080, cannot)."""
+    doc = fixture("rc-2014.json")
+    doc["desiredState"]["podTemplate"]["desiredState"]["manifest"]["containers"][0]["ports"][0]["hostPort"] = 80
+    return doc
 
 
 def test_2014_replicas_in_set_is_accepted() -> None:
-    doc = fixture("rc-2014.json")
+    doc = _rc_2014()
     doc["desiredState"]["replicasInSet"] = doc["desiredState"].pop("replicaSelector")
     parsed = parse_controller(doc, "default", "nginx-controller", 100)
     assert parsed.obj is not None and parsed.obj.spec.selector == {"name": "nginx"}
 
 
 def test_2014_shape_with_metadata_written_by_the_functions_is_still_2014() -> None:
-    doc = fixture("rc-2014.json")
+    doc = _rc_2014()
     doc["metadata"] = {"uid": "u", "generation": 1, "resourceVersion": "3"}
     parsed = parse_controller(doc, "default", "nginx-controller", 100)
     assert parsed.ok and parsed.legacy

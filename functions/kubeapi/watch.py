@@ -1,0 +1,299 @@
+"""``?watch=true``: a Firestore listener streamed as Kubernetes watch events, one JSON
+object per line (docs/kube-api.md §5).
+
+The listener (``on_snapshot`` on the collection, or the collection group for every
+namespace) runs on the client library's thread and puts each snapshot on a queue; the
+generator ``stream`` returns takes them off, turns changes into events (through the
+selectors: an object leaving the selection is DELETED, one entering it ADDED) and
+yields lines. A watch from a resourceVersion R reads the collection as it was at R and
+compares it with the listener's first snapshot (``watch_diff.catch_up``), so nothing
+between R and the listener is lost. The stream ends at ``timeoutSeconds`` or
+``FIRECONTROL_WATCH_SECONDS``, whichever is sooner, and the client re-watches from the
+last version it saw; closing the generator (the client went away) unsubscribes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter
+
+from functions.kubeapi import watch_diff
+from functions.kubeapi.objects import Query, serve
+from functions.kubeapi.status import ApiError, gone, method_not_allowed
+from functions.kubeapi.watch_diff import Change, Membership, WatchOptions
+from functions.served import resource_version
+from functions.store import Doc
+
+if TYPE_CHECKING:
+    from functions.kubeapi.routes import Route
+    from functions.runtime import Runtime
+
+log = logging.getLogger("firecontrol.kubeapi.watch")
+TICK = 1.0  # wake up at least this often to check the deadline and the listener
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One delivery of the listener: every document now, and the changes since the last."""
+
+    docs: list[Doc]
+    changes: list[Change]
+    read_time: datetime
+
+
+def stream(rt: Runtime, route: Route, query: Query, as_table: bool) -> Generator[bytes, None, None]:
+    """The watch's lines. Everything that can be refused is checked here, before the
+    generator starts, so a bad request is an HTTP error and not an event."""
+    if route.resource.stored is None:
+        raise method_not_allowed(f"watch is not supported on {route.resource.plural}")
+    options = watch_diff.parse_options(query)
+    selection = _selection(route, query)
+    seconds = watch_diff.duration(options, _bound(rt))
+    watch = _Watch(rt, route, options, selection, as_table, query.get("includeObject", "Metadata"), seconds, query)
+    return watch.lines()
+
+
+def _bound(rt: Runtime) -> float:
+    """FIRECONTROL_WATCH_SECONDS (from Settings once it carries it)."""
+    configured = getattr(rt.settings, "watch_seconds", None)
+    return float(configured) if configured else watch_diff.watch_seconds(os.environ)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the watch sends: ``matches`` over served objects (every selector term, and the
+    name when the path names one object), and what Firestore can narrow the listener to
+    (equality terms, one namespace, one document) so it does not stream what is dropped."""
+
+    matches: Callable[[Mapping[str, Any]], bool]
+    filters: tuple[BaseFilter, ...] = ()
+    namespace: str | None = None
+    name: str | None = None
+
+
+def _selection(route: Route, query: Query) -> Selection:
+    """The selectors of the query, parsed (a bad one is a 400 before streaming)."""
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
+    filters: list[BaseFilter] = []
+    namespace, name = route.namespace, route.name
+    if name is not None:
+        named = name
+        tests.append(lambda obj: (obj.get("metadata") or {}).get("name") == named)
+    label_text = query.get("labelSelector", "")
+    field_text = query.get("fieldSelector", "")
+    if label_text.strip() or field_text.strip():
+        from functions.kubeapi import selectors
+
+        labels = selectors.parse_label_selector(label_text)
+        fields = selectors.parse_field_selector(route.resource, field_text)
+        if not labels.empty:
+            tests.append(lambda obj: labels.matches((obj.get("metadata") or {}).get("labels") or {}))
+            filters.extend(selectors.label_filters(labels))
+        if not fields.empty:
+            tests.append(lambda obj: fields.matches(dict(obj)))
+            filters.extend(FieldFilter(path, "==", value) for path, value in sorted(fields.equal.items()))
+            namespace = namespace or fields.namespace
+            name = name or fields.name
+    return Selection(lambda obj: all(test(obj) for test in tests), tuple(filters), namespace, name)
+
+
+def _document_id(name: str) -> bool:
+    """A name Firestore can hold as a document id (others match nothing stored)."""
+    return bool(name) and "/" not in name and name not in (".", "..") and not (
+        name.startswith("__") and name.endswith("__"))
+
+
+def _doc(snapshot: Any) -> Doc:
+    return Doc(snapshot.reference.path, snapshot.to_dict() or {}, snapshot.update_time, snapshot.create_time)
+
+
+def _changes(changes: list[Any], read_time: datetime) -> list[Change]:
+    """A listener's document changes as events: REMOVED carries the last state."""
+    out: list[Change] = []
+    for change in changes:
+        doc = _doc(change.document)
+        kind = change.type.name
+        if kind == "REMOVED":
+            out.append(Change("DELETED", doc, read_time))
+        else:
+            out.append(Change("ADDED" if kind == "ADDED" else "MODIFIED", doc, doc.update_time))
+    return watch_diff.ordered(out)
+
+
+class _Watch:
+    def __init__(
+        self, rt: Runtime, route: Route, options: WatchOptions, selection: Selection,
+        as_table: bool, include_object: str, seconds: float, query: Query,
+    ) -> None:
+        self.rt = rt
+        self.route = route
+        self.resource = route.resource
+        self.options = options
+        self.selection = selection
+        self.membership = Membership(selection.matches)
+        self.as_table = as_table
+        self.include_object = include_object
+        self.seconds = seconds
+        self.query = query
+        self.read_time: datetime | None = None
+        self.sent = 0
+
+    def _source(self) -> Any:
+        """The listened query: one namespace's collection (one document of it when a name
+        is asked for) or the collection group, with the selectors' equality terms."""
+        collection = self.resource.stored.collection if self.resource.stored else ""
+        client = self.rt.store.client
+        filters = list(self.selection.filters)
+        namespace = self.selection.namespace
+        source: Any
+        if namespace is None:
+            source = client.collection_group(collection)
+        else:
+            source = client.collection(f"namespaces/{namespace}/{collection}")
+            name = self.selection.name
+            if name is not None and _document_id(name):
+                filters.append(FieldFilter("__name__", "==", source.document(name)))
+        if filters:
+            source = source.where(filter=filters[0] if len(filters) == 1 else And(filters))
+        return source
+
+    # -- the stream --
+
+    def lines(self) -> Generator[bytes, None, None]:
+        started = time.monotonic()
+        deadline = started + self.seconds
+        ending = "timeout"
+        inbox: queue.Queue[Snapshot] = queue.Queue()
+        listener: Any = None
+        self._log("watch started", seconds=self.seconds)
+        try:
+            since = self.options.since
+            if since is not None and watch_diff.too_old(since, self.rt.clock()):
+                ending = "expired"
+                yield self._error(self._expired())
+                return
+
+            def on_snapshot(docs: list[Any], changes: list[Any], read_time: datetime) -> None:
+                inbox.put(Snapshot([_doc(d) for d in docs], _changes(changes, read_time), read_time))
+
+            listener = self._source().on_snapshot(on_snapshot)
+            first = self._next(inbox, listener, deadline)
+            if first is None:
+                ending = "no snapshot"
+                return
+            self.read_time = first.read_time
+            try:
+                start = self._start(first)
+            except ApiError as error:
+                ending = error.reason
+                yield self._error(error)
+                return
+            yield from start
+            while (snapshot := self._next(inbox, listener, deadline)) is not None:
+                self.read_time = snapshot.read_time
+                for change in snapshot.changes:
+                    line = self._event(change)
+                    if line is not None:
+                        yield line
+            if not listener.is_active:
+                ending = "listener stopped"
+            if self.options.bookmarks:
+                yield self._bookmark()
+        except GeneratorExit:
+            ending = "client closed"
+            raise
+        finally:
+            if listener is not None:
+                listener.unsubscribe()
+            self._log("watch ended", events=self.sent, ending=ending, ms=round((time.monotonic() - started) * 1000))
+
+    def _next(self, inbox: queue.Queue[Snapshot], listener: Any, deadline: float) -> Snapshot | None:
+        """The next snapshot, or None at the deadline or when the listener stopped."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                return inbox.get(timeout=min(TICK, remaining))
+            except queue.Empty:
+                if not listener.is_active:
+                    return None
+        return None
+
+    def _start(self, first: Snapshot) -> list[bytes]:
+        """The events that bring the client from where it starts to the first snapshot."""
+        options = self.options
+        if options.initial_events:
+            lines = [line for change in watch_diff.initial(first.docs) if (line := self._event(change))]
+            if options.initial_end_bookmark:
+                lines.append(self._bookmark(initial_end=True))
+            return lines
+        since = options.since
+        if since is None or watch_diff.version_number(since) >= watch_diff.version_number(first.read_time):
+            self.membership.seed(serve(self.resource, doc) for doc in first.docs)
+            return []
+        past = self._read_at(since)
+        self.membership.seed(serve(self.resource, doc) for doc in past)
+        changes = watch_diff.catch_up(past, first.docs, since, first.read_time)
+        return [line for change in changes if (line := self._event(change))]
+
+    def _read_at(self, since: datetime) -> list[Doc]:
+        """The collection as it was at ``since`` (Firestore's point-in-time read)."""
+        try:
+            return [_doc(snapshot) for snapshot in self._source().stream(read_time=since)]
+        except (gexc.FailedPrecondition, gexc.InvalidArgument) as error:
+            log.info("past read refused", extra={"error": str(error)})
+            raise self._expired() from None
+        except gexc.GoogleAPICallError as error:
+            raise ApiError(503, "ServiceUnavailable", f"Firestore: {error}", retry_after=1) from None
+
+    def _expired(self) -> ApiError:
+        now = resource_version(self.rt.clock())
+        return gone(f"too old resource version: {self.options.since_text} ({now})")
+
+    # -- encoding --
+
+    def _event(self, change: Change) -> bytes | None:
+        obj = serve(self.resource, change.doc)
+        if change.type == "DELETED":
+            obj["metadata"]["resourceVersion"] = resource_version(change.at)
+        kind = self.membership.event(change.type, obj)
+        if kind is None:
+            return None
+        return self._line(kind, self._table(obj) if self.as_table else obj)
+
+    def _table(self, obj: dict[str, Any]) -> dict[str, Any]:
+        from functions.kubeapi import tables
+
+        table: dict[str, Any] = tables.table(self.resource, [obj], self.rt.clock(), self.include_object)
+        return table
+
+    def _bookmark(self, initial_end: bool = False) -> bytes:
+        version = resource_version(self.read_time or self.rt.clock())
+        if self.as_table:
+            obj: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                                   "metadata": {"resourceVersion": version}, "columnDefinitions": [], "rows": []}
+        else:
+            obj = watch_diff.bookmark(self.resource.group_version, self.resource.kind, version, initial_end)
+        return self._line("BOOKMARK", obj)
+
+    def _error(self, error: ApiError) -> bytes:
+        return self._line("ERROR", error.to_status())
+
+    def _line(self, kind: str, obj: dict[str, Any]) -> bytes:
+        self.sent += 1
+        return (json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n").encode()
+
+    def _log(self, message: str, **fields: Any) -> None:
+        log.info(message, extra={
+            "verb": "WATCH", "resource": self.resource.qualified, "namespace": self.route.namespace or "",
+            "resourceVersion": self.options.since_text, "labelSelector": self.query.get("labelSelector", ""),
+            "fieldSelector": self.query.get("fieldSelector", ""), **fields,
+        })

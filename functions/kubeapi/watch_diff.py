@@ -1,0 +1,222 @@
+"""The decisions of a watch, with no Firestore in sight: which options a request asks
+for, what changed between a resourceVersion and the listener's first snapshot, and
+which events a selector turns a change into.
+
+``watch`` feeds these with documents and listener changes; tests feed them with data.
+A resourceVersion is a time (``functions.served``), so "what changed after R" is a
+comparison of update times with R, and every event carries the time it is true at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from functions.kubeapi.status import ApiError, Cause, bad_request
+from functions.served import resource_version, update_time_of
+
+if TYPE_CHECKING:
+    from functions.store import Doc
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+READABLE_PAST = timedelta(minutes=55)  # Firestore reads back an hour; keep a margin
+DEFAULT_WATCH_SECONDS = 300.0
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+NOT_OLDER_THAN = "NotOlderThan"
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """What the query asks for, checked as the apiserver checks ``ListOptions``."""
+
+    since: datetime | None  # start after this time (resourceVersion=R); None: from now
+    since_text: str  # the resourceVersion as given ("" when unset)
+    initial_events: bool  # an ADDED for every current object first
+    initial_end_bookmark: bool  # sendInitialEvents=true: a BOOKMARK closes the initial set
+    bookmarks: bool  # allowWatchBookmarks
+    timeout: float | None  # timeoutSeconds (None: unset or 0)
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool | None:
+    """A boolean query parameter as Go's strconv.ParseBool reads it; None when absent."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if raw in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise bad_request(f'{name}: Invalid value: "{raw}": must be true or false')
+
+
+def _list_options_invalid(causes: list[Cause]) -> ApiError:
+    parts = [f"{c.field}: {c.message}" for c in causes]
+    listed = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    message = f'ListOptions.meta.k8s.io "" is invalid: {listed}'
+    return ApiError(422, "Invalid", message, "ListOptions", "", "meta.k8s.io", causes)
+
+
+def parse_options(query: Mapping[str, str]) -> WatchOptions:
+    """The watch options of a query; ``ApiError`` 400 for a value that does not parse,
+    422 for a combination the apiserver forbids (its ``validateWatchOptions``)."""
+    version = query.get("resourceVersion", "")
+    since: datetime | None = None
+    if version not in ("", "0"):
+        since = update_time_of(version)
+        if since is None:
+            raise bad_request(f'resourceVersion: Invalid value: "{version}": invalid resource version')
+    send_initial = _flag(query, "sendInitialEvents")
+    bookmarks = bool(_flag(query, "allowWatchBookmarks"))
+    match = query.get("resourceVersionMatch", "")
+    causes: list[Cause] = []
+    if send_initial is not None and match != NOT_OLDER_THAN:
+        causes.append(Cause(f"Forbidden: sendInitialEvents requires setting resourceVersionMatch to {NOT_OLDER_THAN}",
+                            "resourceVersionMatch", "FieldValueForbidden"))
+    if match:
+        if send_initial is None:
+            causes.append(Cause("Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents "
+                                "is provided", "resourceVersionMatch", "FieldValueForbidden"))
+        if match != NOT_OLDER_THAN:
+            causes.append(Cause(f'Unsupported value: "{match}": supported values: "{NOT_OLDER_THAN}"',
+                                "resourceVersionMatch", "FieldValueNotSupported"))
+    if causes:
+        raise _list_options_invalid(causes)
+    raw_timeout = query.get("timeoutSeconds", "")
+    timeout: float | None = None
+    if raw_timeout:
+        try:
+            seconds = int(raw_timeout)
+        except ValueError:
+            raise bad_request(f'timeoutSeconds: Invalid value: "{raw_timeout}": must be an integer') from None
+        timeout = float(seconds) if seconds > 0 else None
+    # unset: the current state first when resourceVersion is unset or "0" (the legacy default)
+    initial = since is None if send_initial is None else send_initial
+    return WatchOptions(
+        since=None if initial else since,  # NotOlderThan R: the current state is newer
+        since_text=version,
+        initial_events=initial,
+        initial_end_bookmark=bool(send_initial),
+        bookmarks=bookmarks,
+        timeout=timeout,
+    )
+
+
+def watch_seconds(env: Mapping[str, str]) -> float:
+    """``FIRECONTROL_WATCH_SECONDS``: the longest a watch runs (under the function's timeout)."""
+    raw = env.get("FIRECONTROL_WATCH_SECONDS", "")
+    try:
+        value = float(raw) if raw else DEFAULT_WATCH_SECONDS
+    except ValueError:
+        return DEFAULT_WATCH_SECONDS
+    return value if value > 0 else DEFAULT_WATCH_SECONDS
+
+
+def duration(options: WatchOptions, bound: float) -> float:
+    """How long this watch runs: ``timeoutSeconds`` if shorter than the bound."""
+    return min(options.timeout, bound) if options.timeout is not None else bound
+
+
+def too_old(since: datetime, now: datetime) -> bool:
+    """Older than Firestore can read back: the client must relist (410)."""
+    return since < now - READABLE_PAST
+
+
+def version_number(when: datetime) -> int:
+    return int(resource_version(when))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event about one document before selectors: ``doc`` is its state (for a
+    DELETED its last state), ``at`` the time the event is true at (its resourceVersion)."""
+
+    type: EventType
+    doc: Doc
+    at: datetime
+
+    @property
+    def order(self) -> tuple[int, int, str]:
+        rank = 1 if self.type == "DELETED" else 0
+        return version_number(self.at), rank, self.doc.path
+
+
+def ordered(changes: Iterable[Change]) -> list[Change]:
+    """By resourceVersion, so a client that stops after any event and re-watches from
+    its version misses nothing and sees nothing twice."""
+    return sorted(changes, key=lambda c: c.order)
+
+
+def initial(current: Iterable[Doc]) -> list[Change]:
+    """An ADDED for every current document."""
+    return ordered(Change("ADDED", doc, doc.update_time) for doc in current)
+
+
+def catch_up(past: Iterable[Doc], current: Iterable[Doc], since: datetime, read_time: datetime) -> list[Change]:
+    """What happened between ``since`` (the state ``past`` was read at) and the listener's
+    first snapshot (``current``, read at ``read_time``).
+
+    A document newer than ``since`` is ADDED if it was not there at ``since``, MODIFIED if
+    it was; one there at ``since`` but created after it was deleted and made again
+    (DELETED, then ADDED); one gone since is DELETED with its last state, at ``read_time``
+    (when we know it is gone)."""
+    before = {doc.path: doc for doc in past}
+    mark = version_number(since)
+    changes: list[Change] = []
+    seen: set[str] = set()
+    for doc in current:
+        seen.add(doc.path)
+        if version_number(doc.update_time) <= mark:
+            continue
+        old = before.get(doc.path)
+        if old is None:
+            changes.append(Change("ADDED", doc, doc.update_time))
+        elif version_number(doc.create_time) > mark:
+            changes.append(Change("DELETED", old, doc.create_time))
+            changes.append(Change("ADDED", doc, doc.update_time))
+        else:
+            changes.append(Change("MODIFIED", doc, doc.update_time))
+    changes.extend(Change("DELETED", old, read_time) for path, old in before.items() if path not in seen)
+    return ordered(changes)
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+@dataclass
+class Membership:
+    """Which objects the watch's selectors match, so that a change in or out of the
+    selection is sent as ADDED or DELETED (the apiserver's watch cache does the same)."""
+
+    matches: Callable[[Mapping[str, Any]], bool]
+    inside: set[str] = field(default_factory=set)
+
+    def seed(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        """The objects the client already has (the state it watches from)."""
+        self.inside = {key_of(obj) for obj in objects if self.matches(obj)}
+
+    def event(self, kind: EventType, obj: Mapping[str, Any]) -> EventType | None:
+        """The event to send for a change of ``obj``, or None when the client must not
+        hear of it."""
+        key = key_of(obj)
+        was = key in self.inside
+        if kind == "DELETED":
+            self.inside.discard(key)
+            return "DELETED" if was else None
+        if self.matches(obj):
+            self.inside.add(key)
+            return "MODIFIED" if was and kind == "MODIFIED" else "ADDED"
+        self.inside.discard(key)
+        return "DELETED" if was else None
+
+
+def bookmark(api_version: str, kind: str, version: str, initial_end: bool = False) -> dict[str, Any]:
+    """A BOOKMARK's object: the kind with nothing but a resourceVersion (and the
+    annotation that closes a ``sendInitialEvents`` set)."""
+    meta: dict[str, Any] = {"resourceVersion": version}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {"kind": kind, "apiVersion": api_version, "metadata": meta}

@@ -1,0 +1,288 @@
+"""Watches (docs/kube-api.md §5) on the real Firestore emulator: ``watch.stream`` read
+in a thread, documents written with the real client meanwhile."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from functions.kubeapi import routes, watch
+from functions.kubeapi.status import ApiError
+from functions.runtime import Runtime
+from functions.served import resource_version
+
+Event = dict[str, Any]
+
+
+def pod(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+
+
+def put(rt: Runtime, name: str, namespace: str = "default", **labels: str) -> str:
+    """Write a pod; its resourceVersion."""
+    ref = rt.store.client.document(f"namespaces/{namespace}/pods/{name}")
+    ref.set(pod(name, **labels))
+    return resource_version(ref.get().update_time)
+
+
+def remove(rt: Runtime, name: str, namespace: str = "default") -> None:
+    rt.store.client.document(f"namespaces/{namespace}/pods/{name}").delete()
+
+
+class Watcher:
+    """The stream's events, read in a thread (the generator blocks between events)."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self.events: queue.Queue[Event | None] = queue.Queue()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(lines,), daemon=True)
+        self.thread.start()
+
+    def _read(self, lines: Iterator[bytes]) -> None:
+        try:
+            for line in lines:
+                assert line.endswith(b"\n") and line.count(b"\n") == 1
+                self.events.put(json.loads(line))
+        finally:
+            self.done.set()
+            self.events.put(None)
+
+    def take(self, count: int, timeout: float = 15.0) -> list[Event]:
+        out: list[Event] = []
+        until = time.monotonic() + timeout
+        while len(out) < count:
+            event = self.events.get(timeout=max(0.01, until - time.monotonic()))
+            assert event is not None, f"the stream ended after {out}"
+            out.append(event)
+        return out
+
+    def rest(self, timeout: float = 15.0) -> list[Event]:
+        """Every event until the stream ends."""
+        out: list[Event] = []
+        until = time.monotonic() + timeout
+        while (event := self.events.get(timeout=max(0.01, until - time.monotonic()))) is not None:
+            out.append(event)
+        return out
+
+
+def start(rt: Runtime, path: str = "/api/v1/namespaces/default/pods", as_table: bool = False,
+          **query: str) -> Watcher:
+    query.setdefault("timeoutSeconds", "20")
+    return Watcher(watch.stream(rt, routes.parse(path), query, as_table))
+
+
+def seen(events: list[Event]) -> list[tuple[str, str]]:
+    return [(e["type"], e["object"]["metadata"].get("name", "")) for e in events]
+
+
+def version(event: Event) -> int:
+    return int(event["object"]["metadata"]["resourceVersion"])
+
+
+def test_current_objects_are_added_then_changes_follow(rt: Runtime) -> None:
+    put(rt, "a")
+    put(rt, "b")
+    watcher = start(rt)
+    initial = watcher.take(2)
+    assert sorted(seen(initial)) == [("ADDED", "a"), ("ADDED", "b")]
+    assert initial[0]["object"]["kind"] == "Pod" and initial[0]["object"]["apiVersion"] == "v1"
+    put(rt, "c")
+    changes = watcher.take(1)
+    b_version = put(rt, "b", tier="x")
+    changes += watcher.take(1)
+    remove(rt, "a")
+    changes += watcher.take(1)
+    assert seen(changes) == [("ADDED", "c"), ("MODIFIED", "b"), ("DELETED", "a")]
+    assert changes[1]["object"]["metadata"]["labels"] == {"tier": "x"}
+    assert str(version(changes[1])) == b_version
+    versions = [version(e) for e in changes]
+    assert versions == sorted(versions) and len(set(versions)) == 3
+    assert changes[2]["object"]["metadata"]["namespace"] == "default"
+
+
+def test_a_watch_from_a_version_sends_exactly_what_changed_after_it(rt: Runtime) -> None:
+    put(rt, "kept")
+    put(rt, "changed")
+    put(rt, "deleted")
+    since = put(rt, "anchor")
+    put(rt, "changed", v="2")
+    remove(rt, "deleted")
+    put(rt, "created")
+    watcher = start(rt, resourceVersion=since)
+    events = watcher.take(3)
+    # in resourceVersion order: the deletion is known at the listener's first read time
+    assert seen(events) == [("MODIFIED", "changed"), ("ADDED", "created"), ("DELETED", "deleted")]
+    assert all(version(e) > int(since) for e in events)
+    deleted = next(e for e in events if e["type"] == "DELETED")
+    assert deleted["object"]["metadata"]["name"] == "deleted"
+    remove(rt, "kept")  # and then live changes
+    assert seen(watcher.take(1)) == [("DELETED", "kept")]
+
+
+def test_a_watch_from_a_list_version_with_nothing_new_is_quiet(rt: Runtime) -> None:
+    put(rt, "a")
+    since = put(rt, "b")
+    watcher = start(rt, resourceVersion=since, timeoutSeconds="2", allowWatchBookmarks="true")
+    events = watcher.rest()
+    assert [e["type"] for e in events] == ["BOOKMARK"]
+    assert version(events[0]) >= int(since)
+
+
+def test_a_version_older_than_firestore_reads_is_410_then_the_end(rt: Runtime) -> None:
+    old = resource_version(rt.clock() - timedelta(hours=2))
+    events = start(rt, resourceVersion=old).rest(timeout=5)
+    assert len(events) == 1 and events[0]["type"] == "ERROR"
+    status = events[0]["object"]
+    assert status["kind"] == "Status" and status["code"] == 410 and status["reason"] == "Expired"
+    assert status["message"].startswith(f"too old resource version: {old} (")
+
+
+def test_a_version_that_does_not_parse_is_a_400_before_streaming(rt: Runtime) -> None:
+    with pytest.raises(ApiError) as caught:
+        watch.stream(rt, routes.parse("/api/v1/namespaces/default/pods"), {"resourceVersion": "x1"}, False)
+    assert caught.value.code == 400
+
+
+def test_timeout_seconds_ends_the_stream_with_a_bookmark(rt: Runtime) -> None:
+    put(rt, "a")
+    began = time.monotonic()
+    events = start(rt, timeoutSeconds="1", allowWatchBookmarks="true").rest()
+    took = time.monotonic() - began
+    assert seen(events) == [("ADDED", "a"), ("BOOKMARK", "")]
+    assert events[1]["object"] == {"kind": "Pod", "apiVersion": "v1",
+                                   "metadata": {"resourceVersion": events[1]["object"]["metadata"]["resourceVersion"]}}
+    assert version(events[1]) >= version(events[0])
+    assert 0.9 <= took < 4
+
+
+def test_the_installation_bound_wins_over_a_longer_timeout(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRECONTROL_WATCH_SECONDS", "1")
+    began = time.monotonic()
+    assert start(rt, timeoutSeconds="60").rest() == []
+    assert time.monotonic() - began < 4
+
+
+def test_send_initial_events_ends_the_initial_set_with_a_bookmark(rt: Runtime) -> None:
+    a_version = put(rt, "a")
+    watcher = start(rt, sendInitialEvents="true", resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true",
+                    resourceVersion=a_version)
+    events = watcher.take(2)
+    assert seen(events) == [("ADDED", "a"), ("BOOKMARK", "")]
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert version(events[1]) >= int(a_version)
+    put(rt, "b")
+    assert seen(watcher.take(1)) == [("ADDED", "b")]
+
+
+def test_every_namespace_is_watched_through_the_collection_group(rt: Runtime) -> None:
+    put(rt, "a", namespace="one")
+    put(rt, "b", namespace="two")
+    watcher = start(rt, "/api/v1/pods")
+    initial = watcher.take(2)
+    assert sorted((e["object"]["metadata"]["namespace"], e["object"]["metadata"]["name"]) for e in initial) == [
+        ("one", "a"), ("two", "b")]
+    put(rt, "c", namespace="three")
+    event = watcher.take(1)[0]
+    assert event["type"] == "ADDED" and event["object"]["metadata"]["namespace"] == "three"
+
+
+def test_a_watch_of_one_object_by_its_path_sees_only_it(rt: Runtime) -> None:
+    put(rt, "a")
+    put(rt, "b")
+    watcher = start(rt, "/api/v1/watch/namespaces/default/pods/a")
+    assert seen(watcher.take(1)) == [("ADDED", "a")]
+    put(rt, "b", v="2")
+    remove(rt, "a")
+    assert seen(watcher.take(1)) == [("DELETED", "a")]
+
+
+def test_closing_the_stream_unsubscribes_the_listener(rt: Runtime) -> None:
+    put(rt, "a")
+    before = threading.active_count()
+    lines = watch.stream(rt, routes.parse("/api/v1/namespaces/default/pods"), {"timeoutSeconds": "60"}, False)
+    assert json.loads(next(lines))["type"] == "ADDED"
+    assert threading.active_count() > before  # the listener's threads
+    lines.close()  # what the server does when the client goes away
+    until = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < until:
+        time.sleep(0.05)
+    assert threading.active_count() <= before
+
+
+@pytest.mark.parametrize("selector", ["app=web", "app in (web,www)"])  # pushed into the listener, or not
+def test_objects_moving_in_and_out_of_a_label_selector_are_added_and_deleted(rt: Runtime, selector: str) -> None:
+    put(rt, "a", app="web")
+    put(rt, "b", app="db")
+    watcher = start(rt, labelSelector=selector)
+    assert seen(watcher.take(1)) == [("ADDED", "a")]
+    put(rt, "b", app="web")
+    assert seen(watcher.take(1)) == [("ADDED", "b")]
+    put(rt, "a", app="db")
+    left = watcher.take(1)
+    assert seen(left) == [("DELETED", "a")]
+    put(rt, "a", app="web", v="2")
+    back = watcher.take(1)[0]
+    assert (back["type"], back["object"]["metadata"]["labels"]) == ("ADDED", {"app": "web", "v": "2"})
+    put(rt, "b", app="web", v="2")
+    assert seen(watcher.take(1)) == [("MODIFIED", "b")]
+    remove(rt, "b")
+    put(rt, "c", app="db")
+    remove(rt, "a")
+    assert seen(watcher.take(2)) == [("DELETED", "b"), ("DELETED", "a")]
+
+
+def test_a_watch_from_a_version_with_a_selector_sees_moves_since(rt: Runtime) -> None:
+    put(rt, "leaves", app="web")
+    put(rt, "joins", app="db")
+    since = put(rt, "other", app="db")
+    put(rt, "leaves", app="db")
+    put(rt, "joins", app="web")
+    events = start(rt, resourceVersion=since, labelSelector="app=web", timeoutSeconds="2").rest()
+    # the listener holds only app=web: "leaves" is gone from it, DELETED at its first read time
+    assert seen(events) == [("ADDED", "joins"), ("DELETED", "leaves")]
+    assert all(version(e) > int(since) for e in events)
+
+
+def test_a_bad_selector_is_a_400_before_streaming(rt: Runtime) -> None:
+    route = routes.parse("/api/v1/namespaces/default/pods")
+    with pytest.raises(ApiError) as caught:
+        watch.stream(rt, route, {"fieldSelector": "spec.nothing=x"}, False)
+    assert (caught.value.code, caught.value.message) == (400, 'field label not supported: spec.nothing')
+
+
+def test_a_field_selector_on_the_name_watches_one_object(rt: Runtime) -> None:
+    put(rt, "a")
+    put(rt, "b")
+    watcher = start(rt, fieldSelector="metadata.name=b")  # kubectl get pod b -w
+    assert seen(watcher.take(1)) == [("ADDED", "b")]
+    put(rt, "a", v="2")
+    put(rt, "b", v="2")
+    assert seen(watcher.take(1)) == [("MODIFIED", "b")]
+
+
+def test_a_field_selector_on_the_namespace_of_an_every_namespace_watch(rt: Runtime) -> None:
+    put(rt, "a", namespace="one")
+    put(rt, "b", namespace="two")
+    watcher = start(rt, "/api/v1/pods", fieldSelector="metadata.namespace=two")
+    assert seen(watcher.take(1)) == [("ADDED", "b")]
+    put(rt, "c", namespace="one")
+    put(rt, "d", namespace="two")
+    assert seen(watcher.take(1)) == [("ADDED", "d")]
+
+
+def test_a_field_selector_on_the_phase_follows_status_changes(rt: Runtime) -> None:
+    put(rt, "a")
+    ref = rt.store.client.document("namespaces/default/pods/a")
+    watcher = start(rt, fieldSelector="status.phase=Running")
+    ref.update({"status": {"phase": "Running"}})
+    assert seen(watcher.take(1)) == [("ADDED", "a")]
+    ref.update({"status": {"phase": "Failed"}})
+    assert seen(watcher.take(1)) == [("DELETED", "a")]

@@ -1,0 +1,141 @@
+"""The watch's decisions (functions/kubeapi/watch_diff.py): options, catch-up from a
+resourceVersion, selector membership. No Firestore."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from functions.kubeapi import watch_diff
+from functions.kubeapi.status import ApiError
+from functions.kubeapi.watch_diff import Change, Membership, catch_up, parse_options
+from functions.served import resource_version
+from functions.store import Doc
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def doc(name: str, created: float, updated: float, **data: Any) -> Doc:
+    return Doc(f"namespaces/default/pods/{name}", {"metadata": {"name": name}, **data}, at(updated), at(created))
+
+
+def summary(changes: list[Change]) -> list[tuple[str, str, float]]:
+    return [(c.type, c.doc.name, (c.at - T0).total_seconds()) for c in changes]
+
+
+# -- options --
+
+def test_no_resource_version_starts_with_the_current_state() -> None:
+    options = parse_options({})
+    assert options.initial_events and options.since is None and not options.initial_end_bookmark
+    assert parse_options({"resourceVersion": "0"}).initial_events
+
+
+def test_a_resource_version_starts_after_it() -> None:
+    version = resource_version(at(5))
+    options = parse_options({"resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": "30"})
+    assert options.since == at(5) and not options.initial_events
+    assert options.bookmarks and options.timeout == 30.0
+
+
+def test_send_initial_events_needs_not_older_than() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_options({"sendInitialEvents": "true"})
+    assert caught.value.code == 422
+    assert caught.value.message == ('ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+                                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")
+    with pytest.raises(ApiError) as caught:
+        parse_options({"resourceVersionMatch": "NotOlderThan"})
+    assert "forbidden for watch unless sendInitialEvents is provided" in caught.value.message
+    with pytest.raises(ApiError) as caught:
+        parse_options({"sendInitialEvents": "true", "resourceVersionMatch": "Exact"})
+    assert len(caught.value.causes) == 2 and 'Unsupported value: "Exact"' in caught.value.message
+
+
+def test_send_initial_events_from_a_version_is_the_current_state_and_a_bookmark() -> None:
+    options = parse_options({"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan",
+                             "resourceVersion": resource_version(at(1))})
+    assert options.initial_events and options.initial_end_bookmark and options.since is None
+
+
+def test_send_initial_events_false_without_a_version_starts_now() -> None:
+    options = parse_options({"sendInitialEvents": "false", "resourceVersionMatch": "NotOlderThan"})
+    assert not options.initial_events and options.since is None
+
+
+@pytest.mark.parametrize("query", [
+    {"resourceVersion": "abc"}, {"resourceVersion": "-1"}, {"timeoutSeconds": "soon"}, {"allowWatchBookmarks": "yes"},
+])
+def test_values_that_do_not_parse_are_400(query: dict[str, str]) -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_options(query)
+    assert caught.value.code == 400 and caught.value.reason == "BadRequest"
+
+
+def test_the_shorter_of_timeout_and_bound_wins() -> None:
+    assert watch_diff.duration(parse_options({"timeoutSeconds": "10"}), 300) == 10
+    assert watch_diff.duration(parse_options({"timeoutSeconds": "900"}), 300) == 300
+    assert watch_diff.duration(parse_options({"timeoutSeconds": "0"}), 300) == 300
+    assert watch_diff.watch_seconds({"FIRECONTROL_WATCH_SECONDS": "12"}) == 12
+    assert watch_diff.watch_seconds({}) == 300
+
+
+def test_older_than_firestore_reads_back_is_too_old() -> None:
+    assert watch_diff.too_old(at(0), at(56 * 60))
+    assert not watch_diff.too_old(at(0), at(50 * 60))
+
+
+# -- catch-up --
+
+def test_catch_up_sends_what_changed_after_the_version_in_order() -> None:
+    past = [doc("same", 0, 1), doc("changed", 0, 2), doc("gone", 0, 3)]
+    current = [doc("same", 0, 1), doc("changed", 0, 7), doc("new", 6, 6)]
+    changes = catch_up(past, current, at(4), at(9))
+    assert summary(changes) == [("ADDED", "new", 6), ("MODIFIED", "changed", 7), ("DELETED", "gone", 9)]
+    assert changes[-1].doc.update_time == at(3)  # the last state it had
+
+
+def test_catch_up_of_a_name_made_again_is_deleted_then_added() -> None:
+    changes = catch_up([doc("p", 0, 1, v=1)], [doc("p", 5, 6, v=2)], at(2), at(9))
+    assert summary(changes) == [("DELETED", "p", 5), ("ADDED", "p", 6)]
+    assert changes[0].doc.data["v"] == 1 and changes[1].doc.data["v"] == 2
+
+
+def test_catch_up_includes_nothing_at_the_version_itself() -> None:
+    assert catch_up([doc("p", 0, 2)], [doc("p", 0, 2)], at(2), at(9)) == []
+
+
+# -- selectors --
+
+def pod(name: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": "default", "name": name, "labels": labels}}
+
+
+def web(obj: Any) -> bool:
+    return bool(obj["metadata"]["labels"].get("app") == "web")
+
+
+def test_membership_sends_moves_in_and_out_as_added_and_deleted() -> None:
+    members = Membership(web)
+    members.seed([pod("a", app="web"), pod("b", app="db")])
+    assert members.event("MODIFIED", pod("a", app="web")) == "MODIFIED"
+    assert members.event("MODIFIED", pod("a", app="db")) == "DELETED"
+    assert members.event("MODIFIED", pod("a", app="db")) is None
+    assert members.event("MODIFIED", pod("b", app="web")) == "ADDED"
+    assert members.event("DELETED", pod("b", app="web")) == "DELETED"
+    assert members.event("DELETED", pod("a", app="db")) is None
+    assert members.event("ADDED", pod("c", app="db")) is None
+    assert members.event("ADDED", pod("d", app="web")) == "ADDED"
+
+
+def test_bookmark_object() -> None:
+    assert watch_diff.bookmark("v1", "Pod", "42", initial_end=True) == {
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {"resourceVersion": "42", "annotations": {"k8s.io/initial-events-end": "true"}},
+    }

@@ -1,12 +1,14 @@
 """One table row per document, per kind, as kubectl prints them.
 
 Pure functions of a stored document (either shape) and the time now, so they are
-the same in ``get``, ``get -w`` and ``describe``.
+the same in ``get``, ``get -w`` and ``describe``. The cell helpers below ``row`` are
+shared with ``kube_api``'s Table form (``functions.kubeapi.tables``), which follows the
+apiserver's printers exactly; the CLI keeps its own short ``age``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from functions.api import shapes
@@ -39,6 +41,73 @@ def age(since: Any, now: datetime | None = None) -> str:
         if seconds >= size * (2 if unit != "d" else 1):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def human_duration(delta: timedelta) -> str:
+    """Kubernetes' ``duration.HumanDuration``: two or three significant figures,
+    ``45s``, ``5m30s`` (under 10 minutes), ``95m`` (under 3 hours), ``3h20m``, ``20h``,
+    ``3d4h`` (under 8 days), ``200d``, ``2y30d`` (under 8 years), ``9y``."""
+    seconds = int(delta.total_seconds())
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        rest = seconds % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = seconds // 3600
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        rest = (hours // 24) % 365
+        return f"{hours // 24 // 365}y{rest}d" if rest else f"{hours // 24 // 365}y"
+    return f"{hours // 24 // 365}y"
+
+
+def time_of(value: Any) -> datetime | None:
+    """A timestamp as stored (datetime) or as served (RFC 3339 text); None otherwise."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def since(value: Any, now: datetime) -> str:
+    """The apiserver's ``translateTimestampSince``: ``<unknown>`` without a time."""
+    when = time_of(value)
+    return "<unknown>" if when is None else human_duration(now - when)
+
+
+def containers_text(template_spec: dict[str, Any]) -> tuple[str, str]:
+    """The CONTAINERS and IMAGES cells of a pod spec (``layoutContainerCells``)."""
+    containers = [as_map(c) for c in as_list(template_spec.get("containers"))]
+    return (",".join(_text(c.get("name")) for c in containers),
+            ",".join(_text(c.get("image")) for c in containers))
+
+
+def quota_columns(hard: dict[str, Any], used: dict[str, Any]) -> tuple[str, str]:
+    """The REQUEST and LIMIT cells of a quota: ``resource: used/hard`` in name order,
+    ``limits.*`` in the second (``printResourceQuota``)."""
+    found = [(str(k), str(used.get(k, "0")), str(v)) for k, v in sorted(hard.items(), key=lambda kv: str(kv[0]))]
+    return (", ".join(f"{k}: {u}/{h}" for k, u, h in found if not k.startswith("limits.")),
+            ", ".join(f"{k}: {u}/{h}" for k, u, h in found if k.startswith("limits.")))
 
 
 def headers(kind: Kind, wide: bool, all_namespaces: bool) -> list[str]:
@@ -91,12 +160,8 @@ def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -
         if wide:
             cells += [_text(status.get("podIP") or NONE), _text(spec.get("nodeName") or NONE)]
     elif kind is QUOTA:
-        from functions.cli.quotas import resources
-
-        found = resources(data)
-        cells = [doc.name, age(created, now),
-                 ", ".join(f"{k}: {u}/{h}" for k, u, h in found if not k.startswith("limits.")),
-                 ", ".join(f"{k}: {u}/{h}" for k, u, h in found if k.startswith("limits."))]
+        request, limit = quota_columns(as_map(spec.get("hard")), as_map(status.get("used")))
+        cells = [doc.name, age(created, now), request, limit]
     elif kind is SERVICE:
         cells = [doc.name, _text(spec.get("type", "ClusterIP")), external_ip(spec, status), ports(spec), age(created, now)]
         if wide:
@@ -151,10 +216,18 @@ def ports(spec: dict[str, Any]) -> str:
 
 
 def selector(raw: Any) -> str:
-    """An apps/v1 LabelSelector as kubectl prints it."""
-    from functions.cli.workloads import selector_text
+    """A stored selector of either kind (a v1 map or an apps/v1 LabelSelector) as kubectl
+    prints it (``app=web,tier in (a,b)``); ``<invalid>`` if it does not parse."""
+    from pydantic import ValidationError
 
-    return selector_text(raw)
+    from functions.api.selector import LabelSelector
+
+    if isinstance(raw, dict) and not ({"matchLabels", "matchExpressions"} & raw.keys()):
+        raw = {"matchLabels": raw}
+    try:
+        return LabelSelector.model_validate(as_map(raw)).text()
+    except ValidationError:
+        return "<invalid>"
 
 
 def labels(values: dict[str, Any]) -> str:

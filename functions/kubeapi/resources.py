@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from functions.api import kinds
 from functions.api.kinds import Kind
 
-ALL_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 READ_VERBS = ("get", "list", "watch")
+# Events are written by the functions only, but people clear them (as Kubernetes allows).
+EVENT_VERBS = ("delete", "deletecollection", "get", "list", "watch")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ REPLICATION_CONTROLLERS = Resource(
 )
 SERVICES = Resource("", "v1", "services", "service", "Service", True, ("svc",), ALL_VERBS, ("status",),
                     kinds.SERVICE, ("all",))
-EVENTS = Resource("", "v1", "events", "event", "Event", True, ("ev",), READ_VERBS, (), kinds.EVENT)
+EVENTS = Resource("", "v1", "events", "event", "Event", True, ("ev",), EVENT_VERBS, (), kinds.EVENT)
 RESOURCE_QUOTAS = Resource("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", True, ("quota",),
                            ALL_VERBS, ("status",), kinds.QUOTA)
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), ALL_VERBS,

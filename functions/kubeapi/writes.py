@@ -1,0 +1,534 @@
+"""create, update (PUT) and patch: the apiserver's write path over Firestore documents.
+
+decode → check the object against the route → ``fieldValidation`` (fields Kubernetes
+does not know) → the kind's parser (the same one the functions run) → store what the
+user owns, keep what the functions own (``shapes.merged``) → one guarded write. The
+resourceVersion a client sends is the document's update time (docs/kube-api.md §3), so
+"stale" is Firestore's own precondition; a write that changes nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from functions.api import shapes
+from functions.api.shapes import as_map
+from functions.kubeapi import status
+from functions.kubeapi.objects import Query, Reply, load, path_of, serve
+from functions.kubeapi.status import ApiError, Cause
+
+if TYPE_CHECKING:
+    from functions.api.kinds import Kind
+    from functions.kubeapi.resources import Resource
+    from functions.kubeapi.routes import Route
+    from functions.runtime import Runtime
+    from functions.store import Doc
+
+ATTEMPTS = 5  # guarded writes without a client resourceVersion, retried on a race
+FIELD_VALIDATION = ("Ignore", "Strict", "Warn")
+SERVED_ONLY_METADATA = ("resourceVersion", "managedFields", "selfLink")
+STATUS_ANNOTATION = "firecontrol.io/status"  # firecontrol's bookkeeping, served only
+# Kept from the stored document besides ``shapes.merged``'s list: a pod's grace period is
+# written by a DELETE and read by the pod pass.
+KEPT_METADATA = ("deletionGracePeriodSeconds",)
+# Kubernetes' generateName: utilrand's alphabet (no vowels, no 0/1/3), five of them,
+# after a prefix cut to 58 characters.
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+GENERATED_SUFFIX = 5
+MAX_GENERATE_PREFIX = 58
+JSON_TYPES = ("application/json", "")
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+PATCH_TYPES = (
+    "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+)
+APPLY_PATCH = "application/apply-patch+yaml"
+NO_SERVER_SIDE_APPLY = (
+    "server-side apply (application/apply-patch+yaml) is not supported by firecontrol; "
+    "use client-side `kubectl apply` (without --server-side)"
+)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """The query parameters every write takes (``CreateOptions``, ``UpdateOptions``, ``PatchOptions``)."""
+
+    field_validation: str = "Warn"
+    dry_run: bool = False
+
+    @classmethod
+    def from_query(cls, query: Query) -> WriteOptions:
+        validation = query.get("fieldValidation") or "Warn"
+        if validation not in FIELD_VALIDATION:
+            raise status.bad_request(
+                f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'
+            )
+        return cls(validation, dry_run_of(query.get("dryRun")))
+
+
+def dry_run_of(value: str | None) -> bool:
+    if not value:
+        return False
+    if value != "All":
+        raise status.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    return True
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+# -- decoding and checking the object against the route (pure) --
+
+
+def _summary(body: bytes) -> str:
+    """The apiserver's ``summarizeData``: the start of the body, as text or hex."""
+    if not body:
+        return "<empty>"
+    head = body[:30]
+    text = head.decode("utf-8", "replace") if body[:1] == b"{" else head.hex()
+    return text + (" ..." if len(body) > 30 else "")
+
+
+def decode(body: bytes, content_type: str, kind: str) -> dict[str, Any]:
+    """The object in a create or update body: JSON, or YAML for convenience. 400 with the
+    decoder's message for what is not an object; 415 for another media type."""
+    media = media_type(content_type)
+    try:
+        if media in JSON_TYPES:
+            value = json.loads(body)
+        elif media in YAML_TYPES:
+            import yaml
+
+            value = yaml.safe_load(body)
+        else:
+            raise status.unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json, application/yaml"
+            )
+    except (ValueError, UnicodeDecodeError) as error:
+        raise status.bad_request(
+            f"the object provided is unrecognized (must be of type {kind}): "
+            f"couldn't get version/kind; json parse error: {error} ({_summary(body)})"
+        ) from None
+    except Exception as error:  # yaml.YAMLError, without importing yaml for JSON bodies
+        if type(error).__module__.startswith("yaml"):
+            raise status.bad_request(
+                f"the object provided is unrecognized (must be of type {kind}): "
+                f"couldn't get version/kind; yaml parse error: {error} ({_summary(body)})"
+            ) from None
+        raise
+    if not isinstance(value, dict):
+        raise status.bad_request(
+            f"the object provided is unrecognized (must be of type {kind}): "
+            f"couldn't get version/kind; json parse error: the body is not an object ({_summary(body)})"
+        )
+    return value
+
+
+def check_identity(obj: dict[str, Any], resource: Resource, namespace: str | None, name: str | None) -> None:
+    """The body names the route's kind, group/version, namespace and (PUT, PATCH) name;
+    ``apiVersion``, ``kind`` and ``metadata.namespace`` are filled in when absent, as the
+    apiserver's decoder defaults them from the URL."""
+    api_version = obj.get("apiVersion") or resource.group_version
+    kind = obj.get("kind") or resource.kind
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        raise status.bad_request(
+            f"the object provided is unrecognized (must be of type {resource.kind}): "
+            "apiVersion and kind must be strings"
+        )
+    if api_version != resource.group_version:
+        raise status.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({resource.group_version})"
+        )
+    if kind != resource.kind:
+        version = api_version.rsplit("/", 1)[-1]
+        raise status.bad_request(
+            f'{kind} in version "{version}" cannot be handled as a {resource.kind}: '
+            f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})"
+        )
+    obj["apiVersion"], obj["kind"] = api_version, kind
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise status.bad_request(
+            f"the object provided is unrecognized (must be of type {resource.kind}): metadata must be an object"
+        )
+    if namespace is not None:
+        written = meta.get("namespace")
+        if written not in (None, "", namespace):
+            raise status.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        meta["namespace"] = namespace
+    if name is not None:
+        written_name = meta.get("name")
+        if written_name in (None, ""):
+            meta["name"] = name
+        elif written_name != name:
+            raise status.bad_request(
+                f"the name of the object ({written_name}) does not match the name on the URL ({name})"
+            )
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def drop_path(obj: Any, path: str) -> None:
+    """Remove the field a path names (``spec.containers[0].foo``), if it is there."""
+    steps: list[str | int] = [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _STEP.finditer(path)]
+    node = obj
+    for step in steps[:-1]:
+        if isinstance(step, int):
+            node = node[step] if isinstance(node, list) and 0 <= step < len(node) else None
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+        if node is None:
+            return
+    last = steps[-1] if steps else None
+    if isinstance(last, str) and isinstance(node, dict):
+        node.pop(last, None)
+
+
+def field_validation(resource: Resource, obj: dict[str, Any], option: str) -> list[str]:
+    """Fields Kubernetes itself does not know (the OpenAPI schema): Strict refuses them
+    (400), Warn and Ignore drop them as the apiserver's decoder does, Warn says so."""
+    from functions.kubeapi import openapi
+
+    unknown = openapi.unknown_fields((resource.group, resource.version, resource.kind), obj)
+    if unknown and option == "Strict":
+        raise status.bad_request("strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown))
+    for path in unknown:
+        drop_path(obj, path)
+    return [] if option == "Ignore" else [f'unknown field "{p}"' for p in unknown]
+
+
+def written_part(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without what is served but never stored: ``status`` (the controllers
+    write it), ``metadata.resourceVersion`` (the update time), ``managedFields``,
+    ``selfLink`` and firecontrol's status annotation."""
+    data = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
+    meta = as_map(data.get("metadata"))
+    for key in SERVED_ONLY_METADATA:
+        meta.pop(key, None)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(STATUS_ANNOTATION, None)
+        if not annotations:
+            meta.pop("annotations")
+    return data
+
+
+def storage_problem(value: Any, path: str = "") -> str | None:
+    """What Firestore would refuse: empty or reserved (``__x__``) keys, values it has no
+    type for (a YAML date, a set), integers beyond 64 bits. (The CLI's
+    ``apply._storage_problem``; one shared home in functions/api would serve both.)"""
+    where = path or "(document)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                return f"{where}: key {key!r:.40} must be non-empty text to be stored"
+            if key.startswith("__") and key.endswith("__"):
+                return f"{where}: key {key!r:.40} is reserved by Firestore"
+            problem = storage_problem(item, f"{path}.{key}" if path else key)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = storage_problem(item, f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, str | float | bytes | datetime):
+        return None
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**63 else f"{where}: {value} does not fit in 64 bits"
+    return f"{where}: a {type(value).__name__} value cannot be stored; quote it in YAML to make it text"
+
+
+def spec_of(kind: Kind, data: dict[str, Any]) -> Any:
+    """``spec`` as the parsers read it (a 2014 document converted), for the generation rule."""
+    return shapes.as_v1(kind, data).get("spec")
+
+
+def next_generation(kind: Kind, new: dict[str, Any], stored: dict[str, Any]) -> int | None:
+    """The apiserver's rule: ``metadata.generation`` moves when ``spec`` changes. From
+    whichever is ahead, the stored generation or what the passes observed (a document
+    a Firestore client wrote without one still gets a new generation); None: unchanged."""
+    if spec_of(kind, new) == spec_of(kind, stored):
+        return None
+    generation = shapes.as_int(as_map(stored.get("metadata")).get("generation")) or 0
+    observed = shapes.as_int(as_map(stored.get("status")).get("observedGeneration")) or 0
+    return max(generation, observed) + 1
+
+
+def to_store(kind: Kind, written: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The document to write: the user's part, the functions' part kept (``shapes.merged``
+    and a pod's deletion grace period), the generation moved when ``spec`` changed."""
+    new = shapes.merged(kind, written, stored)
+    if stored is None:
+        return new
+    meta = as_map(new.get("metadata"))
+    old_meta = as_map(stored.get("metadata"))
+    for key in KEPT_METADATA:
+        if key in old_meta:
+            meta[key] = old_meta[key]
+        else:
+            meta.pop(key, None)
+    generation = next_generation(kind, new, stored)
+    if generation is not None:
+        meta["generation"] = generation
+    if meta:
+        new["metadata"] = meta
+    return new
+
+
+def update_fields(new: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """The whole document as an ``Update``'s field map: each top-level key set, each key
+    the new document lacks deleted (``apply``'s ``plan`` writes the same)."""
+    from google.cloud.firestore_v1 import DELETE_FIELD
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    fields: dict[str, Any] = {FieldPath(key).to_api_repr(): value for key, value in new.items()}
+    for gone in stored.keys() - new.keys():
+        fields[FieldPath(gone).to_api_repr()] = DELETE_FIELD
+    return fields
+
+
+# -- the verbs --
+
+
+def _kind(resource: Resource) -> Kind:
+    kind = resource.stored
+    if kind is None or kind.validate is None:
+        raise status.method_not_allowed(f"{resource.plural} cannot be written")
+    return kind
+
+
+def _validate(rt: Runtime, resource: Resource, obj: dict[str, Any], namespace: str, name: str) -> list[str]:
+    """The parser's problems → 422 (one cause each); what it keeps but does not use → warnings."""
+    kind = _kind(resource)
+    assert kind.validate is not None
+    parsed = kind.validate(obj, namespace, name, rt.settings.max_replicas)
+    problems = list(parsed.errors)
+    if not problems:
+        problem = storage_problem(obj)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise status.invalid(resource.kind, name, status.causes_of(problems), resource.group)
+    return [f"unknown field {path} is kept but not used" for path in parsed.unknown]
+
+
+def _check_size(resource: Resource, path: str, data: dict[str, Any]) -> None:
+    from functions.store import MAX_DOCUMENT_BYTES, document_size
+
+    size = document_size(path, data)
+    if size > MAX_DOCUMENT_BYTES:
+        raise status.too_large(
+            f"the {resource.singular} is {size} bytes as a document; Firestore stores at most "
+            f"{MAX_DOCUMENT_BYTES} (1 MiB) per document"
+        )
+
+
+def _served_now(rt: Runtime, resource: Resource, path: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The object as it is after a write, read back (its resourceVersion is the write's
+    time); what was written if it is gone already."""
+    from functions.served import served_object
+
+    doc = rt.store.get(path)
+    if doc is not None:
+        return serve(resource, doc)
+    assert resource.stored is not None
+    return served_object(resource.stored, data, path, at, at)
+
+
+def _generated(prefix: str) -> str:
+    return prefix[:MAX_GENERATE_PREFIX] + "".join(secrets.choice(NAME_ALPHABET) for _ in range(GENERATED_SUFFIX))
+
+
+def create(rt: Runtime, route: Route, body: bytes, content_type: str, query: Query) -> Reply:
+    """POST to a collection: 201 and the object, stored with a uid, a creation time and
+    generation 1; 409 if the name is taken (a generated name is drawn again)."""
+    from functions.kubeapi import namespaces
+
+    resource = route.resource
+    kind = _kind(resource)
+    namespace = route.namespace
+    if namespace is None:
+        raise status.method_not_allowed(f"{resource.plural} are created in a namespace")
+    options = WriteOptions.from_query(query)
+    obj = decode(body, content_type, resource.kind)
+    check_identity(obj, resource, namespace, None)
+    meta = as_map(obj.get("metadata"))
+    name, prefix = meta.get("name"), meta.get("generateName")
+    if not name and not (isinstance(prefix, str) and prefix):
+        raise status.invalid(resource.kind, "", [Cause(
+            "Required value: name or generateName is required", "metadata.name", "FieldValueRequired",
+        )], resource.group)
+    namespaces.check_writable(rt, namespace, resource.plural, name if isinstance(name, str) else "")
+    warnings = field_validation(resource, obj, options.field_validation)
+    for attempt in range(1, ATTEMPTS + 1):
+        chosen = name if isinstance(name, str) and name else _generated(str(prefix))
+        if not isinstance(name, str) or not name:
+            meta["name"] = chosen
+        written = written_part(obj)
+        kept = _validate(rt, resource, written, namespace, chosen)
+        now = rt.clock()
+        data = to_store(kind, written, None)
+        data_meta = as_map(data.get("metadata"))
+        data_meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now, "generation": 1})
+        data["metadata"] = data_meta
+        path = path_of(resource, namespace, chosen)
+        _check_size(resource, path, data)
+        if options.dry_run:
+            if rt.store.get(path) is not None:
+                raise status.already_exists(resource.plural, chosen, resource.group)
+            from functions.served import served_object
+
+            return Reply(201, served_object(kind, data, path, now, now), warnings + kept)
+        if rt.store.create(path, data):
+            return Reply(201, _served_now(rt, resource, path, data, now), warnings + kept)
+        if (isinstance(name, str) and name) or attempt == ATTEMPTS:
+            raise status.already_exists(resource.plural, chosen, resource.group)
+    raise AssertionError("unreachable")
+
+
+def _rv_of(obj: dict[str, Any]) -> str | None:
+    value = as_map(obj.get("metadata")).get("resourceVersion")
+    return value if isinstance(value, str) and value else None
+
+
+def write_over(
+    rt: Runtime, route: Route, doc: Doc, obj: dict[str, Any], options: WriteOptions,
+) -> tuple[Reply, bool]:
+    """The update path for an object checked against the route: validate, merge with the
+    stored document, write guarded by the read's update time. (The Reply, whether it
+    wrote.) ``StaleWrite`` escapes: the caller decides between 409 and another read."""
+    from functions.api.deployment import selector_change_problem
+    from functions.store import Update
+
+    resource = route.resource
+    kind = _kind(resource)
+    assert route.namespace is not None and route.name is not None
+    written = written_part(obj)
+    kept = _validate(rt, resource, written, route.namespace, route.name)
+    if kind.kind in ("Deployment", "ReplicaSet"):
+        problem = selector_change_problem(doc.data, written)
+        if problem:
+            raise status.invalid(resource.kind, route.name, status.causes_of([problem]), resource.group)
+    new = to_store(kind, written, doc.data)
+    _check_size(resource, doc.path, new)
+    if _unchanged(kind, doc, new):
+        return Reply(200, serve(resource, doc), kept), False
+    if options.dry_run:
+        from functions.served import served_object
+
+        return Reply(200, served_object(kind, new, doc.path, doc.create_time, doc.update_time), kept), False
+    rt.store.commit([Update(doc.path, update_fields(new, doc.data), if_updated_at=doc.update_time)], rt.clock())
+    return Reply(200, _served_now(rt, resource, doc.path, new, rt.clock()), kept), True
+
+
+def _unchanged(kind: Kind, doc: Doc, new: dict[str, Any]) -> bool:
+    """Nothing to write: the same document, or (a 2014 one) the same object served."""
+    if new == doc.data:
+        return True
+    from functions.served import served_object
+
+    def served(data: dict[str, Any]) -> dict[str, Any]:
+        return served_object(kind, data, doc.path, doc.create_time, doc.update_time)
+
+    return served(new) == served(doc.data)
+
+
+def _must_load(rt: Runtime, route: Route) -> Doc:
+    assert route.namespace is not None and route.name is not None
+    doc = load(rt.store, route.resource, route.namespace, route.name)
+    if doc is None:
+        raise status.not_found(route.resource.plural, route.name, route.resource.group)
+    return doc
+
+
+def _stale(route: Route) -> ApiError:
+    return status.conflict(route.resource.plural, route.name or "", status.STALE, route.resource.group)
+
+
+def update(rt: Runtime, route: Route, body: bytes, content_type: str, query: Query) -> Reply:
+    """PUT of an object: the whole user part replaced. With ``metadata.resourceVersion``
+    the write is conditioned on it (409 if the object moved); without, on the read,
+    again on a race (these kinds allow unconditional updates). No create-on-update: 404."""
+    from functions.kubeapi import namespaces
+    from functions.store import StaleWrite
+
+    resource = route.resource
+    _kind(resource)
+    if route.namespace is None or route.name is None:
+        raise status.method_not_allowed(f"{resource.plural} are updated by name in a namespace")
+    options = WriteOptions.from_query(query)
+    obj = decode(body, content_type, resource.kind)
+    check_identity(obj, resource, route.namespace, route.name)
+    namespaces.check_writable(rt, route.namespace, resource.plural, route.name)
+    warnings = field_validation(resource, obj, options.field_validation)
+    expected = _rv_of(obj)
+    for _ in range(ATTEMPTS):
+        doc = _must_load(rt, route)
+        if expected is not None and expected != serve(resource, doc)["metadata"]["resourceVersion"]:
+            raise _stale(route)
+        try:
+            reply, _wrote = write_over(rt, route, doc, obj, options)
+        except StaleWrite:
+            if expected is not None:
+                raise _stale(route) from None
+            continue
+        reply.warnings[:0] = warnings
+        return reply
+    raise _stale(route)
+
+
+def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Query) -> Reply:
+    """PATCH: the patch applied to the object as served, then the update path, from a
+    fresh read on a race. A patch that sets a resourceVersion other than the current
+    one is stale (409); server-side apply is refused (415)."""
+    from functions.kubeapi import namespaces
+    from functions.kubeapi import patch as patching
+    from functions.store import StaleWrite
+
+    resource = route.resource
+    _kind(resource)
+    media = media_type(content_type)
+    if media == APPLY_PATCH:
+        raise status.unsupported_media_type(NO_SERVER_SIDE_APPLY)
+    if media not in PATCH_TYPES:
+        raise status.unsupported_media_type(
+            "the body of the request was in an unknown format - accepted media types include: "
+            + ", ".join(PATCH_TYPES)
+        )
+    if route.namespace is None or route.name is None:
+        raise status.method_not_allowed(f"{resource.plural} are patched by name in a namespace")
+    options = WriteOptions.from_query(query)
+    namespaces.check_writable(rt, route.namespace, resource.plural, route.name)
+    gvk = (resource.group, resource.version, resource.kind)
+    for _ in range(ATTEMPTS):
+        doc = _must_load(rt, route)
+        served = serve(resource, doc)
+        patched = patching.apply_patch(copy.deepcopy(served), body, media, gvk)
+        if _rv_of(patched) not in (None, served["metadata"]["resourceVersion"]):
+            raise _stale(route)
+        check_identity(patched, resource, route.namespace, route.name)
+        warnings = field_validation(resource, patched, options.field_validation)
+        try:
+            reply, _wrote = write_over(rt, route, doc, patched, options)
+        except StaleWrite:
+            continue
+        reply.warnings[:0] = warnings
+        return reply
+    raise _stale(route)

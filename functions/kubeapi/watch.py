@@ -58,8 +58,13 @@ def stream(rt: Runtime, route: Route, query: Query, as_table: bool) -> Generator
         raise method_not_allowed(f"watch is not supported on {route.resource.plural}")
     options = watch_diff.parse_options(query)
     selection = _selection(route, query)
+    include_object = query.get("includeObject", "Metadata")
+    if as_table:
+        from functions.kubeapi import tables
+
+        include_object = tables.check_include_object(include_object)
     seconds = watch_diff.duration(options, _bound(rt))
-    watch = _Watch(rt, route, options, selection, as_table, query.get("includeObject", "Metadata"), seconds, query)
+    watch = _Watch(rt, route, options, selection, as_table, include_object, seconds, query)
     return watch.lines()
 
 
@@ -150,14 +155,15 @@ class _Watch:
 
     def _source(self) -> Any:
         """The listened query: one namespace's collection (one document of it when a name
-        is asked for) or the collection group, with the selectors' equality terms."""
+        is asked for), with the selectors' equality terms; or the whole collection group."""
         collection = self.resource.stored.collection if self.resource.stored else ""
         client = self.rt.store.client
         filters = list(self.selection.filters)
         namespace = self.selection.namespace
         source: Any
-        if namespace is None:
+        if namespace is None:  # collection-group queries on fields need indexes we do not make
             source = client.collection_group(collection)
+            filters = []
         else:
             source = client.collection(f"namespaces/{namespace}/{collection}")
             name = self.selection.name

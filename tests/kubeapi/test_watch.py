@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from functions.kubeapi import routes, watch
 from functions.kubeapi.status import ApiError
@@ -286,3 +287,36 @@ def test_a_field_selector_on_the_phase_follows_status_changes(rt: Runtime) -> No
     assert seen(watcher.take(1)) == [("ADDED", "a")]
     ref.update({"status": {"phase": "Failed"}})
     assert seen(watcher.take(1)) == [("DELETED", "a")]
+
+
+def test_the_table_form_sends_one_row_tables(rt: Runtime) -> None:
+    put(rt, "a")
+    watcher = start(rt, as_table=True, allowWatchBookmarks="true", timeoutSeconds="3")
+    first = watcher.take(1)[0]
+    table = first["object"]
+    assert first["type"] == "ADDED" and (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+    assert [c["name"] for c in table["columnDefinitions"]][:5] == ["Name", "Ready", "Status", "Restarts", "Age"]
+    assert len(table["rows"]) == 1 and table["rows"][0]["cells"][0] == "a"
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    remove(rt, "a")
+    rest = watcher.rest()
+    assert [e["type"] for e in rest] == ["DELETED", "BOOKMARK"]
+    assert rest[0]["object"]["rows"][0]["cells"][0] == "a"
+    assert int(rest[0]["object"]["metadata"]["resourceVersion"]) > version(first)
+    assert rest[1]["object"]["kind"] == "Table" and rest[1]["object"]["rows"] == []
+
+
+def test_a_bad_include_object_is_a_400_before_streaming(rt: Runtime) -> None:
+    with pytest.raises(ApiError) as caught:
+        watch.stream(rt, routes.parse("/api/v1/namespaces/default/pods"), {"includeObject": "All"}, True)
+    assert caught.value.code == 400
+
+
+def test_a_watch_through_the_handler_is_json_lines(rt: Runtime, api: FlaskClient) -> None:
+    put(rt, "a")
+    reply = api.get("/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1&allowWatchBookmarks=true")
+    assert reply.status_code == 200 and reply.mimetype == "application/json"
+    events = [json.loads(line) for line in reply.data.splitlines()]
+    assert seen(events) == [("ADDED", "a"), ("BOOKMARK", "")]
+    bad = api.get("/api/v1/namespaces/default/pods?watch=true&resourceVersion=zz")
+    assert bad.status_code == 400 and bad.json is not None and bad.json["kind"] == "Status"

@@ -44,7 +44,8 @@ TICK = 1.0  # wake up at least this often to check the deadline and the listener
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One delivery of the listener: every document now, and the changes since the last."""
+    """One delivery of the listener: the changes since the last, and (the first only)
+    every document."""
 
     docs: list[Doc]
     changes: list[Change]
@@ -189,8 +190,13 @@ class _Watch:
                 yield self._error(self._expired())
                 return
 
+            delivered: list[bool] = []
+
             def on_snapshot(docs: list[Any], changes: list[Any], read_time: datetime) -> None:
-                inbox.put(Snapshot([_doc(d) for d in docs], _changes(changes, read_time), read_time))
+                # every document only once (the first snapshot): later ones carry changes alone
+                current = [] if delivered else [_doc(d) for d in docs]
+                delivered.append(True)
+                inbox.put(Snapshot(current, _changes(changes, read_time), read_time))
 
             listener = self._source().on_snapshot(on_snapshot)
             first = self._next(inbox, listener, deadline)

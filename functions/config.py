@@ -103,6 +103,8 @@ class Settings:
     heartbeat_timeout: float = 180.0
     # ... and this much longer, Failed, so that its controller replaces it (pod eviction timeout).
     eviction_timeout: float = 300.0
+    # How long one kube_api watch streams before the client re-watches (under the function's timeout).
+    watch_seconds: float = 300.0
     # Status writes a pod's reports may cause in 10 s (then 429); 0: no limit. A container
     # holding its VM's token cannot buy writes and invocations in a loop.
     status_write_limit: int = 10
@@ -134,6 +136,7 @@ class Settings:
             agent_heartbeat=_int(env, "FIRECONTROL_AGENT_HEARTBEAT", 60, 1, 3600),
             heartbeat_timeout=_float(env, "FIRECONTROL_HEARTBEAT_TIMEOUT", 180.0, 1.0, 86_400.0),
             eviction_timeout=_float(env, "FIRECONTROL_EVICTION_TIMEOUT", 300.0, 0.0, 86_400.0),
+            watch_seconds=_float(env, "FIRECONTROL_WATCH_SECONDS", 300.0, 1.0, 530.0),
             status_write_limit=_int(env, "FIRECONTROL_STATUS_WRITE_LIMIT", 10, 0, 100_000),
         )
         if settings.pod_status_url is not None and settings.compute_api_endpoint is None:

@@ -12,13 +12,42 @@ from __future__ import annotations
 
 import calendar
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.api import shapes
-from functions.api.kinds import Kind
+from functions.api.kinds import CONTROLLER, Kind
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# firecontrol's own bookkeeping in ``status``, which Kubernetes has no field for: listed
+# here once, by kind, and served under this annotation as JSON text, so a Kubernetes
+# client (which drops fields its models do not know) loses nothing and sees no stranger.
+STATUS_ANNOTATION = "firecontrol.io/status"
+_CONTROLLER_STATUS = (
+    "specHash",  # the spec the generation was last advanced for
+    "finishedPods",  # the Failed / Succeeded pods it keeps
+    "slowStart",  # slow-start batches across passes
+    "templateHash", "templateSince",  # the template the backstop watches, and since when
+)
+BOOKKEEPING: dict[str, tuple[str, ...]] = {
+    "Pod": (
+        "vmFingerprint",  # pairs the pod with its RUNNING VM (functions/fingerprint.py)
+        "vmZone", "vmMachineType", "vmId", "vmAgent",  # the VM as it was made
+        "terminationStarted",  # graceful termination asked of the agent
+        "createAttempts", "nextAttemptTime",  # back-off of a VM that could not be made
+    ),
+    "ReplicationController": _CONTROLLER_STATUS,
+    "ReplicaSet": _CONTROLLER_STATUS,
+    "Deployment": ("specHash", "selectorHash"),
+    "Service": (
+        "loadBalancerName",  # the load balancer this service uses
+        "portMap",  # service ports -> target ports on the pods' VMs
+    ),
+}
+# Pod fields stored under the names of the Python model before issue 13.
+_OLD_POD_STATUS = {"podIp": "podIP", "hostIp": "hostIP", "podIps": "podIPs", "hostIps": "hostIPs"}
 
 
 def resource_version(update_time: datetime) -> str:
@@ -56,6 +85,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _defaults(kind: Kind, obj: dict[str, Any]) -> None:
+    """What the apiserver would have defaulted on write and a client expects to see: a
+    ReplicationController's selector from its template's labels; a pod's addresses under
+    Kubernetes' names (documents written before issue 13 have ``podIp``)."""
+    spec, status = obj.get("spec"), obj.get("status")
+    if kind is CONTROLLER and isinstance(spec, dict) and not spec.get("selector"):
+        labels = shapes.as_map(shapes.as_map(shapes.as_map(spec.get("template")).get("metadata")).get("labels"))
+        if labels:
+            spec["selector"] = dict(labels)
+    if kind.kind == "Pod" and isinstance(status, dict):
+        for old, new in _OLD_POD_STATUS.items():
+            if old in status:
+                value = status.pop(old)
+                status.setdefault(new, value)
+        for one, many in (("podIP", "podIPs"), ("hostIP", "hostIPs")):
+            if isinstance(status.get(one), str) and status[one] and many not in status:
+                status[many] = [{"ip": status[one]}]
+
+
+def _bookkeeping_apart(kind: Kind, obj: dict[str, Any]) -> None:
+    """``BOOKKEEPING`` fields out of ``status``, into the ``firecontrol.io/status`` annotation."""
+    status = obj.get("status")
+    fields = BOOKKEEPING.get(kind.kind, ())
+    if not isinstance(status, dict) or not fields:
+        return
+    own = {key: status.pop(key) for key in fields if key in status}
+    own = {key: value for key, value in own.items() if value is not None}
+    if not own:
+        return
+    meta = obj["metadata"]
+    annotations = meta.get("annotations")
+    annotations = dict(annotations) if isinstance(annotations, dict) else {}
+    annotations[STATUS_ANNOTATION] = json.dumps(_plain(own), sort_keys=True, separators=(",", ":"))
+    meta["annotations"] = annotations
+
+
 def served_object(
     kind: Kind, data: dict[str, Any], path: str, create_time: datetime, update_time: datetime
 ) -> dict[str, Any]:
@@ -79,6 +144,8 @@ def served_object(
     if obj.get("status") is None:
         obj.pop("status", None)
     obj.pop("expireAt", None)  # Firestore's TTL field on events, not the object's
+    _defaults(kind, obj)
+    _bookkeeping_apart(kind, obj)
     ordered: dict[str, Any] = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
     ordered.update({k: v for k, v in obj.items() if k not in ordered})
     result: dict[str, Any] = _plain(ordered)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from functions import fingerprint
 from functions.kubeapi import deletion
@@ -192,3 +193,13 @@ def test_deletecollection_deletes_what_the_selectors_match(rt: Runtime) -> None:
     assert rt.store.get("namespaces/default/pods/c") is not None
     deletion.delete_collection(rt, parse(f"{NS}/pods"), b"", {"fieldSelector": "metadata.name=c"})
     assert rt.store.get("namespaces/default/pods/c") is None
+
+
+def test_http_delete_with_options_in_the_body(rt: Runtime, api: FlaskClient) -> None:
+    path = an_rc(rt)
+    reply = api.delete(f"{NS}/replicationcontrollers/web",
+                       json={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"})
+    assert reply.status_code == 200 and reply.json is not None
+    assert reply.json["metadata"]["finalizers"] == ["orphan"]
+    stored = rt.store.get(path)
+    assert stored is not None and stored.data["metadata"]["finalizers"] == ["orphan"]

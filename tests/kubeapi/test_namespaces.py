@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from functions.kubeapi import namespaces, writes
 from functions.kubeapi.routes import parse
@@ -132,3 +133,13 @@ def test_an_empty_namespace_goes_at_once(rt: Runtime) -> None:
     reply = namespaces.delete(rt, parse(f"{ALL}/empty"), b"", {})
     assert reply.body["status"]["phase"] == "Terminating"
     assert rt.store.get("namespaces/empty") is None
+
+
+def test_http_namespaces(rt: Runtime, api: FlaskClient) -> None:
+    assert api.post(ALL, json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}).status_code == 201
+    listed = api.get(ALL).json
+    assert listed is not None and [i["metadata"]["name"] for i in listed["items"]] == ["default", "web"]
+    assert api.get(f"{ALL}/web").status_code == 200
+    assert api.delete(f"{ALL}/default").status_code == 403
+    assert api.delete(f"{ALL}/web").status_code == 200
+    assert api.get(f"{ALL}/web").status_code == 404

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from functions.kubeapi import writes
 from functions.kubeapi.objects import Reply
@@ -336,3 +337,32 @@ def test_storage_problem_names_what_firestore_refuses() -> None:
     assert writes.storage_problem({"a": {"__x__": 1}}) == "a: key '__x__' is reserved by Firestore"
     assert writes.storage_problem({"a": [2**64]}) == f"a[0]: {2**64} does not fit in 64 bits"
     assert writes.storage_problem({"a": [1, "x", None, 1.5]}) is None
+
+
+# -- through the handler (app.handle) --
+
+
+def test_http_create_answers_201_with_warning_headers(api: FlaskClient) -> None:
+    reply = api.post(RCS, json=rc(foo=1))
+    assert reply.status_code == 201, reply.json
+    assert reply.json is not None and reply.json["metadata"]["generation"] == 1
+    assert 'unknown field \\"spec.foo\\"' in " ".join(reply.headers.getlist("Warning"))
+
+
+def test_http_invalid_object_is_a_422_status_with_causes(api: FlaskClient) -> None:
+    reply = api.post(RCS, json=rc(replicas=10_000))
+    assert reply.status_code == 422
+    body = reply.json
+    assert body is not None and body["kind"] == "Status" and body["reason"] == "Invalid"
+    assert body["details"]["causes"][0]["field"] == "spec.replicas"
+
+
+def test_http_put_with_a_stale_resource_version_is_a_409_status(api: FlaskClient) -> None:
+    created = api.post(RCS, json=rc()).json
+    assert created is not None
+    changed = copy.deepcopy(created)
+    changed["spec"]["replicas"] = 3
+    assert api.put(f"{RCS}/web", json=changed).status_code == 200
+    changed["spec"]["replicas"] = 4
+    reply = api.put(f"{RCS}/web", json=changed)
+    assert reply.status_code == 409 and reply.json is not None and reply.json["reason"] == "Conflict"

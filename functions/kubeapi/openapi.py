@@ -28,10 +28,21 @@ GVK = tuple[str, str, str]
 Schema = Mapping[str, Any]
 
 
+def api_path(group_version: str) -> str:
+    """``v1`` -> ``api/v1``, ``apps/v1`` -> ``apis/apps/v1``; the path forms pass through."""
+    gv = group_version.strip("/")
+    if gv.startswith(("api/", "apis/")):
+        return gv
+    return f"api/{gv}" if "/" not in gv else f"apis/{gv}"
+
+
 @cache
 def document_bytes(group_version: str) -> bytes | None:
-    """The document as served, byte for byte (compact JSON); None for an unknown group-version."""
-    name = FILES.get(group_version.strip("/"))
+    """The document as served, byte for byte (compact JSON); None for an unknown group-version.
+
+    ``group_version`` as in the URL (``apis/apps/v1``) or as Kubernetes writes it (``apps/v1``).
+    """
+    name = FILES.get(api_path(group_version))
     return (HERE / name).read_bytes() if name else None
 
 

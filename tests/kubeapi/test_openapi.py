@@ -61,6 +61,9 @@ def test_root_lists_each_document_with_its_hash() -> None:
         assert data is not None
         assert entry["serverRelativeURL"] == f"/openapi/v3/{gv}?hash={hashlib.sha512(data).hexdigest()}"
     assert openapi.document("apis/batch/v1") is None
+    assert openapi.document("batch/v1") is None
+    assert openapi.document("v1") == openapi.document("api/v1")
+    assert openapi.document("apps/v1") == openapi.document("/apis/apps/v1")
 
 
 def _patch_operations(doc: Doc) -> Iterator[tuple[str, Doc]]:

@@ -76,7 +76,7 @@ def show(
 
         docs = with_usage(store, docs)
     if fmt in ("json", "yaml"):
-        show_data(docs, fmt, single=len(names) == 1 and not watch, out=out)
+        show_data(kind, docs, fmt, single=len(names) == 1 and not watch, out=out)
     elif docs:
         wide = fmt == "wide"
         out.table(columns.headers(kind, wide, all_namespaces),
@@ -89,12 +89,20 @@ def show(
     return 0
 
 
-def show_data(docs: list[Doc], fmt: str, single: bool, out: Output) -> None:
-    """One document as itself; several as a v1 ``List``, as kubectl prints them."""
+def served(kind: Kind, doc: Doc) -> dict[str, Any]:
+    """The Kubernetes object a document is, as ``kube_api`` serves it (functions/served.py):
+    2014 documents converted, firecontrol's bookkeeping under its annotation."""
+    from functions.served import served_object
+
+    return served_object(kind, doc.data, doc.path, doc.create_time, doc.update_time)
+
+
+def show_data(kind: Kind, docs: list[Doc], fmt: str, single: bool, out: Output) -> None:
+    """One object as itself; several as a v1 ``List``, as kubectl prints them."""
     if single and docs:
-        out.raw(dump(docs[0].data, fmt))
+        out.raw(dump(served(kind, docs[0]), fmt))
     else:
-        out.raw(dump({"apiVersion": "v1", "kind": "List", "items": [d.data for d in docs]}, fmt))
+        out.raw(dump({"apiVersion": "v1", "kind": "List", "items": [served(kind, d) for d in docs]}, fmt))
 
 
 class Watcher:
@@ -135,7 +143,7 @@ class Watcher:
                 if not wanted(doc):
                     continue
                 if fmt in ("json", "yaml"):
-                    text = dump({"type": change, "object": doc.data}, fmt)
+                    text = dump({"type": change, "object": served(self.kind, doc)}, fmt)
                     out.raw(text + "---" if fmt == "yaml" else text)
                 else:
                     cells = columns.row(self.kind, doc, datetime.now(UTC), wide, all_namespaces)

@@ -142,3 +142,20 @@ def test_pods_show_what_their_agents_report(cli: Cli, app: Store) -> None:
     app.client.document("namespaces/default/pods/debug").update(
         {"status.phase": "Failed", "status.reason": "NodeLost", "status.containerStatuses": []})
     assert rows(cli("get", "pods").out)[1][:3] == ["debug", "0/1", "NodeLost"]
+
+
+def test_json_and_yaml_print_the_served_v1_object_of_a_2014_document(cli: Cli, store: Store) -> None:
+    """The same object kube_api serves (functions/served.py), not the stored v1beta1 mix."""
+    assert cli("apply", "-f", str(FIXTURES / "rc-2014.json")).code == 0
+    store.client.document("namespaces/default/replicationControllers/nginx-controller").update(
+        {"status": {"replicas": 2, "specHash": "abc"}})
+    one = json.loads(cli("get", "rc", "nginx-controller", "-o", "json").out)
+    assert (one["apiVersion"], one["kind"], one["metadata"]["name"]) == ("v1", "ReplicationController", "nginx-controller")
+    assert one["metadata"]["namespace"] == "default" and one["metadata"]["resourceVersion"].isdigit()
+    assert one["spec"]["selector"] == {"name": "nginx"} and one["spec"]["template"]["spec"]["containers"]
+    assert "desiredState" not in one and "id" not in one
+    assert one["status"] == {"replicas": 2}
+    assert json.loads(one["metadata"]["annotations"]["firecontrol.io/status"]) == {"specHash": "abc"}
+    listed = yaml.safe_load(cli("get", "rc", "-o", "yaml").out)
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["nginx-controller"]
+    assert listed["items"][0]["spec"]["replicas"] == 2

@@ -23,6 +23,7 @@ from functions.api.shapes import as_map
 from functions.kubeapi import status
 from functions.kubeapi.objects import Query, Reply, load, path_of, serve
 from functions.kubeapi.status import ApiError, Cause
+from functions.served import EPOCH, STATUS_ANNOTATION, served_object
 
 if TYPE_CHECKING:
     from functions.api.kinds import Kind
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 ATTEMPTS = 5  # guarded writes without a client resourceVersion, retried on a race
 FIELD_VALIDATION = ("Ignore", "Strict", "Warn")
 SERVED_ONLY_METADATA = ("resourceVersion", "managedFields", "selfLink")
-STATUS_ANNOTATION = "firecontrol.io/status"  # firecontrol's bookkeeping, served only
 # Kept from the stored document besides ``shapes.merged``'s list: a pod's grace period is
 # written by a DELETE and read by the pod pass.
 KEPT_METADATA = ("deletionGracePeriodSeconds",)
@@ -256,8 +256,9 @@ def storage_problem(value: Any, path: str = "") -> str | None:
 
 
 def spec_of(kind: Kind, data: dict[str, Any]) -> Any:
-    """``spec`` as the parsers read it (a 2014 document converted), for the generation rule."""
-    return shapes.as_v1(kind, data).get("spec")
+    """``spec`` as served (a 2014 document converted, defaults filled in), for the
+    generation rule: writing down what was defaulted is no change."""
+    return served_object(kind, data, "namespaces/-/-/-", EPOCH, EPOCH).get("spec")
 
 
 def next_generation(kind: Kind, new: dict[str, Any], stored: dict[str, Any]) -> int | None:
@@ -343,8 +344,6 @@ def _check_size(resource: Resource, path: str, data: dict[str, Any]) -> None:
 def _served_now(rt: Runtime, resource: Resource, path: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
     """The object as it is after a write, read back (its resourceVersion is the write's
     time); what was written if it is gone already."""
-    from functions.served import served_object
-
     doc = rt.store.get(path)
     if doc is not None:
         return serve(resource, doc)
@@ -375,7 +374,7 @@ def create(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
         raise status.invalid(resource.kind, "", [Cause(
             "Required value: name or generateName is required", "metadata.name", "FieldValueRequired",
         )], resource.group)
-    namespaces.check_writable(rt, namespace, resource.plural, name if isinstance(name, str) else "")
+    namespaces.check_writable(rt, namespace, resource.plural, name if isinstance(name, str) else "", resource.group)
     warnings = field_validation(resource, obj, options.field_validation)
     for attempt in range(1, ATTEMPTS + 1):
         chosen = name if isinstance(name, str) and name else _generated(str(prefix))
@@ -393,8 +392,6 @@ def create(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
         if options.dry_run:
             if rt.store.get(path) is not None:
                 raise status.already_exists(resource.plural, chosen, resource.group)
-            from functions.served import served_object
-
             return Reply(201, served_object(kind, data, path, now, now), warnings + kept)
         if rt.store.create(path, data):
             return Reply(201, _served_now(rt, resource, path, data, now), warnings + kept)
@@ -431,8 +428,6 @@ def write_over(
     if _unchanged(kind, doc, new):
         return Reply(200, serve(resource, doc), kept), False
     if options.dry_run:
-        from functions.served import served_object
-
         return Reply(200, served_object(kind, new, doc.path, doc.create_time, doc.update_time), kept), False
     rt.store.commit([Update(doc.path, update_fields(new, doc.data), if_updated_at=doc.update_time)], rt.clock())
     return Reply(200, _served_now(rt, resource, doc.path, new, rt.clock()), kept), True
@@ -442,7 +437,6 @@ def _unchanged(kind: Kind, doc: Doc, new: dict[str, Any]) -> bool:
     """Nothing to write: the same document, or (a 2014 one) the same object served."""
     if new == doc.data:
         return True
-    from functions.served import served_object
 
     def served(data: dict[str, Any]) -> dict[str, Any]:
         return served_object(kind, data, doc.path, doc.create_time, doc.update_time)
@@ -476,7 +470,7 @@ def update(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
     options = WriteOptions.from_query(query)
     obj = decode(body, content_type, resource.kind)
     check_identity(obj, resource, route.namespace, route.name)
-    namespaces.check_writable(rt, route.namespace, resource.plural, route.name)
+    namespaces.check_writable(rt, route.namespace, resource.plural, route.name, resource.group)
     warnings = field_validation(resource, obj, options.field_validation)
     expected = _rv_of(obj)
     for _ in range(ATTEMPTS):
@@ -515,7 +509,7 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
     if route.namespace is None or route.name is None:
         raise status.method_not_allowed(f"{resource.plural} are patched by name in a namespace")
     options = WriteOptions.from_query(query)
-    namespaces.check_writable(rt, route.namespace, resource.plural, route.name)
+    namespaces.check_writable(rt, route.namespace, resource.plural, route.name, resource.group)
     gvk = (resource.group, resource.version, resource.kind)
     for _ in range(ATTEMPTS):
         doc = _must_load(rt, route)

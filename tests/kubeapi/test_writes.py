@@ -258,6 +258,16 @@ def test_generation_moves_only_when_spec_changes(rt: Runtime) -> None:
     assert put(rt, respec).body["metadata"]["generation"] == 2
 
 
+def test_writing_down_a_defaulted_selector_is_no_spec_change(rt: Runtime) -> None:
+    obj = rc()
+    del obj["spec"]["selector"]  # defaulted from the template's labels, and served so
+    create(rt, obj)
+    labelled = served(rt)
+    assert labelled["spec"]["selector"] == {"app": "web"}
+    labelled["metadata"]["labels"]["tier"] = "front"
+    assert put(rt, labelled).body["metadata"]["generation"] == 1
+
+
 def test_functions_owned_fields_survive_a_put(rt: Runtime) -> None:
     create(rt, pod(), "/api/v1/namespaces/default/pods")
     path = "namespaces/default/pods/p"

@@ -56,6 +56,12 @@ def implicit_uid(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"firecontrol:namespaces/{name}"))
 
 
+def _valid(name: str) -> bool:
+    from functions.api.names import namespace_problem
+
+    return namespace_problem(name) is None
+
+
 def _terminating(data: dict[str, Any]) -> bool:
     meta, state = as_map(data.get("metadata")), as_map(data.get("status"))
     return meta.get("deletionTimestamp") is not None or state.get("phase") == "Terminating"
@@ -134,6 +140,8 @@ def _commit_in_chunks(rt: Runtime, writes: list[Write]) -> None:
 
 def _read(rt: Runtime, name: str) -> tuple[Doc | None, dict[str, Any] | None]:
     """(the document, the namespace as served), or (None, None) if there is none."""
+    if not _valid(name):
+        return None, None  # no such namespace can hold anything (nor be a document id)
     doc = rt.store.get(path_of(name))
     if doc is not None:
         if _terminating(doc.data) and _finalized(rt, doc):
@@ -196,6 +204,8 @@ def _forbidden(plural: str, name: str, why: str, group: str = "") -> ApiError:
 
 def check_writable(rt: Runtime, namespace: str, plural: str = "", name: str = "", group: str = "") -> None:
     """403 while ``namespace`` is terminating: nothing new goes into what is being emptied."""
+    if not _valid(namespace):
+        return  # the kind's parser refuses the name, in its words
     doc = rt.store.get(path_of(namespace))
     if doc is not None and _terminating(doc.data):
         raise _forbidden(

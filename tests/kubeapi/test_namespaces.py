@@ -70,6 +70,10 @@ def test_a_namespace_that_holds_nothing_is_404(rt: Runtime) -> None:
     assert (error.code, error.message) == (404, 'namespaces "nothing" not found')
 
 
+def test_a_name_no_namespace_can_have_is_404(rt: Runtime) -> None:
+    assert error_of(namespaces.get, rt, parse(f"{ALL}/__x__"), {}).code == 404
+
+
 def test_create_stores_a_v1_namespace_and_refuses_it_twice(rt: Runtime) -> None:
     served = create_ns(rt, "team", {"owner": "me"})
     assert served["metadata"]["labels"] == {"owner": "me", "kubernetes.io/metadata.name": "team"}

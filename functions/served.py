@@ -104,6 +104,14 @@ def _defaults(kind: Kind, obj: dict[str, Any]) -> None:
                 status[many] = [{"ip": status[one]}]
 
 
+def with_defaults(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
+    """The v1 shape of a stored document with what the apiserver would have defaulted (a
+    copy): for displays that read the document as it is, bookkeeping included (describe)."""
+    obj: dict[str, Any] = copy.deepcopy(shapes.as_v1(kind, data))
+    _defaults(kind, obj)
+    return obj
+
+
 def _bookkeeping_apart(kind: Kind, obj: dict[str, Any]) -> None:
     """``BOOKKEEPING`` fields out of ``status``, into the ``firecontrol.io/status`` annotation."""
     status = obj.get("status")

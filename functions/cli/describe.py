@@ -16,6 +16,7 @@ from functions.cli import reads
 from functions.cli.errors import CliError
 from functions.cli.kinds import CONTROLLER, DEPLOYMENT, POD, QUOTA, REPLICA_SET, SERVICE, Kind
 from functions.cli.output import Output, rfc3339
+from functions.served import with_defaults
 
 if TYPE_CHECKING:
     from functions.store import Doc, Store
@@ -38,7 +39,7 @@ def run(store: Store, kind: Kind, name: str, namespace: str, max_replicas: int, 
         from functions.cli.quotas import resources, with_usage
 
         [doc] = with_usage(store, [doc])
-    data = shapes.as_v1(kind, doc.data)
+    data = with_defaults(kind, doc.data)  # a selector defaulted from the template's labels is shown
     for label, value in summary(kind, doc, data, now):
         out.line(f"{label + ':':<18}{value}")
     if kind is QUOTA:
@@ -94,14 +95,14 @@ def summary(kind: Kind, doc: Doc, data: dict[str, Any], now: datetime) -> list[t
             ("Generation", f"{meta.get('generation', '-')} (observed {status.get('observedGeneration', '-')})"),
             *_containers(as_map(template.get("spec"))),
         ]
-        if doc.data is not data:
+        if shapes.is_legacy(kind, doc.data):
             lines.append(("Shape", "2014 (v1beta1), converted on read"))
     elif kind is POD:
         owner = next((as_map(r) for r in as_list(meta.get("ownerReferences")) if as_map(r).get("controller")), {})
         lines += [
             ("Status", columns.pod_status(data)),
             ("Node", str(spec.get("nodeName") or columns.NONE)),
-            ("IP", str(status.get("podIP") or status.get("podIp") or columns.NONE)),
+            ("IP", str(status.get("podIP") or columns.NONE)),
             ("Controlled By", f"{owner.get('kind')}/{owner.get('name')}" if owner else columns.NONE),
             *_containers(spec),
             *_container_states(status),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
 
 from functions.objects import event_for
 from functions.store import Store
@@ -67,3 +70,22 @@ def test_pod_and_not_found(cli: Cli, store: Store) -> None:
     assert missing.code == 1 and 'replicationcontrollers "nope" not found' in missing.err
     usage = cli("describe", "rc")
     assert usage.code == 2
+
+
+def test_controller_whose_selector_was_defaulted_shows_it(cli: Cli, store: Store, tmp_path: Path) -> None:
+    manifest = tmp_path / "rc.yaml"
+    manifest.write_text((FIXTURES / "app.yaml").read_text())
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d and d.get("kind") == "ReplicationController"]
+    del docs[0]["spec"]["selector"]
+    manifest.write_text(yaml.safe_dump(docs[0]))
+    assert cli("apply", "-f", str(manifest)).code == 0
+    out = cli("describe", "rc", docs[0]["metadata"]["name"]).out
+    assert "Selector:         app=web" in out and "<none>" not in out.split("Selector:")[1].splitlines()[0]
+
+
+def test_pod_stored_with_the_old_address_spelling_shows_its_ip(cli: Cli, store: Store) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "old"},
+           "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}], "nodeName": "fc-old"},
+           "status": {"phase": "Running", "podIp": "10.0.0.4", "hostIp": "10.0.0.4"}}
+    store.client.document("namespaces/default/pods/old").set(pod)
+    assert "IP:               10.0.0.4" in cli("describe", "pod", "old").out

@@ -176,7 +176,9 @@ def _serve(rt: Runtime, call: Call, body: bytes) -> Response | Streamed:
             raise method_not_allowed(NOT_ALLOWED)
         return _json(200, found)
     call.route = route = routes.parse(call.path)
-    call.fields = {"resource": route.resource.qualified, "namespace": route.namespace or "", "name": route.name or ""}
+    call.fields = {"resource": route.resource.qualified, "namespace": route.namespace or ""}
+    if route.name:  # ``name`` is the logger's own field: the object as ref_fields names it
+        call.fields["object"] = f"{route.resource.kind}/{route.namespace or ''}/{route.name}".replace("//", "/")
     return _dispatch(rt, call, route, body)
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud.firestore_v1.base_query import BaseFilter, FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
@@ -248,9 +249,10 @@ class _Reader:
             for snapshot in query.stream(read_time=self.read_time):
                 count += 1
                 if self.read_time is None and snapshot.read_time is not None:
-                    latest = snapshot.read_time if latest is None else max(latest, snapshot.read_time)
-                yield Doc(snapshot.reference.path, snapshot.to_dict() or {}, snapshot.update_time,
-                          snapshot.create_time)
+                    at = _datetime(snapshot.read_time)
+                    latest = at if latest is None else max(latest, at)
+                yield Doc(snapshot.reference.path, snapshot.to_dict() or {}, _datetime(snapshot.update_time),
+                          _datetime(snapshot.create_time))
         finally:
             self.rt.store.ops.add(reads=max(1, count))
         if self.read_time is None:
@@ -306,3 +308,11 @@ class _Reader:
         self.rt.store.ops.add(reads=max(1, -(-(total or 0) // 1000)))
         return total
 
+
+
+def _datetime(value: Any) -> datetime:
+    """A snapshot's read time: a datetime from some queries, a protobuf Timestamp from others."""
+    if isinstance(value, datetime):
+        return value
+    result: datetime = DatetimeWithNanoseconds.from_timestamp_pb(value)  # type: ignore[no-untyped-call]
+    return result

@@ -25,3 +25,16 @@ def api(rt: Runtime) -> FlaskClient:
         return handle(rt, flask.request)
 
     return app.test_client()
+
+
+@pytest.fixture
+def cloud_api(crt: Runtime) -> FlaskClient:
+    """``api`` with a cloud provider (the Compute emulator): for what reads a VM, like logs."""
+    app = flask.Flask("kube_api_cloud_test")
+
+    @app.route("/", defaults={"path": ""}, methods=METHODS)
+    @app.route("/<path:path>", methods=METHODS)
+    def serve(path: str) -> flask.Response:
+        return handle(crt, flask.request)
+
+    return app.test_client()

@@ -1,0 +1,103 @@
+"""Discovery as client-go reads it: each document deserializes into the official
+client's model and serializes back to what we sent (nothing dropped or renamed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from kubernetes.client import ApiClient
+
+CLIENT = ApiClient()
+
+
+def roundtrip(data: dict[str, Any], model: str) -> dict[str, Any]:
+    obj = CLIENT._ApiClient__deserialize(data, model)  # type: ignore[attr-defined]
+    out: dict[str, Any] = CLIENT.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    return out
+
+
+def get(api: FlaskClient, path: str) -> dict[str, Any]:
+    reply = api.get(path, headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                                             "application/json"})
+    assert reply.status_code == 200, reply.data
+    assert reply.mimetype == "application/json"  # plain: client-go falls back from aggregated discovery
+    data: dict[str, Any] | None = reply.json
+    assert data is not None
+    return data
+
+
+@pytest.mark.parametrize(("path", "model"), [
+    ("/version", "VersionInfo"),
+    ("/api", "V1APIVersions"),
+    ("/apis", "V1APIGroupList"),
+    ("/apis/apps", "V1APIGroup"),
+    ("/api/v1", "V1APIResourceList"),
+    ("/apis/apps/v1", "V1APIResourceList"),
+])
+def test_each_document_is_the_official_model_unchanged(api: FlaskClient, path: str, model: str) -> None:
+    data = get(api, path)
+    assert roundtrip(data, model) == data
+
+
+def test_version_says_kubernetes_1_32(api: FlaskClient) -> None:
+    data = get(api, "/version")
+    assert (data["major"], data["minor"], data["gitVersion"]) == ("1", "32", "v1.32.0-firecontrol")
+
+
+def test_core_resources_with_their_subresources(api: FlaskClient) -> None:
+    data = get(api, "/api/v1")
+    by_name = {r["name"]: r for r in data["resources"]}
+    assert data["groupVersion"] == "v1"
+    assert set(by_name) == {
+        "namespaces", "namespaces/status", "pods", "pods/log", "pods/status", "replicationcontrollers",
+        "replicationcontrollers/scale", "replicationcontrollers/status", "services", "services/status", "events",
+        "resourcequotas", "resourcequotas/status",
+    }
+    rc = by_name["replicationcontrollers"]
+    assert rc["shortNames"] == ["rc"] and rc["categories"] == ["all"] and rc["namespaced"] is True
+    assert rc["singularName"] == "replicationcontroller" and rc["kind"] == "ReplicationController"
+    assert rc["verbs"] == ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+    scale = by_name["replicationcontrollers/scale"]
+    assert (scale["group"], scale["version"], scale["kind"], scale["verbs"]) == (
+        "autoscaling", "v1", "Scale", ["get", "patch", "update"])
+    assert (by_name["pods/log"]["kind"], by_name["pods/log"]["verbs"]) == ("Pod", ["get"])
+    assert by_name["pods/status"]["verbs"] == ["get", "patch", "update"]
+    assert "create" not in by_name["events"]["verbs"] and "delete" in by_name["events"]["verbs"]
+    assert by_name["namespaces"]["namespaced"] is False and by_name["namespaces"]["shortNames"] == ["ns"]
+
+
+def test_apps_group(api: FlaskClient) -> None:
+    groups = get(api, "/apis")["groups"]
+    assert [g["name"] for g in groups] == ["apps"]
+    assert groups[0]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
+    resources = {r["name"]: r for r in get(api, "/apis/apps/v1")["resources"]}
+    assert set(resources) == {"deployments", "deployments/scale", "deployments/status", "replicasets",
+                              "replicasets/scale", "replicasets/status"}
+    assert resources["deployments"]["shortNames"] == ["deploy"]
+    assert resources["replicasets/scale"]["kind"] == "Scale"
+
+
+def test_api_versions_name_the_server(api: FlaskClient) -> None:
+    data = get(api, "/api")
+    assert data["versions"] == ["v1"]
+    assert data["serverAddressByClientCIDRs"][0]["serverAddress"] == "localhost"
+
+
+@pytest.mark.parametrize("path", ["/apis/batch", "/apis/batch/v1", "/api/v2", "/openapi/v2", "/apis/apps/v2"])
+def test_groups_we_do_not_serve_are_404(api: FlaskClient, path: str) -> None:
+    reply = api.get(path)
+    assert reply.status_code == 404
+    assert reply.json is not None and reply.json["kind"] == "Status" and reply.json["reason"] == "NotFound"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz"])
+def test_health(api: FlaskClient, path: str) -> None:
+    reply = api.get(path)
+    assert (reply.status_code, reply.data) == (200, b"ok")
+
+
+def test_discovery_is_read_only(api: FlaskClient) -> None:
+    reply = api.post("/api/v1", data=b"{}")
+    assert reply.status_code == 405 and reply.json is not None and reply.json["reason"] == "MethodNotAllowed"

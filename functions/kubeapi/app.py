@@ -169,7 +169,7 @@ def _serve(rt: Runtime, call: Call, body: bytes) -> Response | Streamed:
     if len(parts) == 1 and parts[0] in HEALTH:
         return Response("ok", status=200, mimetype="text/plain")
     if parts[0] == "openapi":
-        return _openapi(parts)
+        return _openapi(parts, call.query)
     found = discovery.answer(call.path, call.server)
     if found is not None:
         if call.method != "GET":
@@ -182,21 +182,24 @@ def _serve(rt: Runtime, call: Call, body: bytes) -> Response | Streamed:
     return _dispatch(rt, call, route, body)
 
 
-def _openapi(parts: list[str]) -> Response:
-    """``/openapi/v3`` and one document per group version; ``/openapi/v2`` is 404 (client-go
-    then uses v3)."""
+def _openapi(parts: list[str], query: Query) -> Response:
+    """``/openapi/v3`` and one document per group version, served as the bytes its
+    ``hash`` was made of (then immutable, as the apiserver marks it); ``/openapi/v2`` is
+    404 (client-go then uses v3)."""
     from functions.kubeapi import openapi
 
     if parts[:2] != ["openapi", "v3"]:
         raise discovery.missing()
     if len(parts) == 2:
         return _json(200, openapi.root())
-    tail = parts[2:]
-    group_version = {("api", "v1"): "v1", ("apis", "apps", "v1"): "apps/v1"}.get(tuple(tail))
-    document = openapi.document(group_version) if group_version else None
+    group_version = "/".join(parts[2:])
+    document = openapi.document_bytes(group_version)
     if document is None:
         raise discovery.missing()
-    return _json(200, document)
+    response = Response(document, status=200, mimetype=JSON)
+    if query.get("hash") and query["hash"] == openapi.digest(group_version):
+        response.headers["Cache-Control"] = "public, immutable"
+    return response
 
 
 def verb_of(method: str, route: Route, query: Query) -> str:

@@ -3,11 +3,23 @@ client's model and serializes back to what we sent (nothing dropped or renamed).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from kubernetes.client import ApiClient
+
+from emulator.firestore import FirestoreEmulator
+from emulator.functions import FunctionServer
+from functions.kubeapi import discovery
+from functions.runtime import Runtime
+from tests.helpers import rc_doc, write_rc
 
 CLIENT = ApiClient()
 
@@ -101,3 +113,50 @@ def test_health(api: FlaskClient, path: str) -> None:
 def test_discovery_is_read_only(api: FlaskClient) -> None:
     reply = api.post("/api/v1", data=b"{}")
     assert reply.status_code == 405 and reply.json is not None and reply.json["reason"] == "MethodNotAllowed"
+
+
+def test_openapi_v3_documents_match_their_hash(api: FlaskClient) -> None:
+    root = get(api, "/openapi/v3")
+    assert set(root["paths"]) == {"api/v1", "apis/apps/v1"}
+    for entry in root["paths"].values():
+        url = entry["serverRelativeURL"]
+        reply = api.get(url)
+        assert reply.status_code == 200 and reply.mimetype == "application/json"
+        assert hashlib.sha512(reply.data).hexdigest() == url.split("hash=", 1)[1]
+        assert reply.headers["Cache-Control"] == "public, immutable"
+        assert "components" in json.loads(reply.data)
+    assert api.get("/openapi/v3/apis/batch/v1").status_code == 404
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_discovers_a_real_function_server(firestore_emulator: FirestoreEmulator, project: str,
+                                                  rt: Runtime, tmp_path: Path) -> None:
+    """The real kubectl against kube_api under functions-framework, as the local stack runs it."""
+    write_rc(rt.store, rc_doc("web", 2))
+    server = FunctionServer("kube_api", "http", {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+                                                 "GOOGLE_CLOUD_PROJECT": project},
+                            log_path=tmp_path / "kube_api.log").start()
+    env = {**os.environ, "HOME": str(tmp_path), "KUBECACHEDIR": str(tmp_path / "cache"), "KUBECONFIG": ""}
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run(["kubectl", "--server", server.url.rstrip("/"), *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        assert json.loads(kubectl("get", "--raw", "/api/v1")) == discovery.resource_list("v1")
+        table = kubectl("api-resources")
+        rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
+        assert rows["replicationcontrollers"] == ["rc", "v1", "true", "ReplicationController"]
+        assert rows["deployments"] == ["deploy", "apps/v1", "true", "Deployment"]
+        assert "Server Version: v1.32.0-firecontrol" in kubectl("version")
+        assert kubectl("get", "rc").splitlines()[1].split()[:4] == ["web", "2", "0", "0"]
+        assert kubectl("scale", "rc", "web", "--replicas=3") == "replicationcontroller/web scaled\n"
+        assert kubectl("get", "rc", "web", "-o", "jsonpath={.spec.replicas}") == "3"
+    finally:
+        server.stop()
+    logged = [json.loads(line) for line in (tmp_path / "kube_api.log").read_text().splitlines()
+              if line.startswith('{"severity"')]
+    asked = [entry["message"] for entry in logged if entry.get("logger") == "firecontrol.kube_api"]
+    assert "PATCH /api/v1/namespaces/default/replicationcontrollers/web/scale 200" in asked

@@ -105,8 +105,50 @@ def kube_api(request: Request) -> Response:
     return handle(rt, request)
 
 
+def _kubeconfig(argv: list[str]) -> int:
+    """``python main.py kubeconfig --server URL [--name NAME]``: a kubeconfig for a deployed
+    installation, its user an exec plugin (``credential``) run by this Python."""
+    import argparse
+    import sys
+
+    from functions.kubeconfig import default_main_py, exec_kubeconfig, render
+
+    parser = argparse.ArgumentParser(prog="python main.py kubeconfig",
+                                     description="print a kubeconfig for kubectl to reach a deployed kube_api")
+    parser.add_argument("--server", required=True, help="the kube-api function's URL (deploy.sh and Terraform print it)")
+    parser.add_argument("--name", default="firecontrol", help="the cluster, user and context name (default: firecontrol)")
+    arguments = parser.parse_args(argv)
+    if not arguments.server.startswith(("https://", "http://")):
+        parser.error(f"--server: {arguments.server!r} is not a URL")
+    print(render(exec_kubeconfig(arguments.server, arguments.name, sys.executable, default_main_py())), end="")
+    return 0
+
+
+def _credential(argv: list[str]) -> int:
+    """``python main.py credential --audience URL``: kubectl's exec plugin, an ExecCredential
+    holding a Google ID token for kube_api's Cloud Run service."""
+    import argparse
+    import sys
+    from datetime import UTC, datetime
+
+    from functions.kubeconfig import CredentialError, cache_dir, exec_credential, kept_token
+
+    parser = argparse.ArgumentParser(prog="python main.py credential",
+                                     description="print an ExecCredential with a Google identity token (kubectl runs this)")
+    parser.add_argument("--audience", required=True, help="the kube-api function's URL")
+    arguments = parser.parse_args(argv)
+    try:
+        token = kept_token(arguments.audience, datetime.now(UTC), cache_dir())
+    except CredentialError as error:
+        print(f"firecontrol credential: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(exec_credential(token)))
+    return 0
+
+
 def _command_line(argv: list[str]) -> int:
-    """``python main.py up [--demo]`` runs the local stack; every other verb is the CLI."""
+    """``python main.py up [--demo]`` runs the local stack, ``kubeconfig`` and ``credential``
+    let kubectl reach a deployment; every other verb is the CLI."""
     if argv[:1] == ["up"]:
         import argparse
 
@@ -116,6 +158,10 @@ def _command_line(argv: list[str]) -> int:
         from emulator.local import up
 
         return up(demo=arguments.demo)
+    if argv[:1] == ["kubeconfig"]:
+        return _kubeconfig(argv[1:])
+    if argv[:1] == ["credential"]:
+        return _credential(argv[1:])
     from functions.cli import main
 
     return main(argv)

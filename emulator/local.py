@@ -1,7 +1,9 @@
 """The local stack: Firestore emulator with triggers, the router, one server per function.
 
 ``python main.py up`` runs it until Ctrl-C or SIGTERM, then stops every process it
-started. The endpoints are printed and written to ``.firecontrol/local.json``.
+started. The endpoints are printed and written to ``.firecontrol/local.json``, and a
+kubeconfig for kubectl (``kube_api``'s URL, context ``firecontrol-local``, no auth) to
+``.firecontrol/kubeconfig`` beside it; both are removed on the way out.
 
 The Compute emulator runs a simulated agent per VM, which reports to ``pod_status`` as
 the real agent does. That function starts first: every function is told its URL
@@ -34,6 +36,7 @@ from emulator.process import EmulatorError as PortError
 from emulator.process import free_port
 from emulator.router import TriggerRouter
 from emulator.scheduler import SchedulerEmulator
+from functions.kubeconfig import LOCAL_CONTEXT, local_kubeconfig, render
 from functions.scheduling import build_client, ensure_resync_job, resync_job_id
 
 PROJECT = "firecontrol-local"
@@ -45,6 +48,8 @@ CLUSTER = os.environ.get("FIRECONTROL_CLUSTER") or "firecontrol"
 DATABASE = os.environ.get("FIRECONTROL_DATABASE") or "(default)"
 # Where the endpoints are written (and the CLI reads them); logs go beside it.
 STATE_FILE = Path(os.environ.get("FIRECONTROL_LOCAL_STATE") or ROOT / ".firecontrol" / "local.json")
+# kubectl's configuration for the stack: KUBECONFIG=this file.
+KUBECONFIG_FILE = STATE_FILE.parent / "kubeconfig"
 # How fast the Scheduler emulator's clock runs: 30 fires a every-minute job every 2 s.
 SCHEDULER_TIME_SCALE = float(os.environ.get("FIRECONTROL_SCHEDULER_TIME_SCALE") or 1.0)
 # How fast the simulated agents' clocks run (heartbeats, back-off, probes); None: real time.
@@ -58,6 +63,8 @@ DEFINITION = ROOT / "infra" / "functions.yaml"
 ROUTER_WORKERS, FUNCTION_THREADS = 64, 32
 # The function the agents report to: started first, its URL given to every function.
 POD_STATUS = "pod_status"
+# The Kubernetes API: kubectl's server.
+KUBE_API = "kube_api"
 
 
 def functions() -> list[dict[str, Any]]:
@@ -155,6 +162,11 @@ def local_stack(
                     service_account_email=f"{cluster}-scheduler@{project}.iam.gserviceaccount.com",
                 )
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        kube_api = endpoints["functions"].get(KUBE_API)
+        if kube_api:
+            KUBECONFIG_FILE.write_text(render(local_kubeconfig(kube_api, LOCAL_CONTEXT)))
+            stack.callback(KUBECONFIG_FILE.unlink, missing_ok=True)
+            endpoints["kubeconfig"] = str(KUBECONFIG_FILE)
         STATE_FILE.write_text(json.dumps(endpoints, indent=2))
         try:
             yield endpoints
@@ -225,6 +237,8 @@ def up(demo: bool = False) -> int:
     try:
         with local_stack() as endpoints:
             print(json.dumps(endpoints, indent=2))
+            if "kubeconfig" in endpoints:
+                print(f"kubectl: export KUBECONFIG={endpoints['kubeconfig']}")
             print(f"endpoints written to {STATE_FILE}; Ctrl-C stops everything", flush=True)
             if demo:
                 apply_demo(endpoints["project"], endpoints["firestore"], endpoints["database"])

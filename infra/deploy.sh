@@ -6,7 +6,12 @@
 #                   [--cluster firecontrol] [--database CLUSTER] [--max-replicas 100]
 #                   [--schedule CRON] [--firestore-location LOCATION] [--external-ips]
 #                   [--no-nat] [--agent-heartbeat 60] [--heartbeat-timeout 180]
-#                   [--eviction-timeout 300] [--dry-run]
+#                   [--eviction-timeout 300] [--kube-api-invokers MEMBERS] [--dry-run]
+#
+# --kube-api-invokers (or FIRECONTROL_KUBE_API_INVOKERS): who may call the Kubernetes API
+# (kubectl), comma-separated IAM members such as user:me@example.com,group:ops@example.com;
+# granted roles/run.invoker on the kube-api function only (the deployer, as owner, may
+# call it already). Never allUsers or allAuthenticatedUsers.
 #
 # Every step reads what is there first and changes only what is missing or differs,
 # so a second run changes nothing. Every command is printed ("+ ..."); --dry-run runs
@@ -38,8 +43,9 @@ HEARTBEAT_TIMEOUT=180
 EVICTION_TIMEOUT=300
 # The VPC network the pods' VMs use (functions/cloudprovider/config.py: "default").
 NETWORK=default
+KUBE_API_INVOKERS=${FIRECONTROL_KUBE_API_INVOKERS:-}
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "deploy.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -57,6 +63,7 @@ while [ $# -gt 0 ]; do
     --agent-heartbeat) AGENT_HEARTBEAT=${2:?--agent-heartbeat needs a value}; shift 2 ;;
     --heartbeat-timeout) HEARTBEAT_TIMEOUT=${2:?--heartbeat-timeout needs a value}; shift 2 ;;
     --eviction-timeout) EVICTION_TIMEOUT=${2:?--eviction-timeout needs a value}; shift 2 ;;
+    --kube-api-invokers) KUBE_API_INVOKERS=${2?--kube-api-invokers needs a value}; shift 2 ;;
     --dry-run) DRY_RUN=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
@@ -81,6 +88,9 @@ DATABASE=${DATABASE:-$CLUSTER}
 [[ $DATABASE == "(default)" || $DATABASE =~ ^[a-z][a-z0-9-]{2,61}[a-z0-9]$ ]] ||
   die "--database: 4 to 63 lower-case letters, digits and '-', starting with a letter (a cluster name shorter than 4 needs --database)"
 FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-$REGION}
+# Who may call the `invoker: users` functions (kube_api): checked IAM members, one a line.
+USER_INVOKERS=$("$PYTHON" "$HERE/spec.py" invokers "$KUBE_API_INVOKERS" 2>&1) ||
+  die "--kube-api-invokers: ${USER_INVOKERS#spec.py: }"
 $EXTERNAL_IPS && NAT=false  # VMs with external IPs reach the internet without NAT
 
 # The same names as infra/terraform: every one carries the cluster.
@@ -159,8 +169,10 @@ RUNTIME=$("$PYTHON" "$HERE/spec.py" runtime)
 if number=$(look gcloud projects describe "$PROJECT" --format="value(projectNumber)"); then
   POD_STATUS_URL=$("$PYTHON" "$HERE/spec.py" pod-status-url "$CLUSTER" "$number" "$REGION") ||
     die "project $PROJECT: no usable project number ('$number')"
+  KUBE_API_URL=$("$PYTHON" "$HERE/spec.py" function-url kube_api "$CLUSTER" "$number" "$REGION")
 elif $DRY_RUN; then
   POD_STATUS_URL="https://$CLUSTER-pod-status-PROJECT_NUMBER.$REGION.run.app"
+  KUBE_API_URL="https://$CLUSTER-kube-api-PROJECT_NUMBER.$REGION.run.app"
 else
   die "cannot read the number of project $PROJECT: $(cat "$WORK/look.err")"
 fi
@@ -345,13 +357,15 @@ if ! look gcloud storage objects describe "$OBJECT" --format="value(name)" >/dev
 fi
 
 step "Functions"
-while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout max_instances schedule invoker runs_as; do
+while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout max_instances schedule invoker runs_as ingress; do
   name="$CLUSTER-$name"
+  # Ingress (functions.yaml's invoker): internal-only, but the users' functions (kubectl
+  # runs outside Google Cloud); IAM checks every caller's token either way.
   args=(--gen2 --region="$REGION" --project="$PROJECT" --runtime="$RUNTIME" --source="$OBJECT"
     --entry-point="$entry" --memory="$memory" --timeout="${timeout}s" --max-instances="$max_instances"
     --min-instances=0 --service-account="$(sa_email "$runs_as")"
     --build-service-account="projects/$PROJECT/serviceAccounts/$(sa_email build)"
-    --set-env-vars="$ENV_VARS" --ingress-settings=internal-only --no-allow-unauthenticated)
+    --set-env-vars="$ENV_VARS" --ingress-settings="$ingress" --no-allow-unauthenticated)
   if [ "$type" = firestore ]; then
     args+=(--trigger-location="$FIRESTORE_LOCATION" --trigger-event-filters="type=$event"
       --trigger-event-filters="database=$DATABASE" --trigger-event-filters-path-pattern="document=$document"
@@ -370,13 +384,18 @@ while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout
   fi
 
   # Who may invoke it (functions.yaml): Eventarc's account a Firestore-triggered one, the
-  # scheduler's a scheduled one, the pods' VMs pod_status; on this function only.
+  # scheduler's a scheduled one, the pods' VMs pod_status, the listed users kube_api; on
+  # this function only.
   look gcloud run services get-iam-policy "$name" --region="$REGION" --project="$PROJECT" --format=json \
     >"$WORK/run-policy.json" || : >"$WORK/run-policy.json"
-  if ! has_binding "$WORK/run-policy.json" roles/run.invoker "serviceAccount:$(sa_email "$invoker")"; then
-    change gcloud functions add-invoker-policy-binding "$name" --region="$REGION" --project="$PROJECT" \
-      --member="serviceAccount:$(sa_email "$invoker")"
-  fi
+  if [ "$invoker" = users ]; then members=$USER_INVOKERS; else members="serviceAccount:$(sa_email "$invoker")"; fi
+  while read -r member; do
+    [ -n "$member" ] || continue
+    if ! has_binding "$WORK/run-policy.json" roles/run.invoker "$member"; then
+      change gcloud functions add-invoker-policy-binding "$name" --region="$REGION" --project="$PROJECT" \
+        --member="$member"
+    fi
+  done <<<"$members"
 
   if [ "$schedule" != - ]; then
     job_name="$CLUSTER-${entry//_/-}"
@@ -398,5 +417,8 @@ while IFS=$'\t' read -r -u 4 entry name type event document retry memory timeout
 done 4<<<"$SPEC"
 
 step finished
+# kubectl's way in: a kubeconfig whose exec plugin fetches an identity token for the URL.
+echo "kubectl: python main.py kubeconfig --server $KUBE_API_URL --name $CLUSTER > firecontrol-$CLUSTER.kubeconfig" >&3
+echo "         (callers need roles/run.invoker on $CLUSTER-kube-api: --kube-api-invokers)" >&3
 $DRY_RUN && echo "(dry run: nothing was changed)" >&3
 exit 0

@@ -30,10 +30,15 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,61}[a-z0-9]$")
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}\Z")
 # Who may invoke an HTTP function (a Firestore-triggered one: Eventarc's account), and the
 # service accounts a function may run as (infra/README.md, "Who may do what").
-HTTP_INVOKERS = ("scheduler", "pods")
+HTTP_INVOKERS = ("scheduler", "pods", "users")
 RUNS_AS = ("runtime", "status")
 # The function the pods' agents report to; every function is told its URL.
 POD_STATUS = "pod_status"
+# Who an installation lets call its `invoker: users` functions (kube_api): IAM members as
+# Terraform's kube_api_invokers and deploy.sh's --kube-api-invokers list them. Never the
+# public: Cloud Run would then skip its token check.
+MEMBER = re.compile(r"^((user|group|serviceAccount|domain):[^\s,:]+|(principal|principalSet)://[^\s,]+)\Z")
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 
 class SpecError(ValueError):
@@ -51,8 +56,16 @@ class Function:
     document: str | None = None  # an Eventarc path pattern, for firestore triggers
     retry: bool = False
     schedule: str | None = None  # cron for the Cloud Scheduler job, for http triggers
-    invoker: str = "trigger"  # the service account that may invoke it: trigger, scheduler or pods
+    invoker: str = "trigger"  # who may invoke it: the trigger, scheduler or pods account, or users
     runs_as: str = "runtime"  # the service account it runs as
+
+    @property
+    def ingress(self) -> str:
+        """Where requests may come from (deploy.sh's --ingress-settings): a function callers
+        outside Google Cloud use (kubectl on a laptop) takes them from the internet, and Cloud
+        Run's IAM check still refuses any caller without the invoker role; every other
+        function is called from inside Google Cloud only."""
+        return "all" if self.invoker == "users" else "internal-only"
 
     @property
     def cloud_name(self) -> str:
@@ -106,6 +119,23 @@ class Role:
     title: str
     permissions: tuple[str, ...]
     condition: str | None  # a CEL expression, or None for an unconditional grant
+
+
+def invoker_members(text: str) -> list[str]:
+    """The comma-separated IAM members of --kube-api-invokers, checked: each ``kind:id``
+    (``user:me@example.com``, ``group:...``, ``serviceAccount:...``, ``domain:...``), never
+    ``allUsers`` or ``allAuthenticatedUsers``."""
+    members = [m.strip() for m in text.split(",") if m.strip()]
+    for member in members:
+        if member in PUBLIC_MEMBERS or member.split(":", 1)[-1] in PUBLIC_MEMBERS:
+            raise SpecError(f"kube_api invokers: {member!r} would make the Kubernetes API public; "
+                            "name the users, groups or service accounts that may call it")
+        if not MEMBER.match(member):
+            raise SpecError(f"kube_api invokers: {member!r} is not an IAM member like user:me@example.com, "
+                            "group:team@example.com or serviceAccount:ci@PROJECT.iam.gserviceaccount.com")
+    if len(set(members)) != len(members):
+        raise SpecError(f"kube_api invokers: a member appears twice: {members}")
+    return members
 
 
 def role_id(base: str, cluster: str) -> str:
@@ -238,17 +268,24 @@ def build_archive(spec: Spec, out_dir: Path, root: Path = ROOT) -> Path:
 def _tsv(f: Function) -> str:
     fields = [f.name, f.cloud_name, f.trigger_type, f.event or "-", f.document or "-",
               "true" if f.retry else "false", f.memory, str(f.timeout), str(f.max_instances), f.schedule or "-",
-              f.invoker, f.runs_as]
+              f.invoker, f.runs_as, f.ingress]
     return "\t".join(fields)
 
 
 def main(argv: list[str]) -> int:
     usage = ("usage: spec.py functions | runtime | archive OUT_DIR | pod-status-url CLUSTER PROJECT_NUMBER REGION"
+             " | function-url NAME CLUSTER PROJECT_NUMBER REGION | invokers MEMBERS"
              " | roles PROJECT REGION CLUSTER NETWORK DATABASE | database-condition PROJECT REGION CLUSTER NETWORK DATABASE")
     if argv == ["functions"]:
         # name, cloud name, type, event, document, retry, memory, timeout, max instances, schedule,
-        # invoker, runs as
+        # invoker, runs as, ingress
         print("\n".join(_tsv(f) for f in load().functions))
+    elif len(argv) == 2 and argv[0] == "invokers":
+        try:
+            print("\n".join(invoker_members(argv[1])))
+        except SpecError as error:
+            print(f"spec.py: {error}", file=sys.stderr)
+            return 2
     elif argv == ["runtime"]:
         print(load().runtime)
     elif len(argv) == 6 and argv[0] in ("roles", "database-condition"):
@@ -263,11 +300,16 @@ def main(argv: list[str]) -> int:
                 print("\t".join([role.key, role.role_id, role.title, ",".join(role.permissions), role.condition or "-"]))
         else:
             print(database_condition(where))
-    elif len(argv) == 4 and argv[0] == "pod-status-url":
-        if not CLUSTER_NAME.match(argv[1]):
-            print(f"spec.py: cluster {argv[1]!r} is not a cluster name", file=sys.stderr)
+    elif (len(argv) == 4 and argv[0] == "pod-status-url") or (len(argv) == 5 and argv[0] == "function-url"):
+        name, (cluster, number, region) = (POD_STATUS, argv[1:]) if argv[0] == "pod-status-url" else (argv[1], argv[2:])
+        if not CLUSTER_NAME.match(cluster):
+            print(f"spec.py: cluster {cluster!r} is not a cluster name", file=sys.stderr)
             return 2
-        print(load().by_name()[POD_STATUS].url(*argv[1:]))
+        functions = load().by_name()
+        if name not in functions:
+            print(f"spec.py: no function {name!r} in functions.yaml", file=sys.stderr)
+            return 2
+        print(functions[name].url(cluster, number, region))
     elif len(argv) == 2 and argv[0] == "archive":
         print(build_archive(load(), Path(argv[1])))
     else:

@@ -1,6 +1,8 @@
 # The source bucket and archive, and one Cloud Function (2nd gen) per entry in
 # infra/functions.yaml: a Firestore document trigger or HTTP, as that file says, run as
-# the service account its `runs_as` names.
+# the service account its `runs_as` names. Ingress is internal-only but for the functions
+# users call from anywhere (`invoker: users`, kube_api: kubectl runs on a laptop); Cloud
+# Run's IAM check refuses every caller without the invoker role either way.
 
 resource "google_storage_bucket" "source" {
   #checkov:skip=CKV_GCP_62:Access logs of a bucket holding only our own deploy archives would be noise; Cloud Audit Logs record admin access.
@@ -77,7 +79,7 @@ resource "google_cloudfunctions2_function" "function" {
     min_instance_count             = 0
     environment_variables          = local.environment
     service_account_email          = local.service_account_emails[try(each.value.runs_as, "runtime")]
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    ingress_settings               = try(each.value.invoker, null) == "users" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
   }
 

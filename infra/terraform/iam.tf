@@ -9,6 +9,8 @@
 #   build      what Cloud Build builds the functions' images as
 #   pods       what the pods' VMs run as: no project role; it may invoke pod_status
 #              and nothing else
+#
+# People (var.kube_api_invokers) may invoke kube_api, the Kubernetes API, and nothing else.
 
 resource "google_service_account" "runtime" {
   project      = var.project
@@ -176,4 +178,16 @@ resource "google_cloud_run_v2_service_iam_member" "pods_invoker" {
   name     = google_cloudfunctions2_function.function[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.pods.email}"
+}
+
+# kube_api: the members of var.kube_api_invokers (people, groups, CI accounts), on its own
+# service only.
+resource "google_cloud_run_v2_service_iam_member" "user_invoker" {
+  for_each = local.user_invokers
+
+  project  = var.project
+  location = var.region
+  name     = google_cloudfunctions2_function.function[each.value.function].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value.member
 }

@@ -9,6 +9,11 @@ locals {
   firestore_functions = { for name, f in local.functions : name => f if f.trigger.type == "firestore" }
   scheduled_functions = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.invoker, null) == "scheduler" }
   pod_functions       = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.invoker, null) == "pods" }
+  user_functions      = { for name, f in local.functions : name => f if f.trigger.type == "http" && try(f.invoker, null) == "users" }
+  # Each users' function (kube_api) with each member of var.kube_api_invokers.
+  user_invokers = merge([
+    for name, f in local.user_functions : { for member in var.kube_api_invokers : "${name} ${member}" => { function = name, member = member } }
+  ]...)
 
   firestore_location = coalesce(var.firestore_location, var.region)
 
@@ -20,7 +25,9 @@ locals {
   # Where the pods' agents report, and the audience of their identity tokens: the
   # pod_status function's deterministic run.app URL (infra/spec.py computes the same).
   pod_status_url = "https://${var.cluster_name}-pod-status-${local.project_number}.${var.region}.run.app"
-  cloud_nat      = var.cloud_nat && !var.external_ips
+  # kubectl's server, and the audience of its identity tokens (infra/spec.py computes the same).
+  kube_api_url = "https://${var.cluster_name}-kube-api-${local.project_number}.${var.region}.run.app"
+  cloud_nat    = var.cloud_nat && !var.external_ips
 
   # The runtime's rights (infra/iam.yaml, which deploy.sh reads through spec.py): custom
   # roles granted under IAM conditions written for this installation.

@@ -50,3 +50,8 @@ output "runtime_roles" {
   description = "The runtime's custom roles and the condition each is granted under."
   value       = { for key, role in local.runtime_roles : key => { role = google_project_iam_custom_role.runtime[key].id, condition = role.condition } }
 }
+
+output "kube_api_url" {
+  description = "kubectl's server: the kube_api function's deterministic run.app URL, also the audience of its callers' identity tokens. `python main.py kubeconfig --server URL` writes a kubeconfig for it."
+  value       = local.kube_api_url
+}

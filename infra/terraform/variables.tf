@@ -112,3 +112,15 @@ variable "eviction_timeout" {
     error_message = "eviction_timeout: seconds from 0 to 86400."
   }
 }
+
+variable "kube_api_invokers" {
+  description = "Who may call the Kubernetes API (kubectl): IAM members such as user:me@example.com or group:ops@example.com, granted roles/run.invoker on the kube-api function only. The deployer, as owner, may call it already."
+  type        = list(string)
+  default     = []
+
+  validation {
+    # Every member is kind:id, so the public members (which have no kind) never pass.
+    condition     = alltrue([for m in var.kube_api_invokers : can(regex("^((user|group|serviceAccount|domain):[^\\s,:]+|(principal|principalSet)://[^\\s,]+)$", m))])
+    error_message = "kube_api_invokers: IAM members like user:me@example.com, group:ops@example.com or serviceAccount:ci@PROJECT.iam.gserviceaccount.com; the Kubernetes API is never public."
+  }
+}

@@ -108,6 +108,8 @@ def test_dry_run_prints_every_command_and_runs_none(cloud: Cloud, spec: Spec) ->
     assert "dry run" in out
     # The project's number is not read in a dry run: the URL shows where it goes.
     assert "FIRECONTROL_POD_STATUS_URL=https://firecontrol-pod-status-PROJECT_NUMBER.us-central1.run.app" in out
+    # ...nor kubectl's server, which the closing lines name for `main.py kubeconfig`.
+    assert "kubeconfig --server https://firecontrol-kube-api-PROJECT_NUMBER.us-central1.run.app" in out
 
 
 def test_the_agents_settings_reach_every_function_and_bad_ones_are_refused(tmp_path: Path) -> None:
@@ -199,7 +201,7 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
         assert f"--entry-point={f.name}" in args
         assert f"--memory={f.memory}" in args and f"--timeout={f.timeout}s" in args
         assert f"--max-instances={f.max_instances}" in args
-        assert "--no-allow-unauthenticated" in args and "--ingress-settings=internal-only" in args
+        assert "--no-allow-unauthenticated" in args and f"--ingress-settings={f.ingress}" in args
         assert f"--service-account={sa('firecontrol-' + f.runs_as)}" in args
         env = dict(kv.split("=", 1) for kv in next(a for a in args if a.startswith("--set-env-vars=")).split("=", 1)[1].split(","))
         assert env == {
@@ -210,6 +212,9 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
             "FIRECONTROL_AGENT_HEARTBEAT": "60", "FIRECONTROL_HEARTBEAT_TIMEOUT": "180",
             "FIRECONTROL_EVICTION_TIMEOUT": "300", "CLOUD_PROVIDER": "gce"}
         invokers = functions[f.deployed_name("firecontrol")]["policy"].get("roles/run.invoker")
+        if f.invoker == "users":  # none named: only the deployer (an owner) may call kube_api
+            assert invokers is None, invokers
+            continue
         assert invokers == [f"serviceAccount:{sa('firecontrol-' + f.invoker)}"], "one invoker, on its own function"
         if f.trigger_type == "firestore":
             assert f"--trigger-event-filters-path-pattern=document={f.document}" in args
@@ -221,6 +226,8 @@ def test_first_run_creates_the_system_from_the_spec(cloud: Cloud, spec: Spec, fi
             assert "--trigger-http" in args
     by_name = {f.name: f for f in spec.functions}
     assert (by_name["resync"].invoker, by_name["pod_status"].invoker) == ("scheduler", "pods")
+    assert "--ingress-settings=all" in functions["firecontrol-kube-api"]["args"], "kubectl runs outside Google Cloud"
+    assert [f.name for f in spec.functions if f.ingress == "all"] == ["kube_api"]
     assert (by_name["resync"].runs_as, by_name["pod_status"].runs_as) == ("runtime", "status")
     jobs = state["jobs"]
     assert jobs == {"firecontrol-resync": {
@@ -251,6 +258,35 @@ def test_a_changed_schedule_updates_the_job_and_nothing_else(cloud: Cloud, first
     assert cloud.state()["jobs"]["firecontrol-resync"]["schedule"] == "*/5 * * * *"
     cloud.deploy()  # back to the spec's schedule, for whichever test comes next
     cloud.calls()
+
+
+def test_the_kube_api_invokers_may_call_kube_api_and_nothing_else(tmp_path: Path, spec: Spec) -> None:
+    """--kube-api-invokers (or FIRECONTROL_KUBE_API_INVOKERS) grants roles/run.invoker to
+    those members on the kube-api function only; a second run changes nothing; one more
+    member is added; the public is refused before any call."""
+    cloud = make_cloud(tmp_path)
+    out = cloud.deploy("--cluster", "blue", "--kube-api-invokers", "user:me@example.com,group:ops@example.com").stdout
+    functions = cloud.state()["functions"]
+    assert functions["blue-kube-api"]["policy"] == {"roles/run.invoker": ["user:me@example.com", "group:ops@example.com"]}
+    for name, function in functions.items():
+        if name != "blue-kube-api":
+            assert not {"user:me@example.com", "group:ops@example.com"} & set(
+                function["policy"].get("roles/run.invoker", [])), name
+    assert "kubeconfig --server https://blue-kube-api-123456789012.us-central1.run.app --name blue" in out
+    cloud.calls()
+    cloud.env["FIRECONTROL_KUBE_API_INVOKERS"] = "user:me@example.com,group:ops@example.com"
+    cloud.deploy("--cluster", "blue")
+    assert _changes(cloud.calls()) == [], "the same members again: nothing to grant"
+    cloud.deploy("--cluster", "blue", "--kube-api-invokers", "user:me@example.com,user:you@example.com")
+    changes = _changes(cloud.calls())
+    assert changes == [["gcloud", "functions", "add-invoker-policy-binding", "blue-kube-api", "--region=us-central1",
+                        f"--project={PROJECT}", "--member=user:you@example.com"]], changes
+    for members in ("allUsers", "user:me@example.com,allAuthenticatedUsers", "me@example.com"):
+        result = subprocess.run(["bash", str(INFRA / "deploy.sh"), "--project", PROJECT, "--cluster", "blue",
+                                 "--kube-api-invokers", members], env=cloud.env, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert result.returncode == 2 and "--kube-api-invokers" in result.stderr, result.stderr
+    assert cloud.calls() == [], "a public or malformed member is refused before any call"
 
 
 def _names(state: dict[str, Any]) -> set[str]:
@@ -350,8 +386,10 @@ def test_the_real_gcloud_accepts_every_command_deploy_sh_runs(tmp_path: Path) ->
     state["roles"]["firecontrolCompute_blue"].pop()
     (tmp_path / "state.json").write_text(json.dumps(state))
     cloud.deploy("--cluster", "blue", "--schedule", "*/2 * * * *")
-    cloud.deploy("--cluster", "green", "--external-ips", "--max-replicas", "5")
+    cloud.deploy("--cluster", "green", "--external-ips", "--max-replicas", "5",
+                 "--kube-api-invokers", "user:me@example.com,group:ops@example.com")
     calls = [c for c in cloud.calls() if c[0] == "gcloud"]
+    assert any("--member=user:me@example.com" in c for c in calls) and any("--ingress-settings=all" in c for c in calls)
     files = [json.loads(line) for line in (tmp_path / "files.jsonl").read_text().splitlines()]
     commands = {tuple(c[1:5]) for c in calls}
     for expected in (("iam", "roles", "update"), ("projects", "remove-iam-policy-binding"), ("scheduler", "jobs", "update", "http"),

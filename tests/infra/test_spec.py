@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra import spec as spec_module
-from infra.spec import Spec, SpecError, build_archive, load, source_files
+from infra.spec import Spec, SpecError, build_archive, invoker_members, load, source_files
 from tests.infra.support import ROOT
 
 KINDS = {"firestore": "cloud_event", "http": "http"}
@@ -48,12 +48,21 @@ def test_the_design_s_functions_and_triggers(spec: Spec) -> None:
     assert by_name["resync"].schedule == "* * * * *"
     assert by_name["resync"].max_instances == 1, "two resync sweeps must never overlap"
     assert {f.cloud_name for f in spec.functions} == {"sync-controller", "sync-replicaset", "sync-deployment", "sync-pod",
-                                                     "sync-service", "resync", "pod-status"}
+                                                     "sync-service", "resync", "pod-status", "kube-api"}
     # The agents' reports: HTTP, invoked by the pods' VMs only, run as Firestore-only account.
     status = by_name["pod_status"]
     assert (status.trigger_type, status.schedule, status.invoker, status.runs_as) == ("http", None, "pods", "status")
     assert by_name["resync"].invoker == "scheduler"
     assert {f.runs_as for f in spec.functions if f.name != "pod_status"} == {"runtime"}
+    # The Kubernetes API: HTTP, called by the users an installation names (kubectl, from
+    # anywhere: its ingress is open, IAM checks the caller), as the runtime (Firestore, and
+    # the VMs' serial ports for pods/log); a watch lasts 300 s, under its timeout.
+    api = by_name["kube_api"]
+    assert (api.trigger_type, api.schedule, api.invoker, api.runs_as, api.ingress) == (
+        "http", None, "users", "runtime", "all")
+    assert api.timeout == 540 and api.memory == "256Mi" and api.max_instances >= 10
+    assert {f.ingress for f in spec.functions if f.name != "kube_api"} == {"internal-only"}
+    assert api.url("blue", "42", "europe-west1") == "https://blue-kube-api-42.europe-west1.run.app"
     assert status.url("blue", "42", "europe-west1") == "https://blue-pod-status-42.europe-west1.run.app"
     with pytest.raises(SpecError, match="not a number"):
         status.url("blue", "42.evil.example/x", "europe-west1")
@@ -92,6 +101,8 @@ def test_the_local_stack_runs_the_same_functions_and_triggers(spec: Spec) -> Non
         (lambda t: t.replace("invoker: pods", "invoker: everyone"), "pod_status.invoker: 'everyone'"),
         (lambda t: t.replace("invoker: pods", "invoker: scheduler"), "pod_status.invoker: 'scheduler' without a schedule"),
         (lambda t: t.replace("invoker: scheduler", "invoker: pods"), "resync.invoker: 'pods' with a schedule"),
+        (lambda t: t.replace("invoker: scheduler", "invoker: users"), "resync.invoker: 'users' with a schedule"),
+        (lambda t: t.replace("invoker: users", "invoker: allUsers"), "kube_api.invoker: 'allUsers'"),
         (lambda t: t.replace("runs_as: status", "runs_as: owner"), "pod_status.runs_as: 'owner'"),
         (lambda t: t.replace("name: pod_status", "name: pod_report"), "no function pod_status"),
     ],
@@ -101,6 +112,36 @@ def test_a_bad_definition_is_refused_with_the_field_named(tmp_path: Path, edit: 
     path.write_text(edit(spec_module.SPEC_PATH.read_text()))  # type: ignore[operator]
     with pytest.raises(SpecError, match=message.replace("*", r"\*").replace("(", r"\(")):
         load(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "members"),
+    [
+        ("", []),
+        ("user:me@example.com", ["user:me@example.com"]),
+        (" user:me@example.com, group:ops@example.com ,serviceAccount:ci@p.iam.gserviceaccount.com",
+         ["user:me@example.com", "group:ops@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]),
+        ("domain:example.com,principal://iam.googleapis.com/locations/global/workforcePools/p/subject/me",
+         ["domain:example.com", "principal://iam.googleapis.com/locations/global/workforcePools/p/subject/me"]),
+    ],
+)
+def test_the_kube_api_invokers_are_iam_members(text: str, members: list[str]) -> None:
+    assert invoker_members(text) == members
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("allUsers", "would make the Kubernetes API public"),
+        ("user:me@example.com,allAuthenticatedUsers", "would make the Kubernetes API public"),
+        ("me@example.com", "'me@example.com' is not an IAM member"),
+        ("user:me@example.com user:you@example.com", "is not an IAM member"),
+        ("user:me@example.com,user:me@example.com", "appears twice"),
+    ],
+)
+def test_a_public_or_malformed_invoker_is_refused(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        invoker_members(text)
 
 
 def test_the_archive_holds_the_entry_points_and_the_package_only(spec: Spec, tmp_path: Path) -> None:

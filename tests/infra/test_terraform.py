@@ -64,6 +64,7 @@ def test_the_module_reads_functions_yaml_and_nothing_else_defines_functions(spec
     assert "f.trigger.type == \"http\"" in local["scheduled_functions"]
     assert 'f.invoker, null) == "scheduler"' in local["scheduled_functions"]
     assert 'f.invoker, null) == "pods"' in local["pod_functions"]
+    assert 'f.invoker, null) == "users"' in local["user_functions"]
     assert list(resources("google_cloudfunctions2_function")) == ["function"]
     assert resources("google_cloudfunctions2_function")["function"]["for_each"] == "${local.functions}"
 
@@ -85,7 +86,10 @@ def test_each_function_takes_entry_point_name_size_and_runtime_from_the_spec() -
     assert service["max_instance_count"] == "${each.value.max_instances}"
     assert service["service_account_email"] == '${local.service_account_emails[try(each.value.runs_as, "runtime")]}'
     assert service["environment_variables"] == "${local.environment}"
-    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    # Internal-only, but the users' functions (kube_api: kubectl runs anywhere); IAM
+    # checks every caller either way (test_invocation_is_granted_per_function_never_publicly).
+    assert service["ingress_settings"] == (
+        '${try(each.value.invoker, null) == "users" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}')
 
 
 def test_every_function_gets_the_environment_the_code_reads() -> None:
@@ -216,7 +220,18 @@ def test_cloud_nat_unless_the_vms_have_external_ips() -> None:
 
 def test_invocation_is_granted_per_function_never_publicly() -> None:
     invokers = resources("google_cloud_run_v2_service_iam_member")
-    assert set(invokers) == {"trigger_invoker", "scheduler_invoker", "pods_invoker"}
+    assert set(invokers) == {"trigger_invoker", "scheduler_invoker", "pods_invoker", "user_invoker"}
+    # kube_api: the members of var.kube_api_invokers (none by default), on its service only.
+    users = invokers.pop("user_invoker")
+    assert users["for_each"] == "${local.user_invokers}"
+    assert users["member"] == "${each.value.member}"
+    assert users["role"] == "roles/run.invoker"
+    assert users["name"] == "${google_cloudfunctions2_function.function[each.value.function].service_config[0].service}"
+    assert "local.user_functions" in module()["locals"]["user_invokers"]
+    assert "var.kube_api_invokers" in module()["locals"]["user_invokers"]
+    variable = module()["variable"]["kube_api_invokers"]
+    assert variable["default"] == [] and variable["type"] == "${list(string)}"
+    assert "kind:id" in " ".join(comments(TERRAFORM / "variables.tf")), "the validation says why the public cannot pass"
     # The pods' VMs may invoke pod_status, and nothing else.
     assert invokers["pods_invoker"]["for_each"] == "${local.pod_functions}"
     assert invokers["pods_invoker"]["member"] == "serviceAccount:${google_service_account.pods.email}"
@@ -250,7 +265,9 @@ def test_the_scheduler_calls_resync_with_an_oidc_token(spec: Spec) -> None:
 def test_variables_and_outputs() -> None:
     assert set(module()["variable"]) >= {"project", "region", "zone", "cluster_name", "max_replicas", "resync_schedule"}
     assert set(module()["output"]) >= {"firestore_database", "source_bucket", "source_archive", "functions",
-                                       "service_accounts", "scheduler_jobs", "pod_status_url"}
+                                       "service_accounts", "scheduler_jobs", "pod_status_url", "kube_api_url"}
+    assert module()["locals"]["kube_api_url"] == (
+        "https://${var.cluster_name}-kube-api-${local.project_number}.${var.region}.run.app")
     assert {"agent_heartbeat", "heartbeat_timeout", "eviction_timeout"} <= set(module()["variable"])
     assert module()["locals"]["pod_status_url"] == (
         "https://${var.cluster_name}-pod-status-${local.project_number}.${var.region}.run.app")
@@ -304,8 +321,10 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     expression = ("jsonencode({functions = local.functions, files = local.source_files, hash = local.source_hash, "
                   "scheduled = keys(local.scheduled_functions), firestore = keys(local.firestore_functions), "
                   "roles = local.runtime_roles, database = local.database_condition, environment = local.environment, "
-                  "pods = keys(local.pod_functions)})")
-    variables = ["-var", "project=p", "-var", "cluster_name=blue1", "-var", "region=europe-west1"]
+                  "pods = keys(local.pod_functions), users = keys(local.user_functions), "
+                  "user_invokers = local.user_invokers, kube_api_url = local.kube_api_url})")
+    variables = ["-var", "project=p", "-var", "cluster_name=blue1", "-var", "region=europe-west1",
+                 "-var", 'kube_api_invokers=["user:me@example.com", "group:ops@example.com"]']
     result = subprocess.run(["terraform", "console", *variables], input=expression, cwd=mirror,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -317,6 +336,10 @@ def test_terraform_itself_evaluates_the_spec_as_the_tests_and_deploy_sh_do(spec:
     assert evaluated["firestore"] == sorted(n for n, f in spec.by_name().items() if f.trigger_type == "firestore")
     assert evaluated["scheduled"] == ["resync"]
     assert evaluated["pods"] == ["pod_status"]
+    assert evaluated["users"] == ["kube_api"]
+    assert evaluated["user_invokers"] == {
+        f"kube_api {m}": {"function": "kube_api", "member": m} for m in ("user:me@example.com", "group:ops@example.com")}
+    assert evaluated["kube_api_url"] == spec.by_name()["kube_api"].url("blue1", "123456789012", "europe-west1")
     assert evaluated["files"] == source_files(spec)
     assert evaluated["hash"] == source_hash(source_files(spec)), "Terraform and deploy.sh would name the archive differently"
     # The runtime's roles and conditions, and the environment, as deploy.sh gives them.

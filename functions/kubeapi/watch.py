@@ -8,15 +8,21 @@ selectors: an object leaving the selection is DELETED, one entering it ADDED) an
 yields lines. A watch from a resourceVersion R reads the collection as it was at R and
 compares it with the listener's first snapshot (``watch_diff.catch_up``), so nothing
 between R and the listener is lost. The stream ends at ``timeoutSeconds`` or
-``FIRECONTROL_WATCH_SECONDS``, whichever is sooner, and the client re-watches from the
-last version it saw; closing the generator (the client went away) unsubscribes.
+``Settings.watch_seconds`` (``FIRECONTROL_WATCH_SECONDS``), whichever is sooner, and the
+client re-watches from the last version it saw; closing the generator (the client went
+away) unsubscribes.
+
+Namespaces (docs/kube-api.md §9) are watched on the root ``namespaces`` collection: their
+documents, served by ``namespaces.serve_doc``. The initial set also has the namespaces
+with no document (what is stored under them, and ``default``), as
+``namespaces.serve_implicit`` serves them; a listener hears of documents only, so one
+appearing implicitly later is not an event (a list shows it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -27,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter
 
-from functions.kubeapi import watch_diff
+from functions.kubeapi import namespaces, watch_diff
 from functions.kubeapi.objects import Query, serve
+from functions.kubeapi.resources import NAMESPACES
 from functions.kubeapi.status import ApiError, gone, method_not_allowed
 from functions.kubeapi.watch_diff import Change, Membership, WatchOptions
 from functions.served import resource_version
@@ -55,7 +62,7 @@ class Snapshot:
 def stream(rt: Runtime, route: Route, query: Query, as_table: bool) -> Generator[bytes, None, None]:
     """The watch's lines. Everything that can be refused is checked here, before the
     generator starts, so a bad request is an HTTP error and not an event."""
-    if route.resource.stored is None:
+    if route.resource.stored is None and route.resource != NAMESPACES:
         raise method_not_allowed(f"watch is not supported on {route.resource.plural}")
     options = watch_diff.parse_options(query)
     selection = _selection(route, query)
@@ -64,15 +71,9 @@ def stream(rt: Runtime, route: Route, query: Query, as_table: bool) -> Generator
         from functions.kubeapi import tables
 
         include_object = tables.check_include_object(include_object)
-    seconds = watch_diff.duration(options, _bound(rt))
+    seconds = watch_diff.duration(options, rt.settings.watch_seconds)
     watch = _Watch(rt, route, options, selection, as_table, include_object, seconds, query)
     return watch.lines()
-
-
-def _bound(rt: Runtime) -> float:
-    """FIRECONTROL_WATCH_SECONDS (from Settings once it carries it)."""
-    configured = getattr(rt.settings, "watch_seconds", None)
-    return float(configured) if configured else watch_diff.watch_seconds(os.environ)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class _Watch:
         self.options = options
         self.selection = selection
         self.membership = Membership(selection.matches)
+        self.namespaces = route.resource == NAMESPACES
         self.as_table = as_table
         self.include_object = include_object
         self.seconds = seconds
@@ -156,20 +158,24 @@ class _Watch:
 
     def _source(self) -> Any:
         """The listened query: one namespace's collection (one document of it when a name
-        is asked for), with the selectors' equality terms; or the whole collection group."""
+        is asked for), with the selectors' equality terms; or the whole collection group;
+        or the namespaces' documents (matched on what is served: the name label is not
+        stored)."""
         collection = self.resource.stored.collection if self.resource.stored else ""
         client = self.rt.store.client
         filters = list(self.selection.filters)
-        namespace = self.selection.namespace
+        namespace, name = self.selection.namespace, self.selection.name
         source: Any
-        if namespace is None:  # collection-group queries on fields need indexes we do not make
-            source = client.collection_group(collection)
+        if self.namespaces:
+            source = client.collection(namespaces.COLLECTION)
             filters = []
+        elif namespace is None:  # collection-group queries on fields need indexes we do not make
+            source = client.collection_group(collection)
+            filters, name = [], None
         else:
             source = client.collection(f"namespaces/{namespace}/{collection}")
-            name = self.selection.name
-            if name is not None and _document_id(name):
-                filters.append(FieldFilter("__name__", "==", source.document(name)))
+        if name is not None and _document_id(name):
+            filters.append(FieldFilter("__name__", "==", source.document(name)))
         if filters:
             source = source.where(filter=filters[0] if len(filters) == 1 else And(filters))
         return source
@@ -242,19 +248,36 @@ class _Watch:
     def _start(self, first: Snapshot) -> list[bytes]:
         """The events that bring the client from where it starts to the first snapshot."""
         options = self.options
+        implicit = self._implicit(first.docs)
         if options.initial_events:
-            lines = [line for change in watch_diff.initial(first.docs) if (line := self._event(change))]
+            lines = [line for obj in implicit if (line := self._send("ADDED", obj))]  # version "1": first
+            lines += [line for change in watch_diff.initial(first.docs) if (line := self._event(change))]
             if options.initial_end_bookmark:
                 lines.append(self._bookmark(initial_end=True))
             return lines
         since = options.since
         if since is None or watch_diff.version_number(since) >= watch_diff.version_number(first.read_time):
-            self.membership.seed(serve(self.resource, doc) for doc in first.docs)
+            self.membership.seed([*implicit, *(self._serve(doc) for doc in first.docs)])
             return []
         past = self._read_at(since)
-        self.membership.seed(serve(self.resource, doc) for doc in past)
+        # the client has the implicit namespaces (a list serves them): one that got its
+        # document since is MODIFIED
+        self.membership.seed([*implicit, *(self._serve(doc) for doc in past)])
         changes = watch_diff.catch_up(past, first.docs, since, first.read_time)
         return [line for change in changes if (line := self._event(change))]
+
+    def _implicit(self, docs: list[Doc]) -> list[dict[str, Any]]:
+        """The namespaces with no document, served as ``namespaces.py`` serves them: the
+        parents of stored objects (Firestore lists them) and ``default``. None for other
+        kinds."""
+        if not self.namespaces:
+            return []
+        refs = list(self.rt.store.client.collection(namespaces.COLLECTION).list_documents())
+        self.rt.store.ops.add(reads=max(1, len(refs)))
+        names = ({ref.id for ref in refs} | {namespaces.DEFAULT}) - {doc.name for doc in docs}
+        if self.selection.name is not None:  # the listener holds that document alone
+            names &= {self.selection.name}
+        return [namespaces.serve_implicit(name) for name in sorted(names)]
 
     def _read_at(self, since: datetime) -> list[Doc]:
         """The collection as it was at ``since`` (Firestore's point-in-time read)."""
@@ -272,11 +295,19 @@ class _Watch:
 
     # -- encoding --
 
+    def _serve(self, doc: Doc) -> dict[str, Any]:
+        return namespaces.serve_doc(doc) if self.namespaces else serve(self.resource, doc)
+
     def _event(self, change: Change) -> bytes | None:
-        obj = serve(self.resource, change.doc)
+        obj = self._serve(change.doc)
         if change.type == "DELETED":
             obj["metadata"]["resourceVersion"] = resource_version(change.at)
-        kind = self.membership.event(change.type, obj)
+        return self._send(change.type, obj)
+
+    def _send(self, change: watch_diff.EventType, obj: dict[str, Any]) -> bytes | None:
+        """The line for a change of a served object, through the selectors (None: the
+        client must not hear of it)."""
+        kind = self.membership.event(change, obj)
         if kind is None:
             return None
         return self._line(kind, self._table(obj) if self.as_table else obj)

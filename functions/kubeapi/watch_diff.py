@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 READABLE_PAST = timedelta(minutes=55)  # Firestore reads back an hour; keep a margin
-DEFAULT_WATCH_SECONDS = 300.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 NOT_OLDER_THAN = "NotOlderThan"
 
@@ -104,17 +103,16 @@ def parse_options(query: Mapping[str, str]) -> WatchOptions:
 
 
 def watch_seconds(env: Mapping[str, str]) -> float:
-    """``FIRECONTROL_WATCH_SECONDS``: the longest a watch runs (under the function's timeout)."""
-    raw = env.get("FIRECONTROL_WATCH_SECONDS", "")
-    try:
-        value = float(raw) if raw else DEFAULT_WATCH_SECONDS
-    except ValueError:
-        return DEFAULT_WATCH_SECONDS
-    return value if value > 0 else DEFAULT_WATCH_SECONDS
+    """Only for ``subresources._follow_bound`` until it reads ``rt.settings.watch_seconds``
+    (then delete this): watches read the bound from ``Settings`` alone."""
+    from functions.config import Settings
+
+    return Settings.from_env(env).watch_seconds
 
 
 def duration(options: WatchOptions, bound: float) -> float:
-    """How long this watch runs: ``timeoutSeconds`` if shorter than the bound."""
+    """How long this watch runs: ``timeoutSeconds`` if shorter than the bound
+    (``Settings.watch_seconds``, from ``FIRECONTROL_WATCH_SECONDS``)."""
     return min(options.timeout, bound) if options.timeout is not None else bound
 
 
@@ -208,7 +206,9 @@ class Membership:
             return "DELETED" if was else None
         if self.matches(obj):
             self.inside.add(key)
-            return "MODIFIED" if was and kind == "MODIFIED" else "ADDED"
+            # ADDED of what the client has already (a namespace served with no document
+            # that gets one) is a change to it
+            return "MODIFIED" if was else "ADDED"
         self.inside.discard(key)
         return "DELETED" if was else None
 

@@ -8,13 +8,14 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from functions.kubeapi import routes, watch
+from functions.kubeapi import namespaces, routes, watch
 from functions.kubeapi.status import ApiError
 from functions.runtime import Runtime
 from functions.served import resource_version
@@ -165,9 +166,10 @@ def test_timeout_seconds_ends_the_stream_with_a_bookmark(rt: Runtime) -> None:
 
 
 def test_the_installation_bound_wins_over_a_longer_timeout(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FIRECONTROL_WATCH_SECONDS", "1")
+    monkeypatch.setenv("FIRECONTROL_WATCH_SECONDS", "60")  # the environment is read once, by Settings
+    bounded = replace(rt, settings=replace(rt.settings, watch_seconds=1))
     began = time.monotonic()
-    assert start(rt, timeoutSeconds="60").rest() == []
+    assert start(bounded, timeoutSeconds="60").rest() == []
     assert time.monotonic() - began < 4
 
 
@@ -320,3 +322,85 @@ def test_a_watch_through_the_handler_is_json_lines(rt: Runtime, api: FlaskClient
     assert seen(events) == [("ADDED", "a"), ("BOOKMARK", "")]
     bad = api.get("/api/v1/namespaces/default/pods?watch=true&resourceVersion=zz")
     assert bad.status_code == 400 and bad.json is not None and bad.json["kind"] == "Status"
+
+
+# -- namespaces (docs/kube-api.md §9): their documents, the implicit ones, default --
+
+
+def namespace(rt: Runtime, name: str, deleting: bool = False, **labels: str) -> str:
+    """Write ``namespaces/{name}`` as a create (or a delete's mark) writes it; its resourceVersion."""
+    meta: dict[str, Any] = {"name": name, "uid": f"uid-{name}", "creationTimestamp": datetime.now(UTC)}
+    if labels:
+        meta["labels"] = labels
+    if deleting:
+        meta["deletionTimestamp"] = datetime.now(UTC)
+    ref = rt.store.client.document(f"namespaces/{name}")
+    ref.set({"apiVersion": "v1", "kind": "Namespace", "metadata": meta, "spec": {"finalizers": ["kubernetes"]},
+             "status": {"phase": "Terminating" if deleting else "Active"}})
+    return resource_version(ref.get().update_time)
+
+
+def test_a_namespace_watch_starts_with_documents_implicit_namespaces_and_default(rt: Runtime) -> None:
+    made = namespace(rt, "made")
+    put(rt, "a", namespace="held")  # a namespace with no document: a pod is stored under it
+    watcher = start(rt, "/api/v1/namespaces")
+    initial = watcher.take(3)
+    assert sorted(seen(initial)) == [("ADDED", "default"), ("ADDED", "held"), ("ADDED", "made")]
+    served = {e["object"]["metadata"]["name"]: e["object"] for e in initial}
+    assert (served["made"]["kind"], served["made"]["apiVersion"]) == ("Namespace", "v1")
+    assert served["made"]["metadata"]["resourceVersion"] == made and served["made"]["metadata"]["uid"] == "uid-made"
+    for name in ("held", "default"):  # as namespaces.py serves one with no document
+        assert served[name] == namespaces.serve_implicit(name)
+        assert served[name]["status"] == {"phase": "Active"}
+    namespace(rt, "later")
+    assert seen(watcher.take(1)) == [("ADDED", "later")]
+    namespace(rt, "made", team="x")
+    changed = watcher.take(1)
+    assert seen(changed) == [("MODIFIED", "made")]
+    assert changed[0]["object"]["metadata"]["labels"] == {"team": "x", "kubernetes.io/metadata.name": "made"}
+    namespace(rt, "held", team="y")  # the implicit namespace gets its document: changed, not new
+    assert seen(watcher.take(1)) == [("MODIFIED", "held")]
+    namespace(rt, "later", deleting=True)
+    marked = watcher.take(1)[0]
+    assert (marked["type"], marked["object"]["status"]["phase"]) == ("MODIFIED", "Terminating")
+    rt.store.client.document("namespaces/later").delete()
+    gone = watcher.take(1)
+    assert seen(gone) == [("DELETED", "later")] and version(gone[0]) > version(marked)
+
+
+def test_one_namespace_is_watched_by_name_through_the_handler(rt: Runtime, api: FlaskClient) -> None:
+    put(rt, "a", namespace="held")
+    namespace(rt, "other", team="x")
+
+    def events(path: str) -> list[tuple[str, str]]:
+        reply = api.get(path)
+        assert reply.status_code == 200, reply.data
+        return seen([json.loads(line) for line in reply.data.splitlines()])
+
+    assert events("/api/v1/namespaces/held?watch=true&timeoutSeconds=1") == [("ADDED", "held")]
+    assert events("/api/v1/watch/namespaces/other?timeoutSeconds=1") == [("ADDED", "other")]
+    assert events("/api/v1/namespaces?watch=true&timeoutSeconds=1&fieldSelector=metadata.name%3Dother") == [
+        ("ADDED", "other")]
+    # the name label is served, not stored: it is matched on what is served
+    assert events("/api/v1/namespaces?watch=true&timeoutSeconds=1"
+                  "&labelSelector=kubernetes.io/metadata.name%3Dother") == [("ADDED", "other")]
+    assert events("/api/v1/namespaces?watch=true&timeoutSeconds=1&labelSelector=team%3Dx") == [("ADDED", "other")]
+
+
+def test_a_namespace_watch_from_a_version_sends_what_changed_after_it(rt: Runtime) -> None:
+    namespace(rt, "kept")
+    namespace(rt, "gone")
+    since = namespace(rt, "changed")
+    namespace(rt, "changed", team="x")
+    rt.store.client.document("namespaces/gone").delete()
+    namespace(rt, "new")
+    events = start(rt, "/api/v1/namespaces", resourceVersion=since, timeoutSeconds="2").rest()
+    assert seen(events) == [("MODIFIED", "changed"), ("ADDED", "new"), ("DELETED", "gone")]
+    assert all(version(e) > int(since) for e in events)
+
+
+def test_the_table_form_of_a_namespace_watch(rt: Runtime) -> None:
+    namespace(rt, "made", deleting=True)
+    rows = {e["object"]["rows"][0]["cells"][0]: e["object"]["rows"][0]["cells"]
+            for e in start(rt, "/api/v1/namespaces", as_table=True).take(2)}
+    assert rows["made"][1] == "Terminating" and rows["default"][1] == "Active"

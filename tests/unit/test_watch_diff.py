@@ -82,8 +82,6 @@ def test_the_shorter_of_timeout_and_bound_wins() -> None:
     assert watch_diff.duration(parse_options({"timeoutSeconds": "10"}), 300) == 10
     assert watch_diff.duration(parse_options({"timeoutSeconds": "900"}), 300) == 300
     assert watch_diff.duration(parse_options({"timeoutSeconds": "0"}), 300) == 300
-    assert watch_diff.watch_seconds({"FIRECONTROL_WATCH_SECONDS": "12"}) == 12
-    assert watch_diff.watch_seconds({}) == 300
 
 
 def test_older_than_firestore_reads_back_is_too_old() -> None:
@@ -132,6 +130,16 @@ def test_membership_sends_moves_in_and_out_as_added_and_deleted() -> None:
     assert members.event("DELETED", pod("a", app="db")) is None
     assert members.event("ADDED", pod("c", app="db")) is None
     assert members.event("ADDED", pod("d", app="web")) == "ADDED"
+
+
+def test_an_added_object_the_client_has_already_is_modified() -> None:
+    """A namespace served implicitly that gets its document: the listener says ADDED, the
+    client has it (from the initial set or its list), so it changed."""
+    members = Membership(web)
+    members.seed([pod("a", app="web")])
+    assert members.event("ADDED", pod("a", app="web")) == "MODIFIED"
+    assert members.event("DELETED", pod("a", app="web")) == "DELETED"
+    assert members.event("ADDED", pod("a", app="web")) == "ADDED"
 
 
 def test_bookmark_object() -> None:

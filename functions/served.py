@@ -24,7 +24,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # firecontrol's own bookkeeping in ``status``, which Kubernetes has no field for: listed
 # here once, by kind, and served under this annotation as JSON text, so a Kubernetes
 # client (which drops fields its models do not know) loses nothing and sees no stranger.
-STATUS_ANNOTATION = "firecontrol.io/status"
+STATUS_ANNOTATION = shapes.STATUS_ANNOTATION
 _CONTROLLER_STATUS = (
     "specHash",  # the spec the generation was last advanced for
     "finishedPods",  # the Failed / Succeeded pods it keeps

@@ -19,6 +19,23 @@ from typing import Any
 _TOP_LEVEL_META = ("creationTimestamp", "selfLink", "resourceVersion", "uid", "namespace", "annotations")
 
 
+def kind_of_shape(doc: dict[str, Any]) -> str | None:
+    """The kind a kind-less 2014 document is, by its shape (kubecfg took the kind from the
+    command line): ``desiredState.replicaSelector`` / ``replicasInSet`` / ``podTemplate``
+    a controller, ``desiredState.manifest`` a pod, ``port`` and ``selector`` at the top a
+    service; None when it is none of them."""
+    desired = doc.get("desiredState")
+    if isinstance(desired, dict):
+        if any(key in desired for key in ("replicaSelector", "replicasInSet", "podTemplate")):
+            return "ReplicationController"
+        if "manifest" in desired:
+            return "Pod"
+        return None
+    if "spec" not in doc and "port" in doc and "selector" in doc:
+        return "Service"
+    return None
+
+
 def is_legacy(doc: dict[str, Any]) -> bool:
     return "desiredState" in doc or ("id" in doc and "spec" not in doc)
 

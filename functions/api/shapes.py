@@ -19,6 +19,9 @@ OWNED_METADATA = (
 )
 OWNED_POD_METADATA = ("ownerReferences",)
 OWNED_POD_SPEC = ("nodeName",)
+# Served, never stored: firecontrol's bookkeeping as JSON (functions/served.py); a client
+# writing back what it read sends it, and it is ignored.
+STATUS_ANNOTATION = "firecontrol.io/status"
 CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/",)  # written by the Deployment controller  # the VM the pod runs on, set when it is made
 
 
@@ -90,6 +93,13 @@ def merged(kind: Kind, written: dict[str, Any], stored: dict[str, Any] | None) -
     doc = {k: v for k, v in written.items() if k not in ("status", "currentState")}
     owned_meta = OWNED_METADATA + (OWNED_POD_METADATA if kind is POD else ())
     meta = {k: v for k, v in as_map(written.get("metadata")).items() if k not in owned_meta}
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and STATUS_ANNOTATION in annotations:
+        annotations = {k: v for k, v in annotations.items() if k != STATUS_ANNOTATION}
+        if annotations or "annotations" in as_map(stored.get("metadata")):
+            meta["annotations"] = annotations
+        else:
+            del meta["annotations"]
     meta.update({k: v for k, v in as_map(stored.get("metadata")).items() if k in owned_meta})
     kept = {k: v for k, v in as_map(as_map(stored.get("metadata")).get("annotations")).items()
             if isinstance(k, str) and k.startswith(CONTROLLER_ANNOTATIONS)}

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
                        help="a YAML or JSON file, a folder of them, or - for stdin (repeatable)")
     apply.add_argument("--dry-run", action="store_true", help="validate and show what would change; write nothing")
+    apply.add_argument("--kind", metavar="KIND",
+                       help="the kind of documents that state none (2014 files: kubecfg took it from the "
+                            "command line), e.g. ReplicationController or rc; without it their shape decides")
 
     get = verb("get", "list objects: replicationcontrollers (rc), replicasets (rs), deployments (deploy), "
                       "pods (po), services (svc), resourcequotas (quota), events (ev)")
@@ -238,8 +241,9 @@ def dispatch(args: argparse.Namespace, out: Output) -> int:
     if verb == "apply":
         from functions.cli import apply
 
+        given = kinds.by_alias(args.kind, tuple(kinds.WRITABLE.values())) if args.kind else None
         return apply.run(args.filename, args.namespace, args.dry_run, _max_replicas(),
-                         lambda: resolve(args.project), out)
+                         lambda: resolve(args.project), out, given)
     if verb == "resync":
         return _resync(args, out)
     if verb == "get":

@@ -43,23 +43,51 @@ class Valid:
         return f"namespaces/{self.namespace}/{self.kind.collection}/{self.name}"
 
 
-def validate(documents: list[Document], namespace: str | None, max_replicas: int) -> tuple[list[Valid], list[str], list[str]]:
-    """(valid documents, errors, warnings); the documents count only if errors is empty."""
+UNRECOGNISED = (
+    "kind is missing and the document is not a 2014 shape firecontrol recognises "
+    "(desiredState.replicaSelector or podTemplate: a controller; desiredState.manifest: a pod; "
+    "port and selector: a service); add kind: or pass --kind KIND"
+)
+
+
+def kind_of(data: dict[str, Any], given: kinds.Kind | None) -> tuple[kinds.Kind | None, str | None]:
+    """The document's kind: its own ``kind``, else ``--kind``, else its 2014 shape; or the
+    reason there is none. ``--kind`` never overrides a kind the document states."""
+    from functions.api import legacy
+
+    supported = ", ".join(kinds.WRITABLE)
+    kind_name = data.get("kind")
+    if kind_name is None:
+        shaped = legacy.kind_of_shape(data)
+        if given is not None and shaped is not None and shaped != given.kind:
+            return None, f"--kind {given.kind} does not fit the document: its 2014 shape is a {shaped}"
+        if given is not None:
+            return given, None
+        return (kinds.WRITABLE[shaped], None) if shaped else (None, UNRECOGNISED)
+    kind = kinds.WRITABLE.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None or kind.validate is None:
+        return None, f"kind {kind_name!r:.60} is not supported; supported kinds: {supported}"
+    if given is not None and given is not kind:
+        return None, f"kind {kind_name!r:.60} does not match --kind {given.kind}"
+    return kind, None
+
+
+def validate(documents: list[Document], namespace: str | None, max_replicas: int,
+             given: kinds.Kind | None = None) -> tuple[list[Valid], list[str], list[str]]:
+    """(valid documents, errors, warnings); the documents count only if errors is empty.
+    ``given``: ``--kind``, the kind of documents that state none (2014 files)."""
     valid: list[Valid] = []
     errors: list[str] = []
     warnings: list[str] = []
     seen: dict[str, str] = {}
-    supported = ", ".join(kinds.WRITABLE)
     for doc in documents:
         data = doc.data
         if not isinstance(data, dict):
             errors.append(f"{doc.where}: a document must be a map, not {type(data).__name__}")
             continue
-        kind_name = data.get("kind")
-        kind = kinds.WRITABLE.get(kind_name) if isinstance(kind_name, str) else None
+        kind, problem = kind_of(data, given)
         if kind is None or kind.validate is None:
-            what = "kind is missing" if kind_name is None else f"kind {kind_name!r:.60} is not supported"
-            errors.append(f"{doc.where}: {what}; supported kinds: {supported}")
+            errors.append(f"{doc.where}: {problem}")
             continue
         name = shapes.name_of(data)
         if name is None:
@@ -142,6 +170,17 @@ def selector_change(kind: kinds.Kind, name: str, written: dict[str, Any], stored
     return f'The {kind.kind} "{name}" is invalid: {problem}' if problem else None
 
 
+def _as_written(item: Valid, stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest without what only serving adds (``get -o yaml`` output applied back):
+    ``metadata.namespace`` naming the document's own namespace when the stored one has none."""
+    data: dict[str, Any] = item.doc.data
+    meta = shapes.as_map(data.get("metadata"))
+    stored_meta = shapes.as_map((stored or {}).get("metadata"))
+    if stored is None or meta.get("namespace") != item.namespace or "namespace" in stored_meta:
+        return data
+    return {**data, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
+
+
 def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:
     """The writes and, per document, ``created``, ``configured`` or ``unchanged``; a
     CliError, before anything is written, for a field Kubernetes never lets change."""
@@ -159,7 +198,8 @@ def plan(store: Store, items: list[Valid]) -> tuple[list[Write], list[str]]:
         if problem:
             refused.append(f"{item.doc.where} {item.kind.kind}/{item.name}: {problem}")
             continue
-        new = shapes.merged(item.kind, item.doc.data, stored.data if stored else None)
+        new = shapes.merged(item.kind, _as_written(item, stored.data if stored else None),
+                            stored.data if stored else None)
         if stored is None:
             writes.append(Create(item.path, new))
             outcomes.append("created")
@@ -197,10 +237,10 @@ def commit(store: Store, items: list[Valid]) -> list[str]:
 
 def run(
     files: list[str], namespace: str | None, dry_run: bool, max_replicas: int,
-    connect: Callable[[], Target], out: Output,
+    connect: Callable[[], Target], out: Output, given: kinds.Kind | None = None,
 ) -> int:
     manifests = read(files)
-    valid, errors, warnings = validate(manifests.documents, namespace, max_replicas)
+    valid, errors, warnings = validate(manifests.documents, namespace, max_replicas, given)
     errors = manifests.errors + errors
     for warning in warnings:
         out.warn(warning)

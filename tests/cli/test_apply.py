@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -190,3 +191,54 @@ def test_selector_of_a_deployment_or_replica_set_is_immutable(cli: Cli, store: S
     ok = cli("apply", "-f", str(tmp_path / "same.yaml"))
     assert ok.code == 0, ok.err
     assert (data(store, "namespaces/default/deployments/frontend") or {})["spec"]["replicas"] == 4
+
+
+# -- issue 13: 2014 files without a kind (kubecfg took it from the command line) ---------------
+
+
+def _june_2014(tmp_path: Path, fixed: bool) -> Path:
+    """The June 2014 guestbook redis-slave-controller.json; ``fixed``: with a DNS name and a
+    hostPort that can be honoured (its own, 6380 for container port 6379, cannot)."""
+    text = (SHARED_FIXTURES / "redis-slave-controller-2014.json").read_text()
+    if fixed:
+        text = text.replace('"redisSlaveController"', '"redis-slave"').replace('"hostPort": 6380', '"hostPort": 6379')
+    path = tmp_path / "redis-slave-controller.json"
+    path.write_text(text)
+    return path
+
+
+def test_a_kindless_2014_controller_is_recognised_by_its_shape(cli: Cli, store: Store, tmp_path: Path) -> None:
+    as_published = cli("apply", "-f", str(_june_2014(tmp_path, fixed=False)))
+    assert as_published.code == 1 and "kind is missing" not in as_published.err
+    assert "ReplicationController/redisSlaveController: metadata:" in as_published.err
+    assert "spec.template.spec.containers[0].ports[0].hostPort: 6380 cannot be honoured" in as_published.err
+    result = cli("apply", "-f", str(_june_2014(tmp_path, fixed=True)))
+    assert (result.code, result.out) == (0, "replicationcontroller/redis-slave created\n"), result.err
+    stored = data(store, "namespaces/default/replicationControllers/redis-slave") or {}
+    assert stored["desiredState"]["replicas"] == 2 and "kind" not in stored  # stored as written
+
+
+def test_kind_from_the_command_line(cli: Cli, store: Store, tmp_path: Path) -> None:
+    path = _june_2014(tmp_path, fixed=True)
+    result = cli("apply", "-f", str(path), "--kind", "rc")
+    assert (result.code, result.out) == (0, "replicationcontroller/redis-slave created\n"), result.err
+    wrong = cli("apply", "-f", str(path), "--kind", "Service")
+    assert wrong.code == 1 and "redis-slave" in wrong.err
+    bare = tmp_path / "bare.json"
+    bare.write_text('{"id": "mystery", "labels": {"a": "b"}}')
+    unknown = cli("apply", "-f", str(bare))
+    assert unknown.code == 1
+    assert ("kind is missing and the document is not a 2014 shape firecontrol recognises "
+            "(desiredState.replicaSelector or podTemplate: a controller; desiredState.manifest: a pod; "
+            "port and selector: a service); add kind: or pass --kind KIND") in unknown.err
+    assert cli("apply", "-f", str(bare), "--kind", "frobnicator").code == 2
+
+
+def test_a_kindless_2014_pod_and_service(cli: Cli, store: Store, tmp_path: Path) -> None:
+    pod = json.loads((SHARED_FIXTURES / "redis-master-2014.json").read_text())
+    del pod["kind"], pod["apiVersion"]
+    service = {"id": "redismaster", "port": 10000, "selector": {"name": "redis-master"}}
+    path = tmp_path / "guestbook.json"
+    path.write_text(json.dumps([pod, service]))
+    result = cli("apply", "-f", str(path))
+    assert result.out.splitlines() == ["pod/redis-master-2 created", "service/redismaster created"], result.err

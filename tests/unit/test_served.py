@@ -74,3 +74,14 @@ def test_a_2014_pod_with_what_the_functions_wrote_is_served_whole() -> None:
     assert served["spec"]["containers"][0]["ports"] == [{"containerPort": 6379, "hostPort": 6379}]
     assert served["metadata"]["finalizers"] == ["firecontrol.io/instance"]
     assert served["metadata"]["labels"] == {"name": "redis-master"}
+
+
+def test_the_bookkeeping_annotation_is_ignored_when_written_back() -> None:
+    from functions.api import shapes
+
+    stored = {"metadata": {"name": "web", "uid": "u"}, "spec": {"replicas": 1}, "status": {"specHash": "x"}}
+    written = {"metadata": {"name": "web", "annotations": {STATUS_ANNOTATION: '{"specHash":"x"}'}},
+               "spec": {"replicas": 1}}
+    assert shapes.merged(CONTROLLER, written, stored) == stored
+    written["metadata"]["annotations"]["team"] = "a"  # type: ignore[index]
+    assert shapes.merged(CONTROLLER, written, stored)["metadata"]["annotations"] == {"team": "a"}

@@ -73,7 +73,7 @@ def on_controller_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     if change.kind == "deleted":
         assert change.old is not None
         uid = controller_uid(change.path, change.old.create_time)
-        deleted = cascade_delete(rt.store, ns, name, uid, rt.clock)
+        deleted = cascade_delete(rt.store, ns, name, uid, rt.clock, old=change.old.data)
         return {"action": "cascade", "deleted": deleted}
     if change.only_changed():
         log.debug("status-only change skipped", extra=ref_fields("ReplicationController", ns, name))
@@ -120,7 +120,7 @@ def on_replicaset_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     if change.kind == "deleted":
         assert change.old is not None
         uid = controller_uid(change.path, change.old.create_time)
-        deleted = cascade_delete(rt.store, ns, name, uid, rt.clock, kind=REPLICA_SET)
+        deleted = cascade_delete(rt.store, ns, name, uid, rt.clock, kind=REPLICA_SET, old=change.old.data)
         # Its Deployment's own cascade deleted it (the usual case): no pass to ask for.
         return {"action": "cascade", "deleted": deleted, **pass_to_deployment(rt, ns, change.old.data, if_there=True)}
     if change.only_changed():
@@ -192,7 +192,7 @@ def on_deployment_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
     if change.kind == "deleted":
         assert change.old is not None
         uid = controller_uid(change.path, change.old.create_time)  # object_uid, as every kind's
-        deleted = cascade_delete_deployment(rt.store, ns, name, uid, rt.clock)
+        deleted = cascade_delete_deployment(rt.store, ns, name, uid, rt.clock, old=change.old.data)
         return {"action": "cascade", "deleted": deleted}
     if change.only_changed():
         log.debug("status-only change skipped", extra=ref_fields("Deployment", ns, name))
@@ -218,7 +218,10 @@ def on_service_change(change: DocumentChange, rt: Runtime) -> dict[str, Any]:
         return {"action": "teardown" if removed else "nothing"}
     if change.only_changed((*OWN_METADATA, "finalizers")):
         return {"action": "skipped"}
-    result = sync_service(rt.store, rt.provider, rt.settings, ns, name, rt.clock)
+    # The old value: a whole-document write that dropped the finalizer with the type
+    # still leads to the teardown, and new unsupported fields are reported once.
+    previous = change.old.data if change.old is not None else {}
+    result = sync_service(rt.store, rt.provider, rt.settings, ns, name, rt.clock, previous=previous)
     return {"action": result.action, "ip": result.ip, "error": result.error}
 
 

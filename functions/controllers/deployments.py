@@ -62,6 +62,15 @@ from functions.controllers.deployment_view import (
     event_for,
     revision_of,
 )
+from functions.controllers.replication import (
+    FOREGROUND,
+    ORPHAN,
+    being_deleted,
+    finalizers_of,
+    orphaning,
+    owner_gone,
+    release_ref,
+)
 from functions.logs import ref_fields
 from functions.objects import Contention, same_data
 from functions.pod_policy import PodInfo, as_dict, as_list
@@ -111,6 +120,7 @@ class DeploymentPlan:
     released: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     collision: bool = False
+    removed: bool = False  # marked for deletion and done: its document deleted (or our finalizer off)
 
 
 def _sync(v: DeploymentView) -> None:
@@ -191,6 +201,9 @@ def plan_deployment(
     Recreate, the pods of its ReplicaSets), as Kubernetes' ``syncDeployment``."""
     uid = deployment_uid(deployment.path, deployment.create_time)
     generation, digest = _generation(deployment)
+    finalizers = finalizers_of(deployment.data)
+    if being_deleted(deployment.data) and (FOREGROUND in finalizers or ORPHAN in finalizers or not finalizers):
+        return _plan_deletion(deployment, uid, generation, digest, replica_sets, now)
     parsed = parse_deployment(deployment.data, deployment.namespace, deployment.name, max_replicas)
     if parsed.obj is None or parsed.errors:
         return _invalid(deployment, uid, generation, digest, parsed.errors, now)
@@ -203,12 +216,11 @@ def plan_deployment(
         message = selector_immutable_message(d.spec.label_selector.to_doc())
         return _invalid(deployment, uid, generation, digest, [message], now)
     everything = [RS.from_doc(doc) for doc in replica_sets]
-    meta = as_dict(deployment.data.get("metadata"))
-    being_deleted = meta.get("deletionTimestamp") is not None
-    mine, adopted, released = claim(d, uid, everything, being_deleted)
+    marked = being_deleted(deployment.data)  # with another's finalizer: status only
+    mine, adopted, released = claim(d, uid, everything, marked)
     v = DeploymentView(deployment, d, mine, everything, pods, now, generation, digest)
     v.status[SELECTOR_HASH] = selector
-    if being_deleted:
+    if marked:
         new = v.find_new()
         sync_status(v, [*v.old_sets(new), new], new, progress=False)
     else:
@@ -237,6 +249,52 @@ def plan_deployment(
     )
 
 
+def _plan_deletion(doc: Doc, uid: str, generation: int, digest: str, replica_sets: Sequence[Doc],
+                   now: datetime) -> DeploymentPlan:
+    """A Deployment marked for deletion (docs/kube-api.md §8) makes and adopts nothing.
+    ``orphan``: its owner reference leaves each of its ReplicaSets (they and their pods
+    stay), then it goes. ``foregroundDeletion``: each of its ReplicaSets is marked
+    foreground too (Kubernetes' garbage collector does the same), so each deletes its pods
+    and then itself; the Deployment goes once none is left (each one's deletion asks for
+    this pass). No finalizer at all: it goes, and its deletion event cascades."""
+    finalizers = finalizers_of(doc.data)
+    owned = [rs for rs in (RS.from_doc(d) for d in replica_sets) if rs.controller_uid() == uid]
+    rs_writes: list[Write] = []
+    released: list[str] = []
+    marked: list[str] = []
+    if ORPHAN in finalizers:
+        batch, left = owned[:CASCADE_BATCH], owned[CASCADE_BATCH:]
+        for rs in batch:
+            assert rs.doc is not None
+            rs_writes.append(Update(rs.path, {"metadata.ownerReferences": release_ref(rs.owner_references, uid)},
+                                    if_updated_at=rs.doc.update_time))
+        released = [rs.name for rs in batch]
+    elif FOREGROUND in finalizers:
+        left = owned
+        for rs in [rs for rs in owned if not rs.being_deleted][:CASCADE_BATCH]:
+            assert rs.doc is not None
+            theirs = [f for f in finalizers_of(rs.doc.data) if f != FOREGROUND]
+            rs_writes.append(Update(rs.path, {"metadata.deletionTimestamp": now,
+                                              "metadata.finalizers": [*theirs, FOREGROUND]},
+                                    if_updated_at=rs.doc.update_time))
+            marked.append(rs.name)
+    else:
+        left = []
+    if not left:
+        return DeploymentPlan(writes=[*rs_writes, owner_gone(doc.path, doc.data, doc.update_time)],
+                              released=released, removed=True)
+    status = dict(as_dict(doc.data.get("status")))
+    status.update({"observedGeneration": generation, "specHash": digest})
+    own = _deployment_writes(doc, uid, generation, status, None, others=bool(rs_writes))
+    if not own and not rs_writes:
+        return DeploymentPlan()
+    events = []
+    if marked:
+        events.append(event_for(doc.namespace, doc.name, uid, "DeletingReplicaSets",
+                                f"Deleting replica sets (foreground): {', '.join(marked)}"[:1000]))
+    return DeploymentPlan(writes=[*own, *rs_writes, *events], deleted=marked, released=released)
+
+
 # -- the I/O around it -----------------------------------------------------------------
 
 
@@ -251,6 +309,7 @@ class DeploymentResult:
     invalid: bool = False
     failed: bool = False
     passes: int = 0
+    removed: bool = False
 
 
 def _strategy_type(doc: Doc) -> Any:
@@ -300,6 +359,7 @@ def sync_deployment(store: Store, settings: Settings, namespace: str, name: str,
         result.adopted += len(plan.adopted)
         result.released += len(plan.released)
         result.collisions += int(plan.collision)
+        result.removed = result.removed or plan.removed
         _log_plan(namespace, name, plan)
         if plan.collision:
             continue  # the next name now: a status-only write wakes no trigger
@@ -343,9 +403,14 @@ def _log_plan(namespace: str, name: str, plan: DeploymentPlan) -> None:
     ))
 
 
-def cascade_delete_deployment(store: Store, namespace: str, name: str, uid: str, clock: Clock) -> int:
+def cascade_delete_deployment(store: Store, namespace: str, name: str, uid: str, clock: Clock,
+                              old: Any = None) -> int:
     """A deleted Deployment's ReplicaSets are deleted (their own triggers cascade the pods),
-    in batches; only a stale batch (a ReplicaSet changed under it) uses up an attempt."""
+    in batches; only a stale batch (a ReplicaSet changed under it) uses up an attempt.
+    Only those its owner reference still controls: ReplicaSets an ``orphan`` deletion
+    released are not taken, and a deleted document that was orphaning (``old``) takes none."""
+    if orphaning(old):
+        return 0
     deleted = 0
     stale = 0
     while stale < MAX_ATTEMPTS:
@@ -371,6 +436,8 @@ def deployment_at_rest(doc: Doc | dict[str, Any]) -> bool:
     (or paused, or without a deadline) with every replica updated and available, when the
     deadline has already been reported, and when the spec is invalid (reported)."""
     data = doc.data if isinstance(doc, Doc) else doc
+    if being_deleted(data):
+        return False  # its pass has work: its ReplicaSets, then its own document
     status = as_dict(data.get("status"))
     if status.get("specHash") != spec_hash(data.get("spec")):
         return False

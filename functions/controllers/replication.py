@@ -165,6 +165,7 @@ class Plan:
     want: int = 0
     active: int = 0
     more: bool = False  # the burst cap was reached: another pass is needed
+    deleted_self: bool = False  # marked for deletion, its dependents dealt with: its document goes
 
 
 def _condition_set(conditions: list[Condition], new: Condition | None, now: datetime) -> list[Condition]:
@@ -325,6 +326,8 @@ def plan_sync(
     old = kind.parse_status(rc.data)
     generation, digest = _generation(rc, old)
     owned = [p for p in pods if (p.controller_ref() or {}).get("uid") == uid]
+    if being_deleted(rc.data):  # before the spec is even read: a marked controller makes nothing
+        return plan_deletion(rc, uid, old, generation, digest, owned, now, kind)
 
     def invalid(errors: list[str]) -> Plan:
         return _invalid(rc, uid, old, generation, digest, owned, errors, now, kind)
@@ -490,6 +493,95 @@ def plan_sync(
     )
 
 
+FOREGROUND = "foregroundDeletion"  # Kubernetes' finalizers for propagationPolicy Foreground / Orphan
+ORPHAN = "orphan"
+
+
+def finalizers_of(data: Any) -> list[str]:
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    raw = meta.get("finalizers") if isinstance(meta, dict) else None
+    return [f for f in raw if isinstance(f, str)] if isinstance(raw, list) else []
+
+
+def being_deleted(data: Any) -> bool:
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    return isinstance(meta, dict) and meta.get("deletionTimestamp") is not None
+
+
+def orphaning(data: Any) -> bool:
+    """The document was deleted to orphan its dependents: its deletion cascades to nothing."""
+    return ORPHAN in finalizers_of(data)
+
+
+def release_ref(owner_references: list[dict[str, Any]], uid: str) -> list[dict[str, Any]]:
+    return [r for r in owner_references if r.get("uid") != uid]
+
+
+def owner_gone(path: str, data: Any, update_time: datetime) -> Write:
+    """The marked owner's last write, once its dependents are dealt with: its document
+    deleted (guarded), or, while finalizers not ours hold it, ours removed (as the
+    apiserver deletes an object when its last finalizer goes)."""
+    others = [f for f in finalizers_of(data) if f not in (FOREGROUND, ORPHAN)]
+    if others:
+        return Update(path, {"metadata.finalizers": others}, if_updated_at=update_time)
+    return Delete(path, if_updated_at=update_time)
+
+
+def plan_deletion(
+    rc: Doc, uid: str, old: ReplicationControllerStatus, generation: int, digest: str,
+    owned: list[PodInfo], now: datetime, kind: ControllerKind = REPLICATION_CONTROLLER,
+) -> Plan:
+    """A controller marked for deletion (docs/kube-api.md §8) creates and adopts nothing.
+    ``orphan``: its owner reference leaves every pod it owns, then it goes. ``foregroundDeletion``:
+    its pods are deleted as a scale-down deletes them (two-phase), and it goes once none
+    is left. Neither, and no finalizer at all: it goes (its deletion event cascades);
+    another's finalizer: it waits, reporting its pods. A pass that stops halfway leaves
+    the rest to the next (the pods' deletions and resync ask for it)."""
+    finalizers = finalizers_of(rc.data)
+    batch: list[PodInfo] = []
+    pod_writes: list[Write] = []
+    releasing: list[str] = []
+    more = False
+    if ORPHAN in finalizers:
+        batch = owned[:POD_WRITES_PER_PASS]
+        pod_writes = [Update(p.path, {"metadata.ownerReferences": release_ref(p.owner_references, uid)},
+                             p.update_time) for p in batch]
+        releasing, left = [p.name for p in batch], owned[len(batch):]
+        more = bool(left)
+    elif FOREGROUND in finalizers:
+        doomed = [p for p in owned if not p.being_deleted]
+        batch = doomed[:POD_WRITES_PER_PASS]
+        pod_writes = [remove_pod(p, now) for p in batch]
+        gone_now = {p.path for p in batch if not p.finalizers}  # deleted outright by this commit
+        left = [p for p in owned if p.path not in gone_now]
+        more = len(doomed) > len(batch)
+    else:
+        left = owned if finalizers else []
+    going = {p.path for p in batch} if not releasing else set()
+    deleting = [p.name for p in batch] if going else []
+    events: list[Write] = []
+    if deleting:
+        events.append(event_for(rc.namespace, rc.name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting),
+                                kind=kind))
+    if releasing:
+        events.append(event_for(rc.namespace, rc.name, uid, "Orphaned", _pods_message("Released", releasing),
+                                kind=kind))
+    if not left and (ORPHAN in finalizers or FOREGROUND in finalizers or not finalizers):
+        writes = [*pod_writes, owner_gone(rc.path, rc.data, rc.update_time), *events]
+        return Plan(writes=writes, deleting=deleting, releasing=releasing, deleted_self=True)
+    remaining = [p for p in filter_active_pods(owned) if p.path not in going]
+    update: dict[str, Any] = {
+        "replicas": len(remaining), "ready_replicas": sum(p.ready for p in remaining),
+        "available_replicas": min(old.available_replicas, sum(p.ready for p in remaining)),
+        "observed_generation": generation, "spec_hash": digest,
+    }
+    if kind.counts_terminating:
+        update["terminating_replicas"] = len({p.path for p in owned if p.being_deleted} | going)
+    rc_writes = _controller_writes(rc, uid, old.model_copy(update=update), generation, pod_writes=bool(pod_writes))
+    writes = [*rc_writes, *pod_writes, *events] if rc_writes else []
+    return Plan(writes=writes, deleting=deleting, releasing=releasing, more=more)
+
+
 FAILED_HISTORY = 3  # Failed pods a controller keeps for inspection; older ones are deleted
 
 
@@ -552,8 +644,10 @@ class SyncResult:
     invalid: bool = False
     failed: bool = False
     passes: int = 0
+    removed: bool = False  # marked for deletion and done: its document deleted (or our finalizer off)
 
     def add(self, plan: Plan) -> None:
+        self.removed = self.removed or plan.deleted_self
         self.created += len(plan.creating)
         self.deleted += len(plan.deleting)
         self.adopted += len(plan.adopting)
@@ -651,7 +745,11 @@ def _log_plan(kind: ControllerKind, namespace: str, name: str, plan: Plan) -> No
     if plan.errors:
         log.warning("invalid spec", extra=ref_fields(kind.kind, namespace, name, errors=plan.errors))
         return
-    if plan.creating:
+    if plan.deleted_self:
+        message = "marked for deletion, dependents dealt with: deleted"
+    elif plan.releasing and not plan.adopting and not plan.want:
+        message = "marked for deletion: orphaning its pods"
+    elif plan.creating:
         message = "too few replicas"
     elif plan.deleting:
         message = "too many replicas"
@@ -668,9 +766,14 @@ def _log_plan(kind: ControllerKind, namespace: str, name: str, plan: Plan) -> No
 
 
 def cascade_delete(
-    store: Store, namespace: str, name: str, uid: str, clock: Clock, kind: ControllerKind = REPLICATION_CONTROLLER
+    store: Store, namespace: str, name: str, uid: str, clock: Clock, kind: ControllerKind = REPLICATION_CONTROLLER,
+    old: Any = None,
 ) -> int:
-    """A deleted controller's pods are deleted (Kubernetes' background cascade)."""
+    """A deleted controller's pods are deleted (Kubernetes' background cascade): those that
+    carry its exact owner reference, so pods an ``orphan`` deletion released are not taken.
+    ``old``, the deleted document: one that was orphaning takes none at all."""
+    if orphaning(old):
+        return 0
     ref = owner_ref(name, uid, kind)
     deleted = stale = 0
     while stale < MAX_ATTEMPTS:
@@ -706,6 +809,8 @@ def pods_at_rest(rc: Doc, settings: Settings, kind: ControllerKind = REPLICATION
     pod was ready and available and nothing failed (but an invalid spec, reported); None
     when a pass could have work. Read from the controller document alone, for the idle tick."""
     old = kind.parse_status(rc.data)
+    if being_deleted(rc.data):
+        return None  # its pass has work: its dependents, then its own document
     if old.spec_hash != spec_hash(rc.data.get("spec", rc.data.get("desiredState"))):
         return None
     if old.replicas != old.ready_replicas:

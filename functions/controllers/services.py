@@ -46,7 +46,7 @@ from functions.controllers.service_ports import (
     write_port_map,
 )
 from functions.logs import ref_fields
-from functions.objects import GuardedSync, Retry, doc_uid
+from functions.objects import GuardedSync, Retry, doc_uid, event_for
 from functions.pod_policy import PodInfo
 from functions.quota import quota_problems_for_service
 from functions.store import (
@@ -65,7 +65,9 @@ KIND = "Service"
 FINALIZER = "firecontrol.io/load-balancer"
 READY = "LoadBalancerReady"
 
-Action = Literal["invalid", "ensure", "teardown", "nothing"]
+Action = Literal["invalid", "ensure", "teardown", "probe", "nothing"]
+UNSUPPORTED = "UnsupportedFields"
+UPDATED = ("UpdatedLoadBalancer", "Updated load balancer with new hosts")  # Kubernetes' service controller's words
 
 
 def load_balancer_name(namespace: str, name: str) -> str:
@@ -146,13 +148,31 @@ class Decision:
     add_finalizer: bool = False
     remove_document: bool = False  # after a teardown: the service was being deleted
     errors: list[str] = field(default_factory=list)
+    # A teardown the document alone no longer asks for (a whole-document write dropped the
+    # finalizer and the status): what the old value recorded, and whose the resources are.
+    was: ServiceStatus | None = None
+    owner_uid: str | None = None
 
 
-def decide(doc: Doc) -> Decision:
-    """What a pass must do for a service document, from the document alone."""
+def _holds(data: dict[str, Any]) -> bool:
+    """The document says a load balancer may exist: our finalizer, or an ingress IP."""
+    meta = data.get("metadata")
+    raw = meta.get("finalizers") if isinstance(meta, dict) else None
+    return (isinstance(raw, list) and FINALIZER in raw) or bool(parse_service_status(data).load_balancer.ingress)
+
+
+def _wanted(data: dict[str, Any], namespace: str, name: str) -> bool:
+    parsed = parse_service(data, namespace, name)
+    return parsed.obj is not None and parsed.obj.wants_load_balancer
+
+
+def decide(doc: Doc, previous: dict[str, Any] | None = None) -> Decision:
+    """What a pass must do for a service document: from the document, and from
+    ``previous`` (the event's old value) when the document alone no longer says a load
+    balancer may exist."""
     parsed = parse_service(doc.data, doc.namespace, doc.name)
     deleting = _being_deleted(doc)
-    holds = FINALIZER in _finalizers(doc) or bool(parse_service_status(doc.data).load_balancer.ingress)
+    holds = _holds(doc.data)
     if deleting:
         others = [f for f in _finalizers(doc) if f != FINALIZER]
         return Decision("teardown", parsed.obj, remove_document=not others)
@@ -162,6 +182,15 @@ def decide(doc: Doc) -> Decision:
         return Decision("ensure", parsed.obj, add_finalizer=FINALIZER not in _finalizers(doc))
     if holds:
         return Decision("teardown", parsed.obj)
+    if previous is not None and _holds(previous):
+        # The finalizer went with the type in one write: the old value says what was made.
+        old = Doc(doc.path, previous, doc.update_time, doc.create_time)
+        return Decision("teardown", parsed.obj, was=parse_service_status(previous), owner_uid=doc_uid(old))
+    if previous and _wanted(previous, doc.namespace, doc.name):
+        # It wanted one and had no finalizer yet: none should exist (the finalizer is written
+        # first), but a pass racing this write may have made one: ask the cloud.
+        owner = doc_uid(Doc(doc.path, previous, doc.update_time, doc.create_time))
+        return Decision("probe", parsed.obj, owner_uid=owner)
     return Decision("nothing", parsed.obj)
 
 
@@ -208,9 +237,10 @@ class ServiceSync(GuardedSync[ServiceResult]):
 
     kind, collection = KIND, SERVICES
 
-    def __init__(self, store: Store, lb: CloudProvider, settings: Settings, clock: Clock, settle: bool = True) -> None:
+    def __init__(self, store: Store, lb: CloudProvider, settings: Settings, clock: Clock, settle: bool = True,
+                 previous: dict[str, Any] | None = None) -> None:
         super().__init__(store, clock)
-        self.lb, self.settings, self.settle = lb, settings, settle
+        self.lb, self.settings, self.settle, self.previous = lb, settings, settle, previous
 
     def absent(self) -> ServiceResult:
         return ServiceResult()
@@ -222,7 +252,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
         return [Update(doc.path, fields, if_updated_at=doc.update_time)] if fields else []
 
     def one_pass(self, doc: Doc) -> ServiceResult:
-        decision = decide(doc)
+        decision = decide(doc, self.previous)
         old = parse_service_status(doc.data)
         now = self.clock()
         if decision.action == "invalid":
@@ -235,11 +265,27 @@ class ServiceSync(GuardedSync[ServiceResult]):
             return self._ensure(doc, decision, old, now)
         if decision.action == "teardown":
             return self._teardown(doc, decision, old, now)
+        if decision.action == "probe":
+            return self._probe(doc, decision, old, now)
         return ServiceResult()
+
+    def _probe(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
+        """Ask the cloud whether this service's load balancer is there (its forwarding rule:
+        one GET, as cloud-provider-gcp's ``GetLoadBalancer``); if so, tear it down, only
+        the resources its owner uid describes."""
+        name = load_balancer_name(doc.namespace, doc.name)
+        if self.lb.get_load_balancer(name, self.settings.region) is None:
+            return ServiceResult()
+        log.info("load balancer found for a service that wants none", extra=ref_fields(KIND, doc.namespace, doc.name))
+        teardown = Decision("teardown", decision.service, was=ServiceStatus(load_balancer_name=name),
+                            owner_uid=decision.owner_uid)
+        return self._teardown(doc, teardown, old, now)
 
     def _ensure(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
         service = decision.service
         assert service is not None
+        # The hosts the last pass recorded (its port maps' members), before this pass moves them.
+        before = {m.host for m in old.port_map.members} if old.port_map and old.load_balancer.ingress else None
         if decision.add_finalizer:
             # Before any cloud resource exists, so no delete can miss it.
             self.commit([Update(doc.path, {"metadata.finalizers": [*_finalizers(doc), FINALIZER]}, doc.update_time)])
@@ -282,6 +328,8 @@ class ServiceSync(GuardedSync[ServiceResult]):
             previous = [i.ip for i in old.load_balancer.ingress]
             if previous != [ip]:
                 writes.append(self.event(doc, "EnsuredLoadBalancer", f"load balancer {name} at {ip}"))
+            elif before is not None and before != {m.host for m in port_map.members}:
+                writes.append(self.event(doc, *UPDATED))
             newly_out = sorted(set(left_out) - set(old.port_map.left_out if old.port_map else []))
             if newly_out:
                 shown = ", ".join(f"{pod} (no port {left_out[pod]!r})" for pod in newly_out[:10])
@@ -337,13 +385,14 @@ class ServiceSync(GuardedSync[ServiceResult]):
         return ServiceResult("ensure", error=message)
 
     def _teardown(self, doc: Doc, decision: Decision, old: ServiceStatus, now: datetime) -> ServiceResult:
-        had = FINALIZER in _finalizers(doc) or bool(old.load_balancer.ingress)
+        had = FINALIZER in _finalizers(doc) or bool(old.load_balancer.ingress) or decision.was is not None
+        recorded = decision.was or old  # what the old value recorded, when the document lost it
         name = load_balancer_name(doc.namespace, doc.name)
         conflict: list[Write] = []
         if had:
             try:
-                name = choose_load_balancer_name(self.lb, self.settings.region, doc.namespace, doc.name, old)
-                uid = _delete_uid(name, doc.namespace, doc.name, doc_uid(doc))
+                name = choose_load_balancer_name(self.lb, self.settings.region, doc.namespace, doc.name, recorded)
+                uid = _delete_uid(name, doc.namespace, doc.name, decision.owner_uid or doc_uid(doc))
                 self.lb.ensure_load_balancer_deleted(name, self.settings.region, owner_uid=uid)
             except NameConflictError as error:
                 # Ours are gone; what is left under the name is someone else's and stays.
@@ -354,7 +403,7 @@ class ServiceSync(GuardedSync[ServiceResult]):
             except TemporaryError as error:
                 self._failed(doc, old, "DeleteLoadBalancerFailed", f"will retry: {error}", now)
                 raise
-        self._remove_port_maps(doc, old)
+        self._remove_port_maps(doc, recorded)
         writes: list[Write]
         if decision.remove_document:
             writes = [Delete(doc.path, if_updated_at=doc.update_time)]
@@ -381,10 +430,31 @@ def services_selecting(store: Store, namespace: str, labels: dict[str, str]) -> 
 
 
 def sync_service(store: Store, lb: CloudProvider, settings: Settings, namespace: str, name: str, clock: Clock,
-                 settle: bool = True) -> ServiceResult:
+                 settle: bool = True, previous: dict[str, Any] | None = None) -> ServiceResult:
     """``settle``: read the pods again after writing the hosts (see ``_settle_hosts``);
-    resync, which comes back every minute anyway, spares itself that read."""
-    return ServiceSync(store, lb, settings, clock, settle).run(namespace, name)
+    resync, which comes back every minute anyway, spares itself that read. ``previous``:
+    the event's old value (``{}`` for a creation; None when there is no event: resync, a
+    pod's change): a load balancer it held is torn down even if the new value lost the
+    finalizer, and fields the service keeps but does not use are reported when they
+    change. Resync needs no old value: it lists the load balancers, and one under the
+    name of a service that holds none is garbage (``resync.service_items``)."""
+    sync = ServiceSync(store, lb, settings, clock, settle, previous)
+    result = sync.run(namespace, name)
+    if previous is not None and sync.doc is not None:
+        report_unsupported(store, sync.doc, previous, clock())
+    return result
+
+
+def report_unsupported(store: Store, doc: Doc, previous: dict[str, Any], now: datetime) -> bool:
+    """A Warning ``UnsupportedFields`` event, in the controllers' words, when the fields the
+    Service model keeps but does not use are new in this write (not on every pass)."""
+    unknown = sorted(parse_service(doc.data, doc.namespace, doc.name).unknown)
+    if not unknown or unknown == sorted(parse_service(previous, doc.namespace, doc.name).unknown):
+        return False
+    message = ("fields not supported, kept but ignored: " + ", ".join(unknown))[:1000]
+    store.record([event_for(KIND, doc.namespace, doc.name, doc_uid(doc), UNSUPPORTED, message, "Warning")], now)
+    log.warning("fields not supported", extra=ref_fields(KIND, doc.namespace, doc.name, fields=unknown))
+    return True
 
 
 def teardown_deleted(lb: CloudProvider, settings: Settings, namespace: str, name: str, old: dict[str, Any],

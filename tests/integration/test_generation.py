@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from functions.controllers.deployments import sync_deployment
-from functions.controllers.replication import REPLICA_SET, REPLICATION_CONTROLLER, ControllerKind, sync_controller
+from functions.controllers.replication import (
+    REPLICA_SET,
+    REPLICATION_CONTROLLER,
+    ControllerKind,
+    sync_controller,
+)
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, DEPLOYMENTS, REPLICA_SETS, doc_path
 from tests.helpers import rc_doc

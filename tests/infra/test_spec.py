@@ -63,6 +63,7 @@ def test_the_design_s_functions_and_triggers(spec: Spec) -> None:
     assert api.timeout == 540 and api.memory == "256Mi" and api.max_instances >= 10
     assert {f.ingress for f in spec.functions if f.name != "kube_api"} == {"internal-only"}
     assert api.url("blue", "42", "europe-west1") == "https://blue-kube-api-42.europe-west1.run.app"
+    assert "functions/kubeapi/openapi/*.json" in spec.source, "kube_api serves its OpenAPI documents from the archive"
     assert status.url("blue", "42", "europe-west1") == "https://blue-pod-status-42.europe-west1.run.app"
     with pytest.raises(SpecError, match="not a number"):
         status.url("blue", "42.evil.example/x", "europe-west1")
@@ -148,6 +149,8 @@ def test_the_archive_holds_the_entry_points_and_the_package_only(spec: Spec, tmp
     files = source_files(spec)
     assert {"main.py", "requirements.txt", "functions/__init__.py", "functions/config.py"} <= set(files)
     assert not [f for f in files if f.startswith(("tests/", "emulator/", "infra/", "bench/")) or "__pycache__" in f]
+    assert [f for f in files if f.startswith("functions/kubeapi/openapi/") and f.endswith(".json")], \
+        "kube_api's OpenAPI documents are not uploaded"
     archive = build_archive(spec, tmp_path)
     with zipfile.ZipFile(archive) as opened:
         assert sorted(opened.namelist()) == files

@@ -168,7 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="abort an update that stopped part way and go back to the old controller")
 
     delete = verb("delete", "delete an object (pods and services: after their cloud resources)")
-    delete.add_argument("target", nargs="+", metavar="KIND NAME")
+    delete.add_argument("target", nargs="*", metavar="KIND NAME")
+    delete.add_argument("-f", "--filename", action="append", metavar="PATH",
+                        help="delete the objects a YAML or JSON file, a folder of them, or - (stdin) names "
+                             "(repeatable)")
+    delete.add_argument("--cascade", choices=("background", "orphan", "foreground"), default="background",
+                        help="controllers: background (default) deletes now and the pods follow; orphan "
+                             "leaves the pods, unowned; foreground deletes the pods first")
     delete.add_argument("--wait", action="store_true",
                         help="wait until the document and (rc) its pods are gone; exit 1 on --timeout")
     delete.add_argument("--timeout", type=float, default=_timeout(DEFAULT_WAIT_TIMEOUT), metavar="S",
@@ -277,9 +283,14 @@ def dispatch(args: argparse.Namespace, out: Output) -> int:
             raise CliError("error: The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0",
                            code=USAGE)
         return changes.scale(resolve(args.project).store(), kind, name, namespace, args.replicas, _max_replicas(), out)
+    if args.filename:
+        if args.target:
+            raise CliError("error: delete takes either KIND NAME or -f FILE, not both", code=USAGE)
+        return changes.delete_files(lambda: resolve(args.project).store(), args.filename, args.namespace,
+                                    args.wait, args.timeout, args.ignore_not_found, args.cascade, out)
     kind, name = kinds.kind_and_name(args.target, (*kinds.SCALABLE, kinds.POD, kinds.SERVICE, kinds.QUOTA))
     return changes.delete(resolve(args.project).store(), kind, name, namespace, args.wait, args.timeout,
-                          args.ignore_not_found, out)
+                          args.ignore_not_found, out, args.cascade)
 
 
 def _max_replicas() -> int:

@@ -73,9 +73,14 @@ def scale(
     return 0
 
 
+# kubectl's --cascade, for the kinds that own others: the finalizer each policy writes
+# (docs/kube-api.md §8; the owner's pass finishes the job). background: deleted at once.
+CASCADE_FINALIZERS = {"orphan": "orphan", "foreground": "foregroundDeletion"}
+
+
 def delete(
     store: Store, kind: Kind, name: str, namespace: str, wait: bool, timeout: float,
-    ignore_not_found: bool, out: Output,
+    ignore_not_found: bool, out: Output, cascade: str = "background",
 ) -> int:
     from functions.store import Delete, Update
 
@@ -92,12 +97,16 @@ def delete(
         if doc is None:
             return []  # gone meanwhile: what was asked
         meta = as_map(doc.data.get("metadata"))
-        if kind in SCALABLE or not meta.get("finalizers"):
+        finalizer = CASCADE_FINALIZERS.get(cascade) if kind in SCALABLE else None
+        if (kind in SCALABLE and finalizer is None) or (kind not in SCALABLE and not meta.get("finalizers")):
             return [Delete(doc.path, if_updated_at=doc.update_time)]
         marked = True
         if meta.get("deletionTimestamp") is not None:
             return []
         fields: dict[str, Any] = {"metadata.deletionTimestamp": datetime.now(UTC)}
+        if finalizer is not None:
+            held = [f for f in as_list(meta.get("finalizers")) if isinstance(f, str)]
+            fields["metadata.finalizers"] = held if finalizer in held else [*held, finalizer]
         if kind is POD:
             fields[fingerprint.FIELD] = fingerprint.LEAVING
         return [Update(doc.path, fields, if_updated_at=doc.update_time)]
@@ -108,7 +117,7 @@ def delete(
         out.line(f"{ref} marked for deletion" if marked else f"{ref} deleted")
         return 0
     uid = as_map((first.data if first else {}).get("metadata")).get("uid")
-    owned = _owned(store, kind, namespace, name, uid) if kind in SCALABLE else None
+    owned = _owned(store, kind, namespace, name, uid) if kind in SCALABLE and cascade != "orphan" else None
     wait_gone(store, kind, namespace, name, owned, timeout, out)
     out.line(f"{ref} deleted")
     return 0
@@ -154,3 +163,44 @@ def wait_gone(
                 raise CliError(f"error: timed out after {timeout:g} s waiting for {ref} to be deleted: {state}")
             status.update(f"waiting for {ref} to be deleted: {state}")
             time.sleep(POLL)
+
+
+def delete_files(
+    connect: Callable[[], Store], files: list[str], namespace: str | None, wait: bool, timeout: float,
+    ignore_not_found: bool, cascade: str, out: Output,
+) -> int:
+    """``delete -f``: every object the manifests name (kind, name, namespace), in order, as
+    ``delete KIND NAME`` would; one not found is an error (exit 1) unless ignored, and the
+    others are still deleted. The manifests are read whole first: a file that cannot be read
+    deletes nothing."""
+    from functions.cli.apply import DEFAULT_NAMESPACE, kind_of
+    from functions.cli.manifests import read
+
+    manifests = read(files)
+    targets: list[tuple[Kind, str, str]] = []
+    errors = list(manifests.errors)
+    for doc in manifests.documents:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        kind, problem = kind_of(data, None)
+        name = shapes.name_of(data)
+        if kind is None or name is None:
+            errors.append(f"{doc.where}: {problem or 'metadata.name is missing'}")
+            continue
+        written = shapes.namespace_of(data)
+        if namespace is not None and written is not None and written != namespace:
+            errors.append(f"{doc.where} {kind.kind}/{name}: metadata.namespace {written!r:.60} does not match "
+                          f"the namespace given with -n ({namespace!r})")
+            continue
+        targets.append((kind, name, written if isinstance(written, str) else (namespace or DEFAULT_NAMESPACE)))
+    if errors:
+        raise CliError(*errors, f"error: nothing was deleted ({len(errors)} problem(s))")
+    store = connect()
+    failed: list[str] = []
+    for kind, name, ns in targets:
+        try:
+            delete(store, kind, name, ns, wait, timeout, ignore_not_found, out, cascade)
+        except CliError as error:
+            failed += error.lines
+    if failed:
+        raise CliError(*failed)
+    return 0

@@ -120,3 +120,52 @@ def test_delete_wait_times_out(cli: Cli, store: Store) -> None:
     assert "timed out after 0.5 s waiting for replicationcontroller/web to be deleted" in result.err
     assert "the document is gone; 2 pod(s) left" in result.err
     assert 0.5 <= time.monotonic() - started < 5
+
+
+# -- issue 13: delete -f, and kubectl's --cascade ------------------------------------------------
+
+
+def test_delete_by_file_folder_and_stdin(cli: Cli, store: Store) -> None:
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml"), "-f", str(FIXTURES / "app")).code == 0
+    result = cli("delete", "-f", str(FIXTURES / "app.yaml"))
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["replicationcontroller/web deleted", "service/web deleted", "pod/debug deleted"]
+    assert names(store, "pods") == [] and names(store, "replicationControllers") == ["api"]
+    folder = cli("delete", "-f", str(FIXTURES / "app"))
+    assert folder.out.splitlines() == ["replicationcontroller/api deleted", "service/api deleted"], folder.err
+    assert names(store, "replicationControllers") == [] and names(store, "services") == []
+
+    assert cli("apply", "-f", str(FIXTURES / "rc-2014.json"), "-n", "team").code == 0
+    piped = cli("delete", "-f", "-", "-n", "team", stdin=(FIXTURES / "rc-2014.json").read_text())
+    assert (piped.code, piped.out) == (0, "replicationcontroller/nginx-controller deleted\n"), piped.err
+    assert names(store, "replicationControllers", "team") == []
+
+
+def test_delete_by_file_of_missing_objects(cli: Cli, store: Store) -> None:
+    assert cli("apply", "-f", str(FIXTURES / "app" / "api-rc.yaml")).code == 0
+    result = cli("delete", "-f", str(FIXTURES / "app"))
+    assert result.code == 1 and result.out == "replicationcontroller/api deleted\n"
+    assert 'services "api" not found' in result.err
+    assert cli("delete", "-f", str(FIXTURES / "app"), "--ignore-not-found").code == 0
+    both = cli("delete", "rc", "web", "-f", str(FIXTURES / "app"))
+    assert both.code == 2 and "either KIND NAME or -f" in both.err
+
+
+@pytest.mark.parametrize(("cascade", "finalizer"), [("orphan", "orphan"), ("foreground", "foregroundDeletion")])
+def test_delete_cascade_orphan_and_foreground_mark_the_controller(cli: Cli, store: Store, cascade: str,
+                                                                  finalizer: str) -> None:
+    """docs/kube-api.md §8: the owner's pass finishes what the marks ask."""
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml")).code == 0
+    result = cli("delete", "rc", "web", f"--cascade={cascade}")
+    assert (result.code, result.out) == (0, "replicationcontroller/web marked for deletion\n"), result.err
+    rc = data(store, f"{RC}/web") or {}
+    assert rc["metadata"]["deletionTimestamp"] is not None and rc["metadata"]["finalizers"] == [finalizer]
+    again = cli("delete", "rc", "web", f"--cascade={cascade}")  # marked already: nothing more written
+    assert again.code == 0 and (data(store, f"{RC}/web") or {})["metadata"]["finalizers"] == [finalizer]
+    assert cli("delete", "rc", "web", "--cascade=sideways").code == 2
+
+
+def test_delete_cascade_background_is_todays_delete(cli: Cli, store: Store) -> None:
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml")).code == 0
+    assert cli("delete", "rc", "web", "--cascade=background").out == "replicationcontroller/web deleted\n"
+    assert names(store, "replicationControllers") == []

@@ -32,6 +32,7 @@ from functions.kubeapi.status import (
     method_not_allowed,
     not_acceptable,
     too_large,
+    unsupported_media_type,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ MAX_BODY = 3 * 1024 * 1024
 JSON = "application/json"
 HEALTH = ("healthz", "livez", "readyz")
 NOT_ALLOWED = "the server does not allow this method on the requested resource"
+# kubectl's generators (create namespace, create deployment) send their typed objects so.
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+PROTOBUF_REFUSED = ("the body of the request was in an unknown format - accepted media types include: "
+                    "application/json, application/yaml (firecontrol does not read protobuf: write the object as "
+                    "a manifest and use kubectl create -f or kubectl apply -f)")
 
 
 # -- content negotiation (pure) -------------------------------------------------------
@@ -236,6 +242,8 @@ def _dispatch(rt: Runtime, call: Call, route: Route, body: bytes) -> Response | 
         return _watch(rt, call, route)
     if verb in ("get", "list"):
         return _read(rt, call, route, verb)
+    if call.content_type.split(";", 1)[0].strip().lower() == PROTOBUF and body:
+        raise unsupported_media_type(PROTOBUF_REFUSED)
     return _reply(_write(rt, call, route, verb, body))
 
 

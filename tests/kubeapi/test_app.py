@@ -113,6 +113,14 @@ def test_an_api_error_from_a_verb_is_its_status(api: FlaskClient, monkeypatch: p
     assert body["details"] == {"name": "p", "kind": "pods"}
 
 
+def test_a_protobuf_body_is_415_saying_what_to_do(api: FlaskClient) -> None:
+    """kubectl create namespace / create deployment send protobuf (seen with kubectl v1.32)."""
+    reply = api.post("/api/v1/namespaces", data=b"k8s\x00\n\x0f\n\x02v1\x12\tNamespace",
+                     content_type="application/vnd.kubernetes.protobuf")
+    body = status_of(reply, 415, "UnsupportedMediaType")
+    assert "kubectl create -f" in body["message"]
+
+
 def test_the_root_lists_the_paths(api: FlaskClient) -> None:
     reply = api.get("/")
     assert reply.status_code == 200 and reply.json is not None and "/api/v1" in reply.json["paths"]

@@ -276,9 +276,11 @@ def test_the_kube_api_invokers_may_call_kube_api_and_nothing_else(tmp_path: Path
     cloud.calls()
     cloud.env["FIRECONTROL_KUBE_API_INVOKERS"] = "user:me@example.com,group:ops@example.com"
     cloud.deploy("--cluster", "blue")
-    assert _changes(cloud.calls()) == [], "the same members again: nothing to grant"
+    # (the archive and functions are redeployed only if the source changed meanwhile)
+    redeploys = (["storage", "cp"], ["functions", "deploy"])
+    assert [c for c in _changes(cloud.calls()) if c[1:3] not in redeploys] == [], "the same members: nothing to grant"
     cloud.deploy("--cluster", "blue", "--kube-api-invokers", "user:me@example.com,user:you@example.com")
-    changes = _changes(cloud.calls())
+    changes = [c for c in _changes(cloud.calls()) if c[1:3] not in redeploys]
     assert changes == [["gcloud", "functions", "add-invoker-policy-binding", "blue-kube-api", "--region=us-central1",
                         f"--project={PROJECT}", "--member=user:you@example.com"]], changes
     for members in ("allUsers", "user:me@example.com,allAuthenticatedUsers", "me@example.com"):

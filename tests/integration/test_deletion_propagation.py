@@ -245,3 +245,15 @@ def test_foreground_through_the_triggers(cluster: Runtime, compute: ComputeEmula
     wait_for(lambda: not exists(cluster, path), timeout=30)
     assert pods(store, NS) == []
     assert compute.state.dump()["resources"]["instances"] == []
+
+
+def test_foreground_deployment_through_the_triggers(cluster: Runtime, compute: ComputeEmulator) -> None:
+    """The Deployment marks its ReplicaSet foreground; the ReplicaSet's pods go, then the
+    ReplicaSet; its deletion asks for the Deployment's pass, which lets it go."""
+    store = cluster.store
+    deployment(cluster, replicas=2)
+    wait_for(lambda: len([p for p in pods(store, NS) if p.node_name]) == 2, timeout=30)
+    mark(cluster, DPATH, FOREGROUND)
+    wait_for(lambda: not exists(cluster, DPATH), timeout=30)
+    assert replica_sets(cluster) == {} and pods(store, NS) == []
+    assert compute.state.dump()["resources"]["instances"] == []

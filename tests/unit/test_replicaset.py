@@ -172,8 +172,12 @@ def test_the_status_is_a_kubernetes_replica_set_status() -> None:
     client = kubernetes.client.ApiClient()
     wire = {**kubernetes_part, "conditions": [{**status["conditions"][0], "lastTransitionTime": NOW.isoformat()}]}
 
-    class Response:
-        data = __import__("json").dumps(wire)
+    text = __import__("json").dumps(wire)
+    try:  # newer clients (37 here) take the text and a content type
+        model = client.deserialize(text, "V1ReplicaSetStatus", "application/json")
+    except (TypeError, AttributeError):
+        class Response:
+            data = text
 
-    model = client.deserialize(Response(), "V1ReplicaSetStatus")
+        model = client.deserialize(Response(), "V1ReplicaSetStatus")
     assert client.sanitize_for_serialization(model) == wire

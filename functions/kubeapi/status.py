@@ -86,7 +86,8 @@ def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> ApiEr
     """422 Invalid, one cause per problem, the message as the apiserver builds it."""
     parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
     listed = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {listed}', kind, name, group, causes)
+    qualified = f"{kind}.{group}" if group else kind  # the apiserver's GroupKind: Deployment.apps
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {listed}', kind, name, group, causes)
 
 
 def causes_of(messages: list[str]) -> list[Cause]:

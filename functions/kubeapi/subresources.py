@@ -11,7 +11,6 @@ provider as ``python main.py logs`` reads them.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -302,9 +301,7 @@ def log(rt: Runtime, route: Route, query: Query) -> Iterator[bytes]:
 
 def _follow_bound(rt: Runtime) -> float:
     """As long as a watch may run (``FIRECONTROL_WATCH_SECONDS``), under the function's timeout."""
-    from functions.kubeapi.watch_diff import watch_seconds
-
-    return watch_seconds(os.environ)
+    return rt.settings.watch_seconds
 
 
 class _PortReader:

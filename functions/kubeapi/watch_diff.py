@@ -102,14 +102,6 @@ def parse_options(query: Mapping[str, str]) -> WatchOptions:
     )
 
 
-def watch_seconds(env: Mapping[str, str]) -> float:
-    """Only for ``subresources._follow_bound`` until it reads ``rt.settings.watch_seconds``
-    (then delete this): watches read the bound from ``Settings`` alone."""
-    from functions.config import Settings
-
-    return Settings.from_env(env).watch_seconds
-
-
 def duration(options: WatchOptions, bound: float) -> float:
     """How long this watch runs: ``timeoutSeconds`` if shorter than the bound
     (``Settings.watch_seconds``, from ``FIRECONTROL_WATCH_SECONDS``)."""

@@ -376,3 +376,15 @@ def test_http_put_with_a_stale_resource_version_is_a_409_status(api: FlaskClient
     changed["spec"]["replicas"] = 4
     reply = api.put(f"{RCS}/web", json=changed)
     assert reply.status_code == 409 and reply.json is not None and reply.json["reason"] == "Conflict"
+
+
+def test_an_invalid_apps_object_names_its_group_as_the_apiserver_does(rt: Runtime) -> None:
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 10_000, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+    }
+    error = error_of(create, rt, deployment, "/apis/apps/v1/namespaces/default/deployments")
+    assert error.code == 422 and error.group == "apps"
+    assert error.message.startswith('Deployment.apps "web" is invalid: spec.replicas: ')

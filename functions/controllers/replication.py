@@ -11,6 +11,10 @@ apiserver does; a Firestore client may not. The pass keeps the hash of the spec 
 saw in ``status.specHash``; when it moved, the generation is kube_api's if it bumped
 (``generation > observedGeneration``), else ``observedGeneration + 1``, and
 ``status.observedGeneration`` is set to it in the same commit: one change, one generation.
+
+A controller marked for deletion (``deletionTimestamp``, docs/kube-api.md §8) creates
+nothing; ``plan_deletion`` deletes its pods (``foregroundDeletion``) or releases them
+(``orphan``), then its own document.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Nothing in the cloud is forgotten (Kubernetes #2984, #4689, #53451): the finalizer
 is on the document *before* the first cloud resource is made, and comes off only
 after the load balancer is gone, so a deleted or changed service always leads back
-here. ``decide`` is the pure decision; ``sync_service`` is the I/O around it.
+here; and a whole-document write that drops the finalizer with the type is caught from
+the event's old value (or, its event lost, by resync's listing of load balancers).
+``decide`` is the pure decision; ``sync_service`` is the I/O around it.
 Every member VM also carries the service's port map (``fc-svc-{h}``, read by the pod
 agent, docs/agent-protocol.md); ``status.portMap`` records what was written where, so
 a pass where nothing changed makes no Compute call.

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response
 from google.api_core import exceptions as gexc
 
-from functions.kubeapi import discovery, resources, routes
+from functions.kubeapi import discovery, resources, routes, streams
 from functions.kubeapi.objects import Query, Reply
 from functions.kubeapi.routes import Route
 from functions.kubeapi.status import (
@@ -105,6 +105,7 @@ class Call:
     verb: str = ""
     route: Route | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    client_gone: streams.ClientGone = streams.never  # for a streamed reply: ends it when true
 
 
 @dataclass
@@ -126,6 +127,7 @@ def handle(rt: Runtime, request: Request) -> Response:
         accept=request.headers.get("Accept", ""),
         content_type=request.headers.get("Content-Type", ""),
         server=request.host,
+        client_gone=streams.client_gone(request.environ),
     )
     try:
         body = request.stream.read(MAX_BODY + 1)
@@ -283,7 +285,7 @@ def _watch(rt: Runtime, call: Call, route: Route) -> Streamed:
         query["fieldSelector"] = f"{query['fieldSelector']},{selector}" if query.get("fieldSelector") else selector
         route = Route(route.resource, route.namespace, None, None, route.watch_prefix)
     wanted = negotiate(call.accept)
-    return Streamed(watch.stream(rt, route, query, wanted.table is not None), JSON)
+    return Streamed(watch.stream(rt, route, query, wanted.table is not None, call.client_gone), JSON)
 
 
 def _write(rt: Runtime, call: Call, route: Route, verb: str, body: bytes) -> Reply:
@@ -351,9 +353,12 @@ def _log(rt: Runtime, call: Call, code: int, started: float, before: dict[str, i
 def _logged(rt: Runtime, call: Call, lines: Iterator[bytes], started: float,
             before: dict[str, int]) -> Iterator[bytes]:
     """The stream's lines; its log line when it ends (or fails: the headers are gone, so
-    the failure can only be logged and the stream cut)."""
+    the failure can only be logged and the stream cut). The headers go at once, as the
+    apiserver flushes them, so the client knows its watch is on before the first event:
+    an empty chunk makes the WSGI server send them and nothing else."""
     code = 200
     try:
+        yield b""
         yield from lines
     except Exception:  # logged; the client sees the stream end and retries
         code = 500

@@ -9,8 +9,10 @@ yields lines. A watch from a resourceVersion R reads the collection as it was at
 compares it with the listener's first snapshot (``watch_diff.catch_up``), so nothing
 between R and the listener is lost. The stream ends at ``timeoutSeconds`` or
 ``Settings.watch_seconds`` (``FIRECONTROL_WATCH_SECONDS``), whichever is sooner, and the
-client re-watches from the last version it saw; closing the generator (the client went
-away) unsubscribes.
+client re-watches from the last version it saw. A client that went away ends it too:
+the server closing the generator, or ``client_gone`` (``streams``: asked each time the
+generator wakes, at least once a second, since a quiet watch writes nothing that would
+fail) saying so; either way the listener is unsubscribed and the thread given back.
 
 Namespaces (docs/kube-api.md §9) are watched on the root ``namespaces`` collection: their
 documents, served by ``namespaces.serve_doc``. The initial set also has the namespaces
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter
 
-from functions.kubeapi import namespaces, watch_diff
+from functions.kubeapi import namespaces, streams, watch_diff
 from functions.kubeapi.objects import Query, serve
 from functions.kubeapi.resources import NAMESPACES
 from functions.kubeapi.status import ApiError, gone, method_not_allowed
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
     from functions.runtime import Runtime
 
 log = logging.getLogger("firecontrol.kubeapi.watch")
-TICK = 1.0  # wake up at least this often to check the deadline and the listener
+TICK = 1.0  # wake up at least this often to check the deadline, the listener and the client
+CLIENT_GONE = "client gone"
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,11 @@ class Snapshot:
     read_time: datetime
 
 
-def stream(rt: Runtime, route: Route, query: Query, as_table: bool) -> Generator[bytes, None, None]:
+def stream(rt: Runtime, route: Route, query: Query, as_table: bool,
+           client_gone: streams.ClientGone = streams.never) -> Generator[bytes, None, None]:
     """The watch's lines. Everything that can be refused is checked here, before the
-    generator starts, so a bad request is an HTTP error and not an event."""
+    generator starts, so a bad request is an HTTP error and not an event. The stream
+    ends soon after ``client_gone`` says true."""
     if route.resource.stored is None and route.resource != NAMESPACES:
         raise method_not_allowed(f"watch is not supported on {route.resource.plural}")
     options = watch_diff.parse_options(query)
@@ -72,7 +77,7 @@ def stream(rt: Runtime, route: Route, query: Query, as_table: bool) -> Generator
 
         include_object = tables.check_include_object(include_object)
     seconds = watch_diff.duration(options, rt.settings.watch_seconds)
-    watch = _Watch(rt, route, options, selection, as_table, include_object, seconds, query)
+    watch = _Watch(rt, route, options, selection, as_table, include_object, seconds, query, client_gone)
     return watch.lines()
 
 
@@ -140,7 +145,7 @@ def _changes(changes: list[Any], read_time: datetime) -> list[Change]:
 class _Watch:
     def __init__(
         self, rt: Runtime, route: Route, options: WatchOptions, selection: Selection,
-        as_table: bool, include_object: str, seconds: float, query: Query,
+        as_table: bool, include_object: str, seconds: float, query: Query, client_gone: streams.ClientGone,
     ) -> None:
         self.rt = rt
         self.route = route
@@ -153,6 +158,8 @@ class _Watch:
         self.include_object = include_object
         self.seconds = seconds
         self.query = query
+        self.client_gone = client_gone
+        self.ending = "timeout"  # why the stream ends; the log line says
         self.read_time: datetime | None = None
         self.sent = 0
 
@@ -185,14 +192,16 @@ class _Watch:
     def lines(self) -> Generator[bytes, None, None]:
         started = time.monotonic()
         deadline = started + self.seconds
-        ending = "timeout"
         inbox: queue.Queue[Snapshot] = queue.Queue()
         listener: Any = None
         self._log("watch started", seconds=self.seconds)
         try:
             since = self.options.since
+            if self.client_gone():  # waited for a thread behind others: nothing to start
+                self.ending = CLIENT_GONE
+                return
             if since is not None and watch_diff.too_old(since, self.rt.clock()):
-                ending = "expired"
+                self.ending = "expired"
                 yield self._error(self._expired())
                 return
 
@@ -207,13 +216,14 @@ class _Watch:
             listener = self._source().on_snapshot(on_snapshot)
             first = self._next(inbox, listener, deadline)
             if first is None:
-                ending = "no snapshot"
+                if self.ending != CLIENT_GONE:
+                    self.ending = "no snapshot"
                 return
             self.read_time = first.read_time
             try:
                 start = self._start(first)
             except ApiError as error:
-                ending = error.reason
+                self.ending = error.reason
                 yield self._error(error)
                 return
             yield from start
@@ -223,26 +233,30 @@ class _Watch:
                     line = self._event(change)
                     if line is not None:
                         yield line
-            if not listener.is_active:
-                ending = "listener stopped"
-            if self.options.bookmarks:
+            if self.options.bookmarks and self.ending != CLIENT_GONE:
                 yield self._bookmark()
         except GeneratorExit:
-            ending = "client closed"
+            self.ending = "client closed"
             raise
         finally:
             if listener is not None:
                 listener.unsubscribe()
-            self._log("watch ended", events=self.sent, ending=ending, ms=round((time.monotonic() - started) * 1000))
+            self._log("watch ended", events=self.sent, ending=self.ending, ms=round((time.monotonic() - started) * 1000))
 
     def _next(self, inbox: queue.Queue[Snapshot], listener: Any, deadline: float) -> Snapshot | None:
-        """The next snapshot, or None at the deadline or when the listener stopped."""
+        """The next snapshot; None at the deadline, when the listener stopped or when the
+        client is gone (``self.ending`` says which)."""
         while (remaining := deadline - time.monotonic()) > 0:
+            if self.client_gone():
+                self.ending = CLIENT_GONE
+                return None
             try:
                 return inbox.get(timeout=min(TICK, remaining))
             except queue.Empty:
                 if not listener.is_active:
+                    self.ending = "listener stopped"
                     return None
+        self.ending = "timeout"
         return None
 
     def _start(self, first: Snapshot) -> list[bytes]:

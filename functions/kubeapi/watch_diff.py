@@ -9,6 +9,8 @@ comparison of update times with R, and every event carries the time it is true a
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,7 +37,7 @@ class WatchOptions:
     initial_events: bool  # an ADDED for every current object first
     initial_end_bookmark: bool  # sendInitialEvents=true: a BOOKMARK closes the initial set
     bookmarks: bool  # allowWatchBookmarks
-    timeout: float | None  # timeoutSeconds (None: unset or 0)
+    timeout: float | None  # the shorter of timeoutSeconds and timeout, in seconds (None: neither, or 0)
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool | None:
@@ -82,14 +84,7 @@ def parse_options(query: Mapping[str, str]) -> WatchOptions:
                                 "resourceVersionMatch", "FieldValueNotSupported"))
     if causes:
         raise _list_options_invalid(causes)
-    raw_timeout = query.get("timeoutSeconds", "")
-    timeout: float | None = None
-    if raw_timeout:
-        try:
-            seconds = int(raw_timeout)
-        except ValueError:
-            raise bad_request(f'timeoutSeconds: Invalid value: "{raw_timeout}": must be an integer') from None
-        timeout = float(seconds) if seconds > 0 else None
+    timeout = _timeout(query)
     # unset: the current state first when resourceVersion is unset or "0" (the legacy default)
     initial = since is None if send_initial is None else send_initial
     return WatchOptions(
@@ -102,9 +97,60 @@ def parse_options(query: Mapping[str, str]) -> WatchOptions:
     )
 
 
+def _timeout(query: Mapping[str, str]) -> float | None:
+    """The shorter of ``timeoutSeconds`` (the watch's own bound) and ``timeout`` (the
+    request's, a Go duration: kubectl's ``--request-timeout`` sends ``timeout=4s``), in
+    seconds; one that is 0 or less bounds nothing."""
+    bounds: list[float] = []
+    raw_seconds = query.get("timeoutSeconds", "")
+    if raw_seconds:
+        try:
+            bounds.append(float(int(raw_seconds)))
+        except ValueError:
+            raise bad_request(f'timeoutSeconds: Invalid value: "{raw_seconds}": must be an integer') from None
+    raw_timeout = query.get("timeout", "")
+    if raw_timeout:
+        try:
+            bounds.append(go_duration(raw_timeout))
+        except ValueError as error:  # the apiserver's words (its request deadline filter)
+            raise bad_request(f"invalid timeout specified in the request URL - {error}") from None
+    positive = [bound for bound in bounds if bound > 0]
+    return min(positive) if positive else None
+
+
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]*)")
+
+
+def go_duration(text: str) -> float:
+    """Seconds of a Go ``time.Duration`` text ("4s", "1m0s", "500ms", "1h2m3s", "-1.5h",
+    "0"), as ``time.ParseDuration`` reads it; ``ValueError`` with its message otherwise."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    rest = text[1:] if text[:1] in ("+", "-") else text
+    sign = -1.0 if text[:1] == "-" else 1.0
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise ValueError(f"time: invalid duration {quoted}")
+    total = 0.0
+    while rest:
+        part = _GO_PART.match(rest)
+        assert part is not None  # both groups may be empty: the pattern always matches
+        number, unit = part.groups()
+        if number in ("", "."):
+            raise ValueError(f"time: invalid duration {quoted}")
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        if unit not in _GO_UNITS:
+            raise ValueError(f"time: unknown unit {json.dumps(unit, ensure_ascii=False)} in duration {quoted}")
+        total += float(number) * _GO_UNITS[unit]
+        rest = rest[part.end():]
+    return sign * total
+
+
 def duration(options: WatchOptions, bound: float) -> float:
-    """How long this watch runs: ``timeoutSeconds`` if shorter than the bound
-    (``Settings.watch_seconds``, from ``FIRECONTROL_WATCH_SECONDS``)."""
+    """How long this watch runs: ``timeoutSeconds`` or ``timeout`` if shorter than the
+    bound (``Settings.watch_seconds``, from ``FIRECONTROL_WATCH_SECONDS``)."""
     return min(options.timeout, bound) if options.timeout is not None else bound
 
 

@@ -220,6 +220,47 @@ def test_closing_the_stream_unsubscribes_the_listener(rt: Runtime) -> None:
     assert threading.active_count() <= before
 
 
+def test_a_client_gone_ends_the_stream_within_a_tick_and_unsubscribes(rt: Runtime) -> None:
+    """A quiet watch writes nothing that would fail on a dead socket: it asks
+    ``client_gone`` each time it wakes (the server's socket check, ``streams``)."""
+    put(rt, "a")
+    gone = threading.Event()
+    before = threading.active_count()
+    lines = watch.stream(rt, routes.parse("/api/v1/namespaces/default/pods"),
+                         {"timeoutSeconds": "60", "allowWatchBookmarks": "true"}, False, gone.is_set)
+    watcher = Watcher(lines)
+    assert seen(watcher.take(1)) == [("ADDED", "a")]
+    gone.set()
+    began = time.monotonic()
+    assert watcher.rest(timeout=5) == []  # no BOOKMARK: nobody to read it
+    assert time.monotonic() - began < watch.TICK + 1
+    until = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < until:
+        time.sleep(0.05)
+    assert threading.active_count() <= before
+
+
+def test_a_client_gone_before_the_watch_starts_gets_nothing(rt: Runtime) -> None:
+    """A watch that waited for a thread behind others, its client gone meanwhile."""
+    put(rt, "a")
+    lines = watch.stream(rt, routes.parse("/api/v1/namespaces/default/pods"), {"timeoutSeconds": "60"}, False,
+                         lambda: True)
+    began = time.monotonic()
+    assert list(lines) == []
+    assert time.monotonic() - began < 0.5
+
+
+def test_a_go_duration_timeout_bounds_the_watch(rt: Runtime, api: FlaskClient) -> None:
+    """``kubectl get -w --request-timeout=4s`` sends ``timeout=4s``."""
+    put(rt, "a")
+    began = time.monotonic()
+    reply = api.get("/api/v1/namespaces/default/pods?watch=true&timeout=1s&timeoutSeconds=60")
+    assert [json.loads(line)["type"] for line in reply.data.splitlines()] == ["ADDED"]
+    assert 0.9 <= time.monotonic() - began < 4
+    bad = api.get("/api/v1/namespaces/default/pods?watch=true&timeout=1")
+    assert bad.status_code == 400 and bad.json is not None and "missing unit" in bad.json["message"]
+
+
 @pytest.mark.parametrize("selector", ["app=web", "app in (web,www)"])  # pushed into the listener, or not
 def test_objects_moving_in_and_out_of_a_label_selector_are_added_and_deleted(rt: Runtime, selector: str) -> None:
     put(rt, "a", app="web")

@@ -71,6 +71,7 @@ def test_send_initial_events_false_without_a_version_starts_now() -> None:
 
 @pytest.mark.parametrize("query", [
     {"resourceVersion": "abc"}, {"resourceVersion": "-1"}, {"timeoutSeconds": "soon"}, {"allowWatchBookmarks": "yes"},
+    {"timeout": "4"}, {"timeout": "soon"},
 ])
 def test_values_that_do_not_parse_are_400(query: dict[str, str]) -> None:
     with pytest.raises(ApiError) as caught:
@@ -82,6 +83,49 @@ def test_the_shorter_of_timeout_and_bound_wins() -> None:
     assert watch_diff.duration(parse_options({"timeoutSeconds": "10"}), 300) == 10
     assert watch_diff.duration(parse_options({"timeoutSeconds": "900"}), 300) == 300
     assert watch_diff.duration(parse_options({"timeoutSeconds": "0"}), 300) == 300
+
+
+def test_the_shortest_of_timeout_seconds_timeout_and_bound_wins() -> None:
+    """kubectl's ``--request-timeout=4s`` sends ``timeout=4s``, not timeoutSeconds."""
+    def seconds(**query: str) -> float:
+        return watch_diff.duration(parse_options(query), 300)
+
+    assert seconds(timeout="4s") == 4
+    assert seconds(timeout="4s", timeoutSeconds="2") == 2
+    assert seconds(timeout="1m0s", timeoutSeconds="90") == 60
+    assert seconds(timeout="1h") == 300
+    assert seconds(timeout="0s", timeoutSeconds="7") == 7  # 0 bounds nothing, as timeoutSeconds=0
+    assert seconds(timeout="-5s") == 300
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("4s", 4.0), ("1m0s", 60.0), ("500ms", 0.5), ("1h2m3s", 3723.0), ("1.5h", 5400.0), ("0", 0.0),
+    ("-2m", -120.0), ("+3s", 3.0), ("300us", 3e-4), ("300\u00b5s", 3e-4), ("10ns", 1e-8), (".5s", 0.5), ("2.s", 2.0),
+])
+def test_go_durations_parse_as_time_parse_duration_does(text: str, seconds: float) -> None:
+    assert watch_diff.go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("4", 'time: missing unit in duration "4"'),
+    ("4x", 'time: unknown unit "x" in duration "4x"'),
+    ("", 'time: invalid duration ""'),
+    ("s", 'time: invalid duration "s"'),
+    (".s", 'time: invalid duration ".s"'),
+    ("-", 'time: invalid duration "-"'),
+    ("1s2", 'time: missing unit in duration "1s2"'),
+])
+def test_go_durations_that_do_not_parse_say_why_as_go_does(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        watch_diff.go_duration(text)
+    assert str(caught.value) == message
+
+
+def test_a_malformed_timeout_is_the_apiservers_400() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_options({"timeout": "4x"})
+    assert caught.value.code == 400
+    assert caught.value.message == 'invalid timeout specified in the request URL - time: unknown unit "x" in duration "4x"'
 
 
 def test_older_than_firestore_reads_back_is_too_old() -> None:

@@ -325,7 +325,7 @@ def _subresource(rt: Runtime, call: Call, route: Route, body: bytes) -> Response
     call.verb = verbs[call.method]
     call.fields["subresource"] = sub
     if sub == "log":
-        return Streamed(subresources.log(rt, route, call.query), "text/plain")
+        return Streamed(subresources.log(rt, route, call.query, call.client_gone), "text/plain")
     negotiate(call.accept)
     if sub == "scale":
         return _reply(subresources.scale(rt, route, call.method, body, call.content_type, call.query))

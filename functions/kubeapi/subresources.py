@@ -31,6 +31,7 @@ from functions.kubeapi.status import (
     method_not_allowed,
     not_found,
 )
+from functions.kubeapi.streams import ClientGone, never
 from functions.served import resource_version
 from functions.store import Doc, StaleWrite, Update
 
@@ -277,7 +278,7 @@ def _true(query: Query, name: str) -> bool:
     return query.get(name, "").lower() in ("true", "1")
 
 
-def log(rt: Runtime, route: Route, query: Query) -> Iterator[bytes]:
+def log(rt: Runtime, route: Route, query: Query, client_gone: ClientGone = never) -> Iterator[bytes]:
     """The container's output as ``text/plain`` lines. Everything that can be refused is
     checked before the first byte: a 404 or 400 is a Status, not a cut stream.
     ``tailLines``, ``limitBytes`` and ``follow`` are honoured; the port's lines carry no
@@ -296,7 +297,7 @@ def log(rt: Runtime, route: Route, query: Query) -> Iterator[bytes]:
     follow = _true(query, "follow")
     reader = _PortReader(rt, doc, container)
     first = reader.first()  # errors (no VM and nothing kept) before the stream starts
-    return _limited(_lines(reader, first, tail, follow, _follow_bound(rt)), limit)
+    return _limited(_lines(reader, first, tail, follow, _follow_bound(rt), client_gone), limit)
 
 
 def _follow_bound(rt: Runtime) -> float:
@@ -346,10 +347,10 @@ class _PortReader:
 
 
 def _lines(reader: _PortReader, first: list[str], tail: int | None, follow: bool, bound: float,
-           sleep: Callable[[float], None] = time.sleep) -> Iterator[str]:
+           client_gone: ClientGone = never, sleep: Callable[[float], None] = time.sleep) -> Iterator[str]:
     yield from first if tail is None or tail < 0 else (first[-tail:] if tail else [])
     deadline = time.monotonic() + bound
-    while follow and not reader.gone and time.monotonic() < deadline:
+    while follow and not reader.gone and not client_gone() and time.monotonic() < deadline:
         sleep(FOLLOW_INTERVAL)
         yield from reader.more()
 

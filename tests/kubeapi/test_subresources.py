@@ -207,3 +207,23 @@ def test_logs_read_the_vm_s_serial_port(cloud_api: FlaskClient, crt: Runtime, co
     assert text.endswith("one\ntwo\nthree\n") and "other" not in text and "fc-log" not in text
     assert cloud_api.get(path + "&tailLines=2").get_data(as_text=True) == "two\nthree\n"
     assert cloud_api.get(path + "&tailLines=2&limitBytes=5").get_data(as_text=True) == "two\nt"
+
+
+class _QuietReader:
+    """A VM port with nothing more to say: a follow would wait out its whole bound."""
+
+    gone = False
+
+    def more(self) -> list[str]:
+        return []
+
+
+def test_a_followed_log_ends_when_its_client_is_gone() -> None:
+    from functions.kubeapi.subresources import _lines
+
+    sleeps: list[float] = []
+    checks = iter([False, False, True])
+    lines = _lines(_QuietReader(), ["first"], None, True, 300.0,  # type: ignore[arg-type]
+                   lambda: next(checks), sleeps.append)
+    assert list(lines) == ["first"]
+    assert len(sleeps) == 2  # two intervals while the client was there, none after it left

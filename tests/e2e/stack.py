@@ -1,11 +1,12 @@
 """The local stack as a user runs it (``python main.py up``), for end-to-end tests: its
 documents through a Firestore client, its Compute emulator through REST and the admin
-routes, and the CLI as a subprocess."""
+routes, the CLI as a subprocess, and the real kubectl with the kubeconfig ``up`` wrote."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,12 +22,14 @@ from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE, REGION = "us-central1-a", "us-central1"
+KUBECTL = shutil.which("kubectl")
 Json = dict[str, Any]
 
 
 class Stack:
-    def __init__(self, endpoints: Json, env: dict[str, str]) -> None:
+    def __init__(self, endpoints: Json, env: dict[str, str], tmp: Path | None = None) -> None:
         self.endpoints, self.env = endpoints, env
+        self.tmp = tmp
         self.project: str = endpoints["project"]
         saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
         os.environ["FIRESTORE_EMULATOR_HOST"] = endpoints["firestore"]
@@ -93,6 +96,35 @@ class Stack:
         return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
 
+    # -- kubectl, as a user runs it against the stack ---------------------------
+
+    def kubectl_env(self, **more: str) -> dict[str, str]:
+        """KUBECONFIG = the file ``up`` wrote; HOME and kubectl's cache in this stack's
+        folder, so no user's configuration or cached discovery leaks in."""
+        assert self.tmp is not None and KUBECTL is not None
+        home = self.tmp / "kube-home"
+        home.mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        return {**env, "HOME": str(home), "KUBECACHEDIR": str(self.tmp / "kube-cache"),
+                "KUBECONFIG": str(self.endpoints["kubeconfig"]), **more}
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The real kubectl, unmodified; its output as text, its exit code unchecked."""
+        assert KUBECTL is not None, "kubectl is not installed"
+        return subprocess.run([KUBECTL, *args], cwd=ROOT, env=env or self.kubectl_env(), input=stdin,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def kubectl_ok(self, *args: str, **kwargs: Any) -> str:
+        """kubectl that must succeed: its standard output."""
+        result = self.kubectl(*args, **kwargs)
+        assert result.returncode == 0, f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr}"
+        return result.stdout
+
+    def kubectl_json(self, *args: str) -> Json:
+        loaded: Json = json.loads(self.kubectl_ok(*args, "-o", "json"))
+        return loaded
+
 
 @contextmanager
 def running_stack(tmp: Path, settings: dict[str, str]) -> Iterator[Stack]:
@@ -107,7 +139,7 @@ def running_stack(tmp: Path, settings: dict[str, str]) -> Iterator[Stack]:
     try:
         wait_for(lambda: state.exists() or process.poll() is not None, timeout=90, interval=0.2)
         assert process.poll() is None, (tmp / "up.log").read_text()
-        yield Stack(json.loads(state.read_text()), env)
+        yield Stack(json.loads(state.read_text()), env, tmp)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -17,8 +17,8 @@ Admin routes (served by ``server``):
 
 - ``GET /admin/agents/{project}/{zone}/{instance}``: the agent's view: pod, boot,
   sequence, ready, terminating, silent, reportsSent, reportsFailed, lastReplyCode,
-  lastError, problems (malformed metadata), containers (as reported, plus ``probes``:
-  each probe's forced result).
+  lastError, problems (malformed metadata), hostPorts (``fc-host-ports`` as read: the
+  agent's REDIRECTs), containers (as reported, plus ``probes``: each probe's forced result).
 - ``POST /admin/agents/{project}/{zone}/{instance}`` ``{"container", "action", "code",
   "ok", "text"}``: ``crash`` (the container exits 1, restarted per policy), ``exit``
   (exits ``code``), ``startup`` / ``liveness`` / ``readiness`` with ``ok`` (that probe
@@ -38,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .agent_pod import START_DELAY, AdminError, SimPod
@@ -119,8 +119,9 @@ class Agent:
             return
         self.fingerprint = seen.fingerprint
         fresh = parse(seen.metadata)
-        self.spec = PodSpec(fresh.pod, fresh.status_url, fresh.heartbeat, fresh.grace, self.spec.restart_policy,
-                            self.spec.containers, fresh.terminate, fresh.problems)
+        # The pod's spec (containers, restart policy, host ports) stays as the agent started it.
+        self.spec = replace(self.spec, pod=fresh.pod, status_url=fresh.status_url, heartbeat=fresh.heartbeat,
+                            grace=fresh.grace, terminate=fresh.terminate, problems=fresh.problems)
         if fresh.terminate is not None:
             self.pod.terminate(fresh.terminate, self._prestop_seconds(), now, scale)
 
@@ -164,7 +165,9 @@ class Agent:
                 "sequence": self.sequence, "ready": self.pod.ready, "terminating": self.pod.terminating,
                 "silent": self.silent, "reportsSent": self.sent, "reportsFailed": self.failed,
                 "lastReplyCode": self.last_code, "lastError": self.last_error, "statusUrl": self.spec.status_url,
-                "problems": list(self.spec.problems), "containers": containers}
+                "problems": list(self.spec.problems), "containers": containers,
+                "hostPorts": [{"protocol": h.protocol, "hostPort": h.host_port, "containerPort": h.container_port}
+                              for h in self.spec.host_ports]}
 
     def admin(self, body: Json) -> None:
         action = body.get("action")

@@ -7,6 +7,7 @@ admin view), as the real agent must not die on a hostile value either.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 POLICIES = ("Always", "OnFailure", "Never")
@@ -16,6 +17,7 @@ DEFAULT_TIMING = (0, 10, 1, 1, 3)  # initialDelay period timeout successThreshol
 DEFAULT_HEARTBEAT = 60
 DEFAULT_GRACE = 30
 MAX_CONTAINERS = 64
+_HOST_PORT = re.compile(r"(tcp|udp) ([0-9]{1,5}) ([0-9]{1,5})", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class HostPort:
+    """One ``fc-host-ports`` line: the VM's ``host_port`` redirected to ``container_port``."""
+
+    protocol: str  # "TCP" or "UDP", as Kubernetes spells them
+    host_port: int
+    container_port: int
+
+
+@dataclass(frozen=True)
 class PodSpec:
     pod: str
     status_url: str
@@ -46,6 +57,7 @@ class PodSpec:
     restart_policy: str = "Always"
     containers: tuple[ContainerSpec, ...] = ()
     terminate: int | None = None  # fc-terminate: the grace period of this deletion
+    host_ports: tuple[HostPort, ...] = ()
     problems: tuple[str, ...] = field(default=())
 
 
@@ -91,6 +103,21 @@ def _container(meta: dict[str, str], i: int, problems: list[str]) -> ContainerSp
     return ContainerSpec(name, meta.get(f"{prefix}-image", ""), probes, prestop, seconds)
 
 
+def _host_ports(value: str | None, problems: list[str]) -> tuple[HostPort, ...]:
+    """``fc-host-ports``: ``tcp|udp HOST_PORT CONTAINER_PORT`` lines; another line is a problem
+    and left out, as the real agent logs and ignores it."""
+    found = []
+    for line in (value or "").splitlines():
+        if not line:
+            continue
+        match = _HOST_PORT.fullmatch(line)
+        if match and all(1 <= int(n) <= 65535 for n in match.group(2, 3)):
+            found.append(HostPort(match[1].upper(), int(match[2]), int(match[3])))
+        else:
+            problems.append(f"fc-host-ports: {line[:80]!r} is not 'tcp|udp HOST_PORT CONTAINER_PORT'; ignored")
+    return tuple(found)
+
+
 def parse(meta: dict[str, str]) -> PodSpec:
     """The pod as the agent plays it."""
     problems: list[str] = []
@@ -109,5 +136,6 @@ def parse(meta: dict[str, str]) -> PodSpec:
         restart_policy=policy,
         containers=tuple(_container(meta, i, problems) for i in range(count)),
         terminate=None if terminate is None else _count(terminate, DEFAULT_GRACE, 0, 86_400, "fc-terminate", problems),
+        host_ports=_host_ports(meta.get("fc-host-ports"), problems),
         problems=tuple(problems),
     )

@@ -12,10 +12,12 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     StrictInt,
     StrictStr,
+    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from functions.api.base import Model
 from functions.api.meta import Condition, ObjectMeta, replace_condition
@@ -39,6 +41,8 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_REFERENCE = re.compile(rf"(?P<name>{_NAME})(?::{_TAG})?(?:@{_DIGEST})?\Z", re.ASCII)
 MAX_IMAGE_NAME = 255  # docker's limit on the name part of a reference
+# The pod agent's /healthz on every pod VM (kube-proxy's port): every load balancer checks it.
+AGENT_HEALTH_PORT = 10256
 
 
 def image_problem(value: str) -> str | None:
@@ -81,23 +85,14 @@ class EnvVar(Model):
 
 
 class ContainerPort(Model):
+    """A port the container listens on. Each pod is its own VM and its containers use the
+    VM's network, so ``containerPort`` is that port of the VM; a ``hostPort`` is another
+    port of the VM that the pod agent redirects to it (iptables, docs/agent-protocol.md)."""
+
     container_port: StrictInt = Field(ge=1, le=65535)
     host_port: StrictInt | None = Field(default=None, ge=1, le=65535)
     protocol: Literal["TCP", "UDP"] = "TCP"
     name: StrictStr | None = None
-
-    @model_validator(mode="after")
-    def _host_port(self) -> ContainerPort:
-        """Each pod is its own VM and its containers share the VM's network: a container
-        port *is* the same port on the host, so ``hostPort`` equal to it is honoured as it
-        stands; any other cannot be, and is refused rather than silently ignored."""
-        if self.host_port is not None and self.host_port != self.container_port:
-            raise ValueError(
-                f"hostPort: {self.host_port} cannot be honoured: each pod is its own VM and its containers "
-                f"use the VM's network, so a container port is reached on the VM at {self.container_port} "
-                f"itself; leave hostPort out or set it to the containerPort ({self.container_port})"
-            )
-        return self
 
 
 class ExecAction(Model):
@@ -255,6 +250,40 @@ class Container(Model):
         return value
 
 
+def host_port_problems(containers: list[Container]) -> list[tuple[tuple[str | int, ...], str]]:
+    """(where, why) of each hostPort one VM cannot honour, where relative to the pod spec.
+
+    Each pod is one VM: a hostPort takes that port of the VM, and every container port
+    is the VM's port of that number already (its container listens there). A hostPort is
+    refused when another port of the pod took it, or when it is the agent's health port
+    (kube-proxy's 10256, which every load balancer checks): one port cannot go two ways.
+    """
+    ports = [((i, j), port) for i, container in enumerate(containers) for j, port in enumerate(container.ports)]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    hosts: dict[tuple[str, int], str] = {}
+    for (i, j), port in ports:
+        if port.host_port is None:
+            continue
+        key, text = (port.protocol, port.host_port), f"{port.host_port}/{port.protocol}"
+        listening = [f"containers[{k}].ports[{m}]" for (k, m), other in ports
+                     if (k, m) != (i, j) and (other.protocol, other.container_port) == key]
+        if key in hosts:
+            why = (f"{text} is also the hostPort of {hosts[key]}: each pod is one VM, and one port of it can "
+                   "reach one container port only")
+        elif key == ("TCP", AGENT_HEALTH_PORT):
+            why = f"{text} is the pod agent's health port, which load balancers check; choose another hostPort"
+        elif listening:
+            why = (f"{text} is the containerPort of {listening[0]}, which listens on the VM's port "
+                   f"{port.host_port} itself (each pod is one VM, its containers on the VM's network); "
+                   "choose another hostPort")
+        else:
+            hosts[key] = f"containers[{i}].ports[{j}]"
+            continue
+        hosts.setdefault(key, f"containers[{i}].ports[{j}]")
+        problems.append((("containers", i, "ports", j, "hostPort"), why))
+    return problems
+
+
 class PodSpec(Model):
     containers: list[Container] = Field(min_length=1)
     restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
@@ -267,6 +296,17 @@ class PodSpec(Model):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"containers: duplicate container names {duplicates}")
+        return self
+
+    @model_validator(mode="after")
+    def _host_ports(self) -> PodSpec:
+        """Each refused hostPort with its own path (a ValidationError raised here keeps
+        its locations, under the pod spec's)."""
+        problems = host_port_problems(self.containers)
+        if problems:
+            raise ValidationError.from_exception_data("PodSpec", [
+                InitErrorDetails(type=PydanticCustomError("value_error", message), loc=where, input=None)
+                for where, message in problems])
         return self
 
 

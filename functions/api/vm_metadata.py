@@ -95,3 +95,16 @@ def metadata_entries(pod: Pod) -> Iterator[tuple[str, str, str]]:
         pre_stop = container.lifecycle.pre_stop if container.lifecycle else None
         if pre_stop is not None:
             yield from _action(container, pre_stop, f"{key}-prestop", f"{at}.lifecycle.preStop")
+    redirects = host_port_redirects(pod)
+    if redirects:
+        yield "spec.containers[*].ports[*].hostPort", "fc-host-ports", redirects
+
+
+def host_port_redirects(pod: Pod) -> str:
+    """``fc-host-ports``: one line ``tcp|udp HOST_PORT CONTAINER_PORT`` per hostPort other
+    than its containerPort, in the spec's order (one equal to it is the VM's port already).
+    The agent REDIRECTs each, as it does service ports; the model refused any two that
+    would take one port of the VM."""
+    return "\n".join(f"{port.protocol.lower()} {port.host_port} {port.container_port}"
+                     for container in pod.spec.containers for port in container.ports
+                     if port.host_port is not None and port.host_port != port.container_port)

@@ -21,7 +21,7 @@ readonly TICK=${FIRECONTROL_AGENT_TICK:-1}
 readonly BACKOFF=${FIRECONTROL_AGENT_BACKOFF:-10}
 readonly HEALTH_NAME=firecontrol_health  # '_': no DNS label, so no pod container has it
 readonly HEALTH_IMAGE=mirror.gcr.io/library/busybox:1.36
-readonly CHAIN=FIRECONTROL-SERVICES
+readonly CHAIN=FIRECONTROL-SERVICES HOST_CHAIN=FIRECONTROL-HOSTPORTS
 readonly SLOW_EVERY=5  # seconds between looks at service lines and the health server
 # An image pull runs beside the loop (reports and heartbeats go on meanwhile); one that
 # takes longer than this is given up as ErrImagePull and tried again after the back-off.
@@ -194,7 +194,7 @@ load_container() {
 }
 
 load_spec() {
-  local policy i
+  local policy i value
   until list_keys; do
     log "cannot list metadata attributes; retrying"
     sleep 5
@@ -220,6 +220,8 @@ load_spec() {
   for ((i = 0; i < N; i++)); do
     load_container "$i"
   done
+  need fc-host-ports value ""
+  HOST_RULES=$(host_port_rules "$value")
 }
 
 # ---- handlers (probes and preStop) -----------------------------------------------------
@@ -438,7 +440,7 @@ probe() {
   return 0
 }
 
-# ---- health, services, termination -------------------------------------------------------
+# ---- health, services, host ports, termination ---------------------------------------------
 
 # pod_ready: every container ready, and the pod not terminating.
 pod_ready() {
@@ -471,7 +473,12 @@ ensure_health_server() {
   HEALTH_PID=$!
 }
 
-# service_rules: the valid fc-svc-* lines, one "proto ip port target" each, sorted by key.
+# ports_ok PORT TARGET: both are port numbers (1-65535; leading zeros allowed).
+ports_ok() {
+  ((10#$1 >= 1 && 10#$1 <= 65535 && 10#$2 >= 1 && 10#$2 <= 65535))
+}
+
+# service_rules: the valid fc-svc-* lines, one "proto port target ip" each, sorted by key.
 service_rules() {
   local key value line proto ip port target octets
   local -a keys=()
@@ -490,8 +497,8 @@ service_rules() {
       if [[ $line =~ ^(tcp|udp)\ (([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3}))\ ([0-9]{1,5})\ ([0-9]{1,5})$ ]]; then
         proto=${BASH_REMATCH[1]} ip=${BASH_REMATCH[2]} port=${BASH_REMATCH[7]} target=${BASH_REMATCH[8]}
         octets=$((10#${BASH_REMATCH[3]} | 10#${BASH_REMATCH[4]} | 10#${BASH_REMATCH[5]} | 10#${BASH_REMATCH[6]}))
-        if ((octets < 256 && 10#$port >= 1 && 10#$port <= 65535 && 10#$target >= 1 && 10#$target <= 65535)); then
-          printf '%s %s %d %d\n' "$proto" "$ip" "$((10#$port))" "$((10#$target))"
+        if ((octets < 256)) && ports_ok "$port" "$target"; then
+          printf '%s %d %d %s\n' "$proto" "$((10#$port))" "$((10#$target))" "$ip"
           continue
         fi
       fi
@@ -500,22 +507,60 @@ service_rules() {
   done < <(printf "%s\n" "${keys[@]}" | LC_ALL=C sort)
 }
 
+# host_port_rules VALUE: fc-host-ports' valid lines, one "proto port target" each.
+host_port_rules() {
+  local line proto port target
+  while IFS= read -r line; do
+    [[ -z $line ]] && continue
+    if [[ $line =~ ^(tcp|udp)\ ([0-9]{1,5})\ ([0-9]{1,5})$ ]]; then
+      proto=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]} target=${BASH_REMATCH[3]}
+      if ports_ok "$port" "$target"; then
+        printf '%s %d %d\n' "$proto" "$((10#$port))" "$((10#$target))"
+        continue
+      fi
+    fi
+    log "fc-host-ports: ignoring a line that is not 'tcp|udp HOST_PORT CONTAINER_PORT'"
+  done <<<"$1"
+}
+
+# nat_chain CHAIN RULES: the nat chain CHAIN, hooked into PREROUTING, holds exactly
+# RULES, "proto port target [ip]" per line: REDIRECT of PORT (to IP only, when given)
+# to TARGET. Status 1 (logged) if iptables refuses a step.
+nat_chain() {
+  local chain=$1 proto port target ip
+  local -a to
+  "$IPTABLES" -t nat -N "$chain" 2>/dev/null || true
+  "$IPTABLES" -t nat -C PREROUTING -j "$chain" 2>/dev/null ||
+    "$IPTABLES" -t nat -A PREROUTING -j "$chain" || { log "cannot hook $chain into PREROUTING"; return 1; }
+  "$IPTABLES" -t nat -F "$chain" || { log "cannot flush $chain"; return 1; }
+  while read -r proto port target ip; do
+    [[ -n $proto ]] || continue
+    to=()
+    [[ -n $ip ]] && to=(-d "$ip")
+    "$IPTABLES" -t nat -A "$chain" "${to[@]}" -p "$proto" --dport "$port" -j REDIRECT --to-ports "$target" ||
+      { log "cannot add a rule to $chain"; return 1; }
+  done <<<"$2"
+}
+
 APPLIED_RULES="not yet"
 sync_services() {
-  local rules proto ip port target
+  local rules
   rules=$(service_rules)
   [[ $rules == "$APPLIED_RULES" ]] && return 0
-  "$IPTABLES" -t nat -N "$CHAIN" 2>/dev/null || true
-  "$IPTABLES" -t nat -C PREROUTING -j "$CHAIN" 2>/dev/null ||
-    "$IPTABLES" -t nat -A PREROUTING -j "$CHAIN" || { log "cannot hook $CHAIN into PREROUTING"; return 0; }
-  "$IPTABLES" -t nat -F "$CHAIN" || { log "cannot flush $CHAIN"; return 0; }
-  while read -r proto ip port target; do
-    [[ -n $proto ]] || continue
-    "$IPTABLES" -t nat -A "$CHAIN" -d "$ip" -p "$proto" --dport "$port" -j REDIRECT --to-ports "$target" ||
-      { log "cannot add a rule to $CHAIN"; return 0; }
-  done <<<"$rules"
+  nat_chain "$CHAIN" "$rules" || return 0
   APPLIED_RULES=$rules
   log "service ports: $(grep -c . <<<"$rules" || true) rules"
+}
+
+# sync_host_ports: the pod's hostPorts (fixed, as its spec) once, in a chain of their
+# own hooked after the services' (sync_services runs first), so a load balancer's rule,
+# which names its address, wins over a hostPort of the same number.
+HOST_RULES="" HOST_APPLIED=0
+sync_host_ports() {
+  [[ -n $HOST_RULES ]] && ((!HOST_APPLIED)) || return 0
+  nat_chain "$HOST_CHAIN" "$HOST_RULES" || return 0
+  HOST_APPLIED=1
+  log "host ports: $(grep -c . <<<"$HOST_RULES" || true) rules"
 }
 
 # terminate: not Ready; every preStop (in parallel), then docker stop with what is left
@@ -654,6 +699,7 @@ main() {
       last_slow=$EPOCHSECONDS
       ensure_health_server
       sync_services
+      sync_host_ports
     fi
     if ((!TERMINATING)); then
       for ((i = 0; i < N; i++)); do

@@ -9,6 +9,7 @@ from tests.agent.support import Agent, MetadataServer, Receiver, base_items, rep
 
 Start = Callable[[dict[str, str]], Agent]
 CHAIN = "FIRECONTROL-SERVICES"
+HOST_CHAIN = "FIRECONTROL-HOSTPORTS"
 
 
 def rule(ip: str, proto: str, port: str, target: str) -> list[str]:
@@ -48,6 +49,40 @@ def test_service_lines_become_redirects_and_bad_lines_are_ignored(agent: Start, 
     later = a.iptables()[before:]
     assert ["-t", "nat", "-F", CHAIN] in later
     assert [c for c in later if c[2:4] == ["-A", CHAIN]] == [rule("10.9.9.9", "tcp", "443", "8443")]
+
+
+def test_host_ports_become_redirects_after_the_service_chain(agent: Start) -> None:
+    """fc-host-ports (hostPort -> containerPort) are REDIRECTs to any address of the VM, in
+    the agent's own chain, hooked after the services' (a load balancer's rule, which names
+    its address, comes first); lines that are not three words of numbers are ignored."""
+    items = base_items([sh("app", "exec sleep 30")])
+    items["fc-svc-0123456789"] = "tcp 10.1.2.3 80 8080"
+    items["fc-host-ports"] = "\n".join([
+        "tcp 8000 80",
+        "udp 5353 53",
+        "tcp 8001 80; reboot",   # extra words
+        "tcp 0 80",              # no port 0
+        "sctp 9000 90",          # not tcp or udp
+        "tcp 8002 99999",        # no such port
+        "-j ACCEPT",
+    ])
+    a = agent(items)
+    wait_for(lambda: "host ports: 2 rules" in (a.state / "agent.err").read_text(), what="host port rules")
+    calls = a.iptables()
+    hooks = [c for c in calls if c[2:4] == ["-A", "PREROUTING"]]
+    assert hooks == [["-t", "nat", "-A", "PREROUTING", "-j", CHAIN], ["-t", "nat", "-A", "PREROUTING", "-j", HOST_CHAIN]]
+    assert ["-t", "nat", "-F", HOST_CHAIN] in calls
+    assert [c for c in calls if c[2:4] == ["-A", HOST_CHAIN]] == [
+        ["-t", "nat", "-A", HOST_CHAIN, "-p", "tcp", "--dport", "8000", "-j", "REDIRECT", "--to-ports", "80"],
+        ["-t", "nat", "-A", HOST_CHAIN, "-p", "udp", "--dport", "5353", "-j", "REDIRECT", "--to-ports", "53"]]
+    assert [c for c in calls if c[2:4] == ["-A", CHAIN]] == [rule("10.1.2.3", "tcp", "80", "8080")]
+    assert (a.state / "agent.err").read_text().count("fc-host-ports: ignoring a line") == 5
+
+
+def test_no_host_ports_no_chain(agent: Start) -> None:
+    a = agent(base_items([sh("app", "exec sleep 30")]))
+    wait_for(lambda: "service ports: 0 rules" in (a.state / "agent.err").read_text(), what="the service chain")
+    assert not [c for c in a.iptables() if HOST_CHAIN in c]
 
 
 def test_terminate_runs_prestop_then_stops_and_reports(

@@ -12,7 +12,7 @@ import yaml
 
 from functions.objects import event_for
 from functions.store import Store
-from tests.cli.support import FIXTURES, Cli
+from tests.cli.support import FIXTURES, SHARED_FIXTURES, Cli
 
 CREATED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -72,7 +72,7 @@ def test_label_selector(cli: Cli, app: Store) -> None:
 
 
 def test_2014_document_in_the_table(cli: Cli, store: Store) -> None:
-    assert cli("apply", "-f", str(FIXTURES / "rc-2014.json")).code == 0
+    assert cli("apply", "-f", str(SHARED_FIXTURES / "rc-2014.json")).code == 0
     result = cli("get", "rc", "-l", "name=nginx", "-o", "wide")
     assert rows(result.out)[1][:3] == ["nginx-controller", "2", "0"]
     assert "dockerfile/nginx" in result.out
@@ -146,7 +146,7 @@ def test_pods_show_what_their_agents_report(cli: Cli, app: Store) -> None:
 
 def test_json_and_yaml_print_the_served_v1_object_of_a_2014_document(cli: Cli, store: Store) -> None:
     """The same object kube_api serves (functions/served.py), not the stored v1beta1 mix."""
-    assert cli("apply", "-f", str(FIXTURES / "rc-2014.json")).code == 0
+    assert cli("apply", "-f", str(SHARED_FIXTURES / "rc-2014.json")).code == 0
     store.client.document("namespaces/default/replicationControllers/nginx-controller").update(
         {"status": {"replicas": 2, "specHash": "abc"}})
     one = json.loads(cli("get", "rc", "nginx-controller", "-o", "json").out)

@@ -10,14 +10,14 @@ from contextlib import contextmanager
 import pytest
 
 from functions.store import Store
-from tests.cli.support import FIXTURES, Cli, data, names
+from tests.cli.support import FIXTURES, SHARED_FIXTURES, Cli, data, names
 from tests.helpers import wait_for
 
 RC = "namespaces/default/replicationControllers"
 
 
 def test_scale_v1_and_2014(cli: Cli, store: Store) -> None:
-    assert cli("apply", "-f", str(FIXTURES / "app.yaml"), "-f", str(FIXTURES / "rc-2014.json")).code == 0
+    assert cli("apply", "-f", str(FIXTURES / "app.yaml"), "-f", str(SHARED_FIXTURES / "rc-2014.json")).code == 0
     result = cli("scale", "rc", "web", "--replicas", "5")
     assert (result.code, result.out) == (0, "replicationcontroller/web scaled\n")
     assert (data(store, f"{RC}/web") or {})["spec"]["replicas"] == 5
@@ -135,8 +135,8 @@ def test_delete_by_file_folder_and_stdin(cli: Cli, store: Store) -> None:
     assert folder.out.splitlines() == ["replicationcontroller/api deleted", "service/api deleted"], folder.err
     assert names(store, "replicationControllers") == [] and names(store, "services") == []
 
-    assert cli("apply", "-f", str(FIXTURES / "rc-2014.json"), "-n", "team").code == 0
-    piped = cli("delete", "-f", "-", "-n", "team", stdin=(FIXTURES / "rc-2014.json").read_text())
+    assert cli("apply", "-f", str(SHARED_FIXTURES / "rc-2014.json"), "-n", "team").code == 0
+    piped = cli("delete", "-f", "-", "-n", "team", stdin=(SHARED_FIXTURES / "rc-2014.json").read_text())
     assert (piped.code, piped.out) == (0, "replicationcontroller/nginx-controller deleted\n"), piped.err
     assert names(store, "replicationControllers", "team") == []
 

@@ -274,6 +274,15 @@ def test_the_load_balancer_maps_service_ports(agents: ComputeEmulator, client_kw
     assert none.value.code == 404
 
 
+def test_host_ports_are_read_as_the_agent_redirects_them(agents: ComputeEmulator, client_kwargs: dict[str, Any],
+                                                         receiver: Receiver) -> None:
+    start(agents, client_kwargs, receiver, fc_host_ports="tcp 8000 80\nudp 5353 53\ntcp 8000 80; reboot")
+    seen = view(agents)
+    assert seen["hostPorts"] == [{"protocol": "TCP", "hostPort": 8000, "containerPort": 80},
+                                 {"protocol": "UDP", "hostPort": 5353, "containerPort": 53}]
+    assert [p for p in seen["problems"] if p.startswith("fc-host-ports: 'tcp 8000 80; reboot'")]
+
+
 def test_the_agent_stops_with_its_instance(agents: ComputeEmulator, client_kwargs: dict[str, Any],
                                            receiver: Receiver) -> None:
     start(agents, client_kwargs, receiver)

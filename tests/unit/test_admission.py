@@ -115,3 +115,20 @@ def test_metadata_items_are_what_the_vm_carries() -> None:
     vm = instance_spec(p, "fc").metadata
     own = {**{k: v for k, v in vm.items() if k not in mine}, **HARDENING_METADATA}
     assert sum(len(k.encode()) + len(v.encode()) for k, v in own.items()) <= RESERVED_METADATA
+
+
+def test_host_ports_travel_as_one_entry_of_redirects() -> None:
+    """A hostPort other than its containerPort is one line ``tcp|udp HOST_PORT CONTAINER_PORT``
+    of ``fc-host-ports`` (the agent's REDIRECTs); one equal to it needs none; no line, no key."""
+    from functions.vm_spec import pod_metadata
+
+    p = pod(spec__containers=[
+        {"name": "web", "image": "nginx", "ports": [{"containerPort": 80, "hostPort": 8000},
+                                                    {"containerPort": 443, "hostPort": 443}]},
+        {"name": "dns", "image": "coredns", "ports": [{"containerPort": 53, "hostPort": 5353, "protocol": "UDP"}]},
+    ])
+    entries = [(path, value) for path, key, value in metadata_items(p, "default", "web-abcde") if key == "fc-host-ports"]
+    assert entries == [("spec.containers[*].ports[*].hostPort", "tcp 8000 80\nudp 5353 53")]
+    assert pod_metadata(p)["fc-host-ports"] == "tcp 8000 80\nudp 5353 53"
+    same = pod(spec__containers=[{"name": "web", "image": "nginx", "ports": [{"containerPort": 80, "hostPort": 80}]}])
+    assert "fc-host-ports" not in pod_metadata(same)

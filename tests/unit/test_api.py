@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from functions.api.names import MAX_CONTROLLER_NAME, generate_pod_name, name_problem
 from functions.api.parse import parse_controller, parse_controller_status, parse_pod
 from tests.helpers import fixture, pod_doc, rc_doc
+
+CLI_FIXTURES = Path(__file__).parents[1] / "cli" / "fixtures"
 
 
 def errors(doc: Any, name: str = "web", cap: int = 100) -> list[str]:
@@ -143,30 +147,61 @@ def test_2014_shape_is_converted() -> None:
     assert (container.name, container.image) == ("container-0", "dockerfile/nginx")
 
 
-def test_host_port_other_than_the_container_port_is_refused_with_its_path() -> None:
-    """Each pod is its own VM with host networking: hostPort == containerPort is what
-    happens anyway (honoured); any other hostPort could not be, and is refused."""
+def test_host_port_is_honoured_as_the_2014_files_ask() -> None:
+    """Each pod is its own VM: a hostPort is a port of that VM, redirected to the
+    containerPort by the agent. The seed's 2014 controller (80 on 8080) and the July 2014
+    guestbook frontend (80 on 8000) parse with the hostPorts they were published with."""
     parsed = parse_controller(fixture("rc-2014.json"), "default", "nginx-controller", 100)
-    assert parsed.obj is None
-    assert parsed.errors == [
-        "spec.template.spec.containers[0].ports[0].hostPort: 8080 cannot be honoured: each pod is its own VM "
-        "and its containers use the VM's network, so a container port is reached on the VM at 80 itself; "
-        "leave hostPort out or set it to the containerPort (80)"
-    ]
+    assert parsed.errors == [] and parsed.obj is not None
+    assert parsed.obj.spec.template.spec.containers[0].ports[0].host_port == 8080
+    frontend = json.loads((CLI_FIXTURES / "frontend-controller-2014.json").read_text())
+    frontend["id"] = "frontend"  # 'frontendController' is no DNS name (a problem of its own)
+    parsed = parse_controller(frontend, "default", "frontend", 100)
+    assert parsed.obj is not None, parsed.errors
+    [port] = parsed.obj.spec.template.spec.containers[0].ports
+    assert (port.container_port, port.host_port, port.protocol) == (80, 8000, "TCP")
     same = pod_doc("web", {"app": "web"})
-    same["spec"]["containers"][0]["ports"] = [{"containerPort": 6379, "hostPort": 6379}]
-    parsed_pod = parse_pod(same, "default", "web")
-    assert parsed_pod.ok and parsed_pod.obj is not None
-    assert parsed_pod.obj.spec.containers[0].ports[0].host_port == 6379
     same["spec"]["containers"][0]["ports"] = [{"containerPort": 6379, "hostPort": 6380}]
-    assert parse_pod(same, "default", "web").errors[0].startswith("spec.containers[0].ports[0].hostPort: 6380 ")
+    assert parse_pod(same, "default", "web").ok
+
+
+def _two(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[str]:
+    doc = pod_doc("web", {"app": "web"})
+    doc["spec"]["containers"] = [{"name": "web", "image": "nginx", "ports": first},
+                                 {"name": "side", "image": "nginx", "ports": second}]
+    return parse_pod(doc, "default", "web").errors
+
+
+def test_host_ports_one_vm_cannot_honour_are_refused_path_first() -> None:
+    assert _two([{"containerPort": 80, "hostPort": 8000}], [{"containerPort": 81, "hostPort": 8000}]) == [
+        "spec.containers[1].ports[0].hostPort: 8000/TCP is also the hostPort of containers[0].ports[0]: each "
+        "pod is one VM, and one port of it can reach one container port only"]
+    assert _two([{"containerPort": 80}], [{"containerPort": 81, "hostPort": 80}]) == [
+        "spec.containers[1].ports[0].hostPort: 80/TCP is the containerPort of containers[0].ports[0], which "
+        "listens on the VM's port 80 itself (each pod is one VM, its containers on the VM's network); choose "
+        "another hostPort"]
+    # The same container's other port, and hostPort = containerPort beside another container on it.
+    assert _two([{"containerPort": 80, "hostPort": 8080}, {"containerPort": 8080}], [])[0].startswith(
+        "spec.containers[0].ports[0].hostPort: 8080/TCP is the containerPort of containers[0].ports[1]")
+    assert _two([{"containerPort": 80, "hostPort": 80}], [{"containerPort": 80}])[0].startswith(
+        "spec.containers[0].ports[0].hostPort: 80/TCP is the containerPort of containers[1].ports[0]")
+    assert _two([{"containerPort": 81, "hostPort": 10256}], []) == [
+        "spec.containers[0].ports[0].hostPort: 10256/TCP is the pod agent's health port, which load balancers "
+        "check; choose another hostPort"]
+    # Protocols are apart; hostPort = containerPort alone, and one redirect beside its own port, are fine.
+    assert _two([{"containerPort": 53, "hostPort": 5353, "protocol": "UDP"}],
+                [{"containerPort": 5353}, {"containerPort": 10256, "hostPort": 10256, "protocol": "UDP"}]) == []
+    assert _two([{"containerPort": 80, "hostPort": 80}], [{"containerPort": 81, "hostPort": 8081}]) == []
+    # In a template, the path is the template's.
+    doc = rc_doc("web", 1)
+    doc["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+        {"containerPort": 80, "hostPort": 8000}, {"containerPort": 81, "hostPort": 8000}]
+    assert errors(doc)[0].startswith("spec.template.spec.containers[0].ports[1].hostPort: 8000/TCP is also ")
 
 
 def _rc_2014() -> dict[str, Any]:
-    """The seed's 2014 controller with a hostPort that can be honoured (its own, 8080, cannot)."""
-    doc = fixture("rc-2014.json")
-    doc["desiredState"]["podTemplate"]["desiredState"]["manifest"]["containers"][0]["ports"][0]["hostPort"] = 80
-    return doc
+    """The seed's 2014 controller, as published (hostPort 8080 on containerPort 80)."""
+    return fixture("rc-2014.json")
 
 
 def test_2014_replicas_in_set_is_accepted() -> None:

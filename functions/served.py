@@ -85,15 +85,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _template_labels(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = shapes.as_map(obj.get("spec"))
+    return shapes.as_map(shapes.as_map(shapes.as_map(spec.get("template")).get("metadata")).get("labels"))
+
+
+def labels_of(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
+    """The labels a stored document is served with (either shape; a ReplicationController
+    without labels of its own has its template's), for label selectors over documents."""
+    v1 = shapes.as_v1(kind, data)
+    labels = shapes.as_map(shapes.as_map(v1.get("metadata")).get("labels"))
+    return labels or (_template_labels(v1) if kind is CONTROLLER else {})
+
+
 def _defaults(kind: Kind, obj: dict[str, Any]) -> None:
     """What the apiserver would have defaulted on write and a client expects to see: a
-    ReplicationController's selector from its template's labels; a pod's addresses under
+    ReplicationController's selector, and its labels when it has none, from its
+    template's labels (``SetDefaults_ReplicationController``); a pod's addresses under
     Kubernetes' names (documents written before issue 13 have ``podIp``)."""
     spec, status = obj.get("spec"), obj.get("status")
-    if kind is CONTROLLER and isinstance(spec, dict) and not spec.get("selector"):
-        labels = shapes.as_map(shapes.as_map(shapes.as_map(spec.get("template")).get("metadata")).get("labels"))
-        if labels:
+    if kind is CONTROLLER and isinstance(spec, dict):
+        labels = _template_labels(obj)
+        if labels and not spec.get("selector"):
             spec["selector"] = dict(labels)
+        meta = obj.get("metadata")
+        if labels and not shapes.as_map(shapes.as_map(meta).get("labels")):
+            obj["metadata"] = {**shapes.as_map(meta), "labels": dict(labels)}
     if kind.kind == "Pod" and isinstance(status, dict):
         for old, new in _OLD_POD_STATUS.items():
             if old in status:

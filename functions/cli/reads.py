@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.api import shapes
 from functions.cli.kinds import EVENT, Kind
 
 if TYPE_CHECKING:
@@ -57,7 +56,10 @@ def list_docs(store: Store, kind: Kind, namespace: str | None, selector: Mapping
 
 
 def matches(kind: Kind, data: dict[str, Any], selector: Mapping[str, str]) -> bool:
-    labels = shapes.labels_of(kind, data)
+    """On the labels as served (a controller without labels has its template's)."""
+    from functions.served import labels_of
+
+    labels = labels_of(kind, data)
     return all(labels.get(key) == value for key, value in selector.items())
 
 

@@ -83,6 +83,23 @@ def test_controller_whose_selector_was_defaulted_shows_it(cli: Cli, store: Store
     assert "Selector:         app=web" in out and "<none>" not in out.split("Selector:")[1].splitlines()[0]
 
 
+def test_controller_without_labels_has_its_templates_in_get_and_describe(cli: Cli, store: Store) -> None:
+    """As the apiserver defaults them: ``get -l`` finds it, describe shows them (v1 and 2014)."""
+    from tests.helpers import fixture, rc_doc
+
+    doc = rc_doc("web", 2)
+    doc["metadata"].pop("labels", None)
+    store.client.document("namespaces/default/replicationControllers/web").set(doc)
+    legacy = fixture("rc-2014.json")
+    del legacy["labels"]
+    store.client.document("namespaces/default/replicationControllers/nginx-controller").set(legacy)
+    found = cli("get", "rc", "-l", "app=web")
+    assert [line.split()[0] for line in found.out.splitlines()[1:]] == ["web"], found.out
+    assert "nginx-controller" in cli("get", "rc", "-l", "name=nginx").out
+    assert "Labels:           app=web" in cli("describe", "rc", "web").out
+    assert "Labels:           name=nginx" in cli("describe", "rc", "nginx-controller").out
+
+
 def test_pod_stored_with_the_old_address_spelling_shows_its_ip(cli: Cli, store: Store) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "old"},
            "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}], "nodeName": "fc-old"},

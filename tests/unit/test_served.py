@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.api.kinds import CONTROLLER, POD
-from functions.served import STATUS_ANNOTATION, resource_version, served_object
+from functions.api.kinds import CONTROLLER, POD, REPLICA_SET
+from functions.served import STATUS_ANNOTATION, resource_version, served_object, with_defaults
 from tests.helpers import fixture, rc_doc
 
 CREATED = datetime(2025, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
@@ -35,6 +35,27 @@ def test_a_defaulted_selector_is_served() -> None:
     del doc["spec"]["selector"]
     served = served_object(CONTROLLER, doc, "namespaces/default/replicationControllers/web", CREATED, UPDATED)
     assert served["spec"]["selector"] == {"app": "web"}
+
+
+def test_a_controller_without_labels_is_served_with_its_templates() -> None:
+    """The apiserver defaults a ReplicationController's labels from its template's (v1 and
+    the 2014 shape alike); labels of its own are kept; apps/v1 kinds default none."""
+    doc = rc_doc("web", 2)
+    doc["metadata"].pop("labels", None)
+    path = "namespaces/default/replicationControllers/web"
+    assert served_object(CONTROLLER, doc, path, CREATED, UPDATED)["metadata"]["labels"] == {"app": "web"}
+    assert with_defaults(CONTROLLER, doc)["metadata"]["labels"] == {"app": "web"}
+    assert "labels" not in doc["metadata"]  # the stored document is not touched
+    legacy = fixture("rc-2014.json")
+    del legacy["labels"]
+    assert with_defaults(CONTROLLER, legacy)["metadata"]["labels"] == {"name": "nginx"}
+    own = rc_doc("web", 2)
+    own["metadata"]["labels"] = {"tier": "front"}
+    assert with_defaults(CONTROLLER, own)["metadata"]["labels"] == {"tier": "front"}
+    replica_set = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+                   "spec": {"selector": {"matchLabels": {"app": "web"}},
+                            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}}}}
+    assert "labels" not in with_defaults(REPLICA_SET, replica_set)["metadata"]
 
 
 def test_bookkeeping_is_served_under_one_annotation_and_timestamps_are_rfc3339() -> None:

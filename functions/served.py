@@ -18,6 +18,7 @@ from typing import Any
 
 from functions.api import shapes
 from functions.api.kinds import CONTROLLER, Kind
+from functions.api.pod import current_spellings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,8 +47,6 @@ BOOKKEEPING: dict[str, tuple[str, ...]] = {
         "portMap",  # service ports -> target ports on the pods' VMs
     ),
 }
-# Pod fields stored under the names of the Python model before issue 13.
-_OLD_POD_STATUS = {"podIp": "podIP", "hostIp": "hostIP", "podIps": "podIPs", "hostIps": "hostIPs"}
 
 
 def resource_version(update_time: datetime) -> str:
@@ -112,10 +111,7 @@ def _defaults(kind: Kind, obj: dict[str, Any]) -> None:
         if labels and not shapes.as_map(shapes.as_map(meta).get("labels")):
             obj["metadata"] = {**shapes.as_map(meta), "labels": dict(labels)}
     if kind.kind == "Pod" and isinstance(status, dict):
-        for old, new in _OLD_POD_STATUS.items():
-            if old in status:
-                value = status.pop(old)
-                status.setdefault(new, value)
+        status = obj["status"] = current_spellings(status)
         for one, many in (("podIP", "podIPs"), ("hostIP", "hostIPs")):
             if isinstance(status.get(one), str) and status[one] and many not in status:
                 status[many] = [{"ip": status[one]}]

@@ -22,6 +22,7 @@ from functions.api.kinds import (
     SERVICE,
     Kind,
 )
+from functions.api.pod import current_spellings
 from functions.api.shapes import as_list, as_map
 
 if TYPE_CHECKING:
@@ -158,7 +159,8 @@ def row(kind: Kind, doc: Doc, now: datetime, wide: bool, all_namespaces: bool) -
         cells = [doc.name, f"{ready}/{len(as_list(spec.get('containers')))}", pod_status(data), str(restarts),
                  age(created, now)]
         if wide:
-            cells += [_text(status.get("podIP") or NONE), _text(spec.get("nodeName") or NONE)]
+            ip = current_spellings(status).get("podIP")  # podIp: a document written before issue 13
+            cells += [_text(ip or NONE), _text(spec.get("nodeName") or NONE)]
     elif kind is QUOTA:
         request, limit = quota_columns(as_map(spec.get("hard")), as_map(status.get("used")))
         cells = [doc.name, age(created, now), request, limit]

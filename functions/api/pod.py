@@ -356,8 +356,20 @@ class PodIP(Model):
 
 
 # Kubernetes spells these ``podIP`` and ``hostIP``; documents written before issue 13 have
-# the camelCase of the Python name (``podIp``), read here and written back the right way.
-_OLD_SPELLINGS = {"podIp": "podIP", "hostIp": "hostIP", "podIps": "podIPs", "hostIps": "hostIPs"}
+# the camelCase of the Python name (``podIp``), read with either and written the right way.
+OLD_STATUS_SPELLINGS = {"podIp": "podIP", "hostIp": "hostIP", "podIps": "podIPs", "hostIps": "hostIPs"}
+
+
+def current_spellings(status: dict[str, Any]) -> dict[str, Any]:
+    """A stored pod status with Kubernetes' names (``podIP``), whichever it was written
+    with; the new spelling wins when both are there. ``status`` itself when nothing moves."""
+    if not OLD_STATUS_SPELLINGS.keys() & status.keys():
+        return status
+    moved = {key: value for key, value in status.items() if key not in OLD_STATUS_SPELLINGS}
+    for old, new in OLD_STATUS_SPELLINGS.items():
+        if old in status:
+            moved.setdefault(new, status[old])
+    return moved
 
 
 class PodStatus(Model):
@@ -388,14 +400,7 @@ class PodStatus(Model):
     @model_validator(mode="before")
     @classmethod
     def _old_spellings(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not _OLD_SPELLINGS.keys() & data.keys():
-            return data
-        data = dict(data)
-        for old, new in _OLD_SPELLINGS.items():
-            if old in data:
-                value = data.pop(old)
-                data.setdefault(new, value)
-        return data
+        return current_spellings(data) if isinstance(data, dict) else data
 
     @model_serializer(mode="wrap")
     def _address_lists(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:

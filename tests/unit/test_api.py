@@ -344,3 +344,14 @@ def test_finished_conditions_follow_the_phase() -> None:
     assert all(c.last_transition_time == now for c in failed.conditions)
     running = _ready_pod()
     assert finished_readiness(running, now) == running
+
+
+def test_pod_status_of_either_spelling_reads_with_kubernetes_names() -> None:
+    from functions.api.pod import PodStatus, current_spellings
+
+    old = {"phase": "Running", "podIp": "10.0.0.4", "hostIp": "10.0.0.5"}
+    assert current_spellings(old) == {"phase": "Running", "podIP": "10.0.0.4", "hostIP": "10.0.0.5"}
+    assert current_spellings({"podIp": "old", "podIP": "new"}) == {"podIP": "new"}
+    same = {"podIP": "10.0.0.4"}
+    assert current_spellings(same) is same
+    assert PodStatus.model_validate(old).pod_ip == "10.0.0.4"

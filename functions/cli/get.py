@@ -105,6 +105,11 @@ def show_data(kind: Kind, docs: list[Doc], fmt: str, single: bool, out: Output) 
         out.raw(dump({"apiVersion": "v1", "kind": "List", "items": [served(kind, d) for d in docs]}, fmt))
 
 
+# Firestore's change types in kubectl's words (its watch event types): a document that
+# is gone is REMOVED to Firestore and DELETED to kubectl.
+WATCH_EVENT = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "REMOVED": "DELETED"}
+
+
 class Watcher:
     """A snapshot listener whose first snapshot (the state as it is) is awaited and dropped."""
 
@@ -124,7 +129,7 @@ class Watcher:
             self._ready.set()
             return
         for change in changed:
-            self.changes.put((change.type.name, reads.to_doc(change.document)))
+            self.changes.put((WATCH_EVENT.get(change.type.name, change.type.name), reads.to_doc(change.document)))
 
     def stop(self) -> None:
         self._handle.unsubscribe()

@@ -159,3 +159,32 @@ def test_json_and_yaml_print_the_served_v1_object_of_a_2014_document(cli: Cli, s
     listed = yaml.safe_load(cli("get", "rc", "-o", "yaml").out)
     assert [item["metadata"]["name"] for item in listed["items"]] == ["nginx-controller"]
     assert listed["items"][0]["spec"]["replicas"] == 2
+
+
+def test_a_pod_stored_with_the_old_address_spelling_shows_its_ip_in_wide(cli: Cli, store: Store) -> None:
+    """Documents written before issue 13 have ``status.podIp``: read with either spelling."""
+    store.client.document("namespaces/default/pods/old").set(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "old"},
+         "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}], "nodeName": "fc-old"},
+         "status": {"phase": "Running", "podIp": "10.0.0.4", "hostIp": "10.0.0.4"}})
+    [header, row] = rows(cli("get", "pods", "-o", "wide").out)
+    assert row[header.index("IP")] == "10.0.0.4" and row[header.index("NODE")] == "fc-old"
+
+
+def test_watch_as_json_says_deleted_as_kubectl_does(cli: Cli, app: Store) -> None:
+    """Firestore calls a gone document REMOVED; kubectl's watch events say DELETED."""
+    def change() -> None:
+        time.sleep(1.5)
+        app.client.document("namespaces/default/pods/debug").delete()
+
+    writer = threading.Thread(target=change)
+    writer.start()
+    result = cli("get", "pods", "-w", "-o", "json", "--timeout", "3.5")
+    writer.join()
+    assert result.code == 0
+    decoder, text, events = json.JSONDecoder(), result.out, []
+    while text.strip():
+        value, end = decoder.raw_decode(text.lstrip())
+        events.append(value)
+        text = text.lstrip()[end:]
+    assert [(e.get("type"), e.get("object", e)["metadata"]["name"]) for e in events[1:]] == [("DELETED", "debug")]

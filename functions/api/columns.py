@@ -103,10 +103,15 @@ def containers_text(template_spec: dict[str, Any]) -> tuple[str, str]:
             ",".join(_text(c.get("image")) for c in containers))
 
 
+def quota_resources(hard: dict[str, Any], used: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(resource as written, used, hard) of a quota, in name order; used ``0`` if unknown."""
+    return [(str(k), str(used.get(k, "0")), str(v)) for k, v in sorted(hard.items(), key=lambda kv: str(kv[0]))]
+
+
 def quota_columns(hard: dict[str, Any], used: dict[str, Any]) -> tuple[str, str]:
     """The REQUEST and LIMIT cells of a quota: ``resource: used/hard`` in name order,
     ``limits.*`` in the second (``printResourceQuota``)."""
-    found = [(str(k), str(used.get(k, "0")), str(v)) for k, v in sorted(hard.items(), key=lambda kv: str(kv[0]))]
+    found = quota_resources(hard, used)
     return (", ".join(f"{k}: {u}/{h}" for k, u, h in found if not k.startswith("limits.")),
             ", ".join(f"{k}: {u}/{h}" for k, u, h in found if k.startswith("limits.")))
 

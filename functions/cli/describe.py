@@ -36,14 +36,15 @@ def run(store: Store, kind: Kind, name: str, namespace: str, max_replicas: int, 
         show(store, doc, now, validation(kind, doc, max_replicas), out)
         return 0
     if kind is QUOTA:
-        from functions.cli.quotas import resources, with_usage
+        from functions.cli.quotas import with_usage
 
         [doc] = with_usage(store, [doc])
     data = with_defaults(kind, doc.data)  # a selector defaulted from the template's labels is shown
     for label, value in summary(kind, doc, data, now):
         out.line(f"{label + ':':<18}{value}")
     if kind is QUOTA:
-        found = resources(data)
+        found = columns.quota_resources(as_map(as_map(data.get("spec")).get("hard")),
+                                        as_map(as_map(data.get("status")).get("used")))
         out.line("Resources:" if found else "Resources:        <none>")
         if found:
             out.table(["RESOURCE", "USED", "HARD"], [list(row) for row in found])

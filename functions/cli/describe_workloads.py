@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from functions.api import columns
 from functions.api.columns import age
 from functions.api.shapes import as_list, as_map
 from functions.cli import reads, workloads
@@ -113,7 +114,7 @@ def describe_deployment(store: Store, doc: Doc, now: datetime, problems: list[st
         ("CreationTimestamp", _created(doc)),
         ("Labels", _labels_lines(as_map(meta.get("labels")))),
         ("Annotations", _labels_lines(as_map(meta.get("annotations")))),
-        ("Selector", workloads.selector_text(spec.get("selector"))),
+        ("Selector", columns.selector(spec.get("selector"))),
         ("Replicas", f"{replicas} desired | {status.get('updatedReplicas', 0)} updated | "
                      f"{status.get('replicas', 0)} total | {status.get('availableReplicas', 0)} available | "
                      f"{status.get('unavailableReplicas', 0)} unavailable"),
@@ -150,7 +151,7 @@ def describe_replica_set(store: Store, doc: Doc, now: datetime, problems: list[s
     rows: list[tuple[str, list[str] | str]] = [
         ("Name", doc.name),
         ("Namespace", doc.namespace),
-        ("Selector", workloads.selector_text(spec.get("selector"))),
+        ("Selector", columns.selector(spec.get("selector"))),
         ("Labels", _labels_lines(as_map(meta.get("labels")))),
         ("Annotations", _labels_lines(as_map(meta.get("annotations")))),
         ("Controlled By", f"{owner.get('kind')}/{owner.get('name')}" if owner else "<none>"),

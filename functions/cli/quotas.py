@@ -16,13 +16,6 @@ if TYPE_CHECKING:
     from functions.store import Doc, Store
 
 
-def resources(data: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(resource as written, used, hard) of a stored quota, in name order."""
-    hard = as_map(as_map(data.get("spec")).get("hard"))
-    used = as_map(as_map(data.get("status")).get("used"))
-    return [(str(key), str(used.get(key, "0")), str(value)) for key, value in sorted(hard.items(), key=lambda kv: str(kv[0]))]
-
-
 def with_usage(store: Store, docs: list[Doc]) -> list[Doc]:
     """The quotas with ``status.used`` as their namespaces hold now (a quota that does
     not parse keeps what is stored)."""

@@ -23,20 +23,6 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 # -- reading --------------------------------------------------------------------------
 
 
-def selector_text(raw: Any) -> str:
-    """kubectl's text of a stored selector of either kind (a v1 map or a LabelSelector)."""
-    from pydantic import ValidationError
-
-    from functions.api.selector import LabelSelector
-
-    if isinstance(raw, dict) and not ({"matchLabels", "matchExpressions"} & raw.keys()):
-        raw = {"matchLabels": raw}
-    try:
-        return LabelSelector.model_validate(as_map(raw)).text()
-    except ValidationError:
-        return "<invalid>"
-
-
 def selects(raw: Any, labels: dict[str, Any]) -> bool:
     """Whether a stored selector (either kind) selects these labels; a bad one: no."""
     from pydantic import ValidationError

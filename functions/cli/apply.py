@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.api import shapes
+from functions.api.storable import storage_problem
 from functions.cli import kinds
 from functions.cli.errors import CliError
 from functions.cli.manifests import Document, read
@@ -112,39 +113,12 @@ def validate(documents: list[Document], namespace: str | None, max_replicas: int
             errors.append(f"{label}: defined twice in the input (first at {seen[item.path]})")
             continue
         seen[item.path] = doc.where
-        problem = _storage_problem(item.doc.data) or _size_problem(item)
+        problem = storage_problem(item.doc.data) or _size_problem(item)
         if problem:
             errors.append(f"{label}: {problem}")
             continue
         valid.append(item)
     return valid, errors, warnings
-
-
-def _storage_problem(value: Any, path: str = "") -> str | None:
-    """What Firestore would refuse: keys that are not text or are reserved (``__x__``),
-    values it has no type for (a YAML date, a set), integers beyond 64 bits."""
-    where = path or "(document)"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str) or not key:
-                return f"{where}: key {key!r:.40} must be non-empty text to be stored (quote it in YAML)"
-            if key.startswith("__") and key.endswith("__"):
-                return f"{where}: key {key!r:.40} is reserved by Firestore"
-            problem = _storage_problem(item, f"{path}.{key}" if path else key)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            problem = _storage_problem(item, f"{path}[{index}]")
-            if problem:
-                return problem
-        return None
-    if isinstance(value, bool) or value is None or isinstance(value, str | float | bytes | datetime):
-        return None
-    if isinstance(value, int):
-        return None if -(2**63) <= value < 2**63 else f"{where}: {value} does not fit in 64 bits"
-    return f"{where}: a {type(value).__name__} value cannot be stored; quote it in YAML to make it text"
 
 
 def _size_problem(item: Valid) -> str | None:

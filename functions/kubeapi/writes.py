@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.api import shapes
 from functions.api.shapes import as_map
+from functions.api.storable import storage_problem
 from functions.kubeapi import status
 from functions.kubeapi.objects import Query, Reply, load, path_of, serve
 from functions.kubeapi.status import ApiError, Cause
@@ -225,34 +226,6 @@ def written_part(obj: dict[str, Any]) -> dict[str, Any]:
         if not annotations:
             meta.pop("annotations")
     return data
-
-
-def storage_problem(value: Any, path: str = "") -> str | None:
-    """What Firestore would refuse: empty or reserved (``__x__``) keys, values it has no
-    type for (a YAML date, a set), integers beyond 64 bits. (The CLI's
-    ``apply._storage_problem``; one shared home in functions/api would serve both.)"""
-    where = path or "(document)"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str) or not key:
-                return f"{where}: key {key!r:.40} must be non-empty text to be stored"
-            if key.startswith("__") and key.endswith("__"):
-                return f"{where}: key {key!r:.40} is reserved by Firestore"
-            problem = storage_problem(item, f"{path}.{key}" if path else key)
-            if problem:
-                return problem
-        return None
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            problem = storage_problem(item, f"{path}[{index}]")
-            if problem:
-                return problem
-        return None
-    if isinstance(value, bool) or value is None or isinstance(value, str | float | bytes | datetime):
-        return None
-    if isinstance(value, int):
-        return None if -(2**63) <= value < 2**63 else f"{where}: {value} does not fit in 64 bits"
-    return f"{where}: a {type(value).__name__} value cannot be stored; quote it in YAML to make it text"
 
 
 def spec_of(kind: Kind, data: dict[str, Any]) -> Any:

@@ -3,10 +3,12 @@
 A list is one consistent snapshot, however many pages it takes: the first page's read
 time is the List's ``resourceVersion`` and rides in the ``continue`` token, and every
 later page is read with Firestore's ``read_time`` set to it (docs/kube-api.md §4).
-Pages are ordered by document path, so the token's other half, the last path served,
-is a cursor. Selectors' equality terms go into the query where the stored field is
-the served field; everything is then matched again on the served object, so what is
-pushed down only saves reads and never decides.
+An empty first page has no read time from its query (the client library drops it): a
+count of at most one document gives Firestore's, never the host's clock. Pages are
+ordered by document path, so the token's other half, the last path served, is a
+cursor. Selectors' equality terms go into the query where the stored field is the
+served field; everything is then matched again on the served object, so what is pushed
+down only saves reads and never decides.
 """
 
 from __future__ import annotations
@@ -184,9 +186,9 @@ def read_page(rt: Runtime, route: Route, query: Query) -> Page:
     prefix = "namespaces/" if plan.namespace is None else f"namespaces/{plan.namespace}/{collection_of(resource)}/"
     token = decode_continue(query["continue"], prefix) if query.get("continue") else None
     read_time = _requested_time(rt, query, token)
-    if plan.nothing:
-        return Page([], read_time or rt.clock(), None)
     reader = _Reader(rt, resource, plan, read_time)
+    if plan.nothing:
+        return Page([], read_time or reader.now()[0], None)
     try:
         return reader.page(limit, token.start if token else None)
     except gexc.FailedPrecondition as error:
@@ -240,11 +242,22 @@ class _Reader:
             query = query.start_after({"__name__": self.client.document(start)})
         return query
 
+    def now(self, query: Any = None) -> tuple[datetime, bool]:
+        """A read time of Firestore's, and whether ``query`` (the plan's, by default) has
+        nothing then: one cheap read, a count of at most one document. What an empty list
+        is a snapshot at; never the host's clock, which may be ahead of Firestore's (a
+        watch from a version later than a write it has not seen takes that write as
+        known)."""
+        aggregate: Any = (self._base() if query is None else query).limit(1).count(alias="n")
+        rows = aggregate.get()
+        self.rt.store.ops.add(reads=1)
+        result = next(r for row in rows for r in row)
+        return _datetime(result.read_time), not result.value
+
     def _docs(self, query: Any) -> Iterator[Doc]:
         """The query's documents; the first read fixes the read time of the rest."""
         count = 0
         latest: datetime | None = None
-        before = self.rt.clock()
         try:
             for snapshot in query.stream(read_time=self.read_time):
                 count += 1
@@ -255,10 +268,21 @@ class _Reader:
                           _datetime(snapshot.create_time))
         finally:
             self.rt.store.ops.add(reads=max(1, count))
-        if self.read_time is None:
+        if self.read_time is None and latest is not None:
             # Each later document is unchanged between an earlier one's read time and its
-            # own, so the last read time is one all of them hold at; none read: now.
-            self.read_time = latest or before
+            # own, so the last read time is one all of them hold at.
+            self.read_time = latest
+
+    def _fresh(self, query: Any) -> list[Doc]:
+        """The documents of a query, fixing the read time when none is. Nothing read has
+        no read time (the client library drops it): Firestore's ``now``, and the query
+        read again at it only when something was written meanwhile."""
+        docs = list(self._docs(query))
+        if self.read_time is None:
+            self.read_time, empty = self.now(query)
+            if not empty:
+                docs = list(self._docs(query))
+        return docs
 
     def _matches(self, obj: dict[str, Any]) -> bool:
         if self.plan.label_match is not None:
@@ -274,12 +298,12 @@ class _Reader:
     def page(self, limit: int | None, start: str | None) -> Page:
         items: list[dict[str, Any]] = []
         if limit is None:
-            items = [obj for doc in list(self._docs(self._after(start))) if (obj := self._served(doc)) is not None]
+            items = [obj for doc in self._fresh(self._after(start)) if (obj := self._served(doc)) is not None]
             assert self.read_time is not None
             return Page(items, self.read_time, None)
         cursor = start
         while True:
-            chunk = list(self._docs(self._after(cursor).limit(limit + 1)))
+            chunk = self._fresh(self._after(cursor).limit(limit + 1))
             for doc in chunk:
                 if len(items) == limit:  # full, and this document is past the last served
                     return self._full(items, cursor)

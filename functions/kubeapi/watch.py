@@ -5,11 +5,17 @@ The listener (``on_snapshot`` on the collection, or the collection group for eve
 namespace) runs on the client library's thread and puts each snapshot on a queue; the
 generator ``stream`` returns takes them off, turns changes into events (through the
 selectors: an object leaving the selection is DELETED, one entering it ADDED) and
-yields lines. A watch from a resourceVersion R reads the collection as it was at R and
-compares it with the listener's first snapshot (``watch_diff.catch_up``), so nothing
-between R and the listener is lost. The stream ends at ``timeoutSeconds`` or
-``Settings.watch_seconds`` (``FIRECONTROL_WATCH_SECONDS``), whichever is sooner, and the
-client re-watches from the last version it saw. A client that went away ends it too:
+yields lines. A watch from a resourceVersion R is inclusive of R: it reads the
+collection as it was just before R and at R and compares both with the listener's first
+snapshot (``watch_diff.catch_up``), so nothing between R and the listener is lost, not
+even the rest of a commit whose first document the client saw (every document of one
+commit has the same update time). The client may see again an event it had; it never
+misses one. Events are in version order, and a removal, whose time Firestore does not
+tell, carries the earliest it can have (``watch_diff.live``), so any event's version is
+one to resume from. An object that left a selector pushed into the listened query is
+sent DELETED with its new state, read once at the snapshot's read time. The stream
+ends at ``timeoutSeconds`` or ``Settings.watch_seconds`` (``FIRECONTROL_WATCH_SECONDS``),
+whichever is sooner, and the client re-watches from the last version it saw. A client that went away ends it too:
 the server closing the generator, or ``client_gone`` (``streams``: asked each time the
 generator wakes, at least once a second, since a quiet watch writes nothing that would
 fail) saying so; either way the listener is unsubscribed and the thread given back.
@@ -28,7 +34,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -129,17 +135,12 @@ def _doc(snapshot: Any) -> Doc:
     return Doc(snapshot.reference.path, snapshot.to_dict() or {}, snapshot.update_time, snapshot.create_time)
 
 
-def _changes(changes: list[Any], read_time: datetime) -> list[Change]:
-    """A listener's document changes as events: REMOVED carries the last state."""
-    out: list[Change] = []
-    for change in changes:
-        doc = _doc(change.document)
-        kind = change.type.name
-        if kind == "REMOVED":
-            out.append(Change("DELETED", doc, read_time))
-        else:
-            out.append(Change("ADDED" if kind == "ADDED" else "MODIFIED", doc, doc.update_time))
-    return watch_diff.ordered(out)
+def _changes(changes: list[Any], previous: datetime | None, read_time: datetime) -> list[Change]:
+    """A listener's document changes as events (``watch_diff.live``): REMOVED carries the
+    last state the listener had."""
+    kinds: dict[str, watch_diff.ListenerKind] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "REMOVED": "REMOVED"}
+    return watch_diff.live([(kinds[change.type.name], _doc(change.document)) for change in changes],
+                           previous, read_time)
 
 
 class _Watch:
@@ -205,13 +206,14 @@ class _Watch:
                 yield self._error(self._expired())
                 return
 
-            delivered: list[bool] = []
+            delivered: list[datetime] = []  # the read times so far
 
             def on_snapshot(docs: list[Any], changes: list[Any], read_time: datetime) -> None:
                 # every document only once (the first snapshot): later ones carry changes alone
                 current = [] if delivered else [_doc(d) for d in docs]
-                delivered.append(True)
-                inbox.put(Snapshot(current, _changes(changes, read_time), read_time))
+                previous = delivered[-1] if delivered else None
+                delivered.append(read_time)
+                inbox.put(Snapshot(current, _changes(changes, previous, read_time), read_time))
 
             listener = self._source().on_snapshot(on_snapshot)
             first = self._next(inbox, listener, deadline)
@@ -229,7 +231,7 @@ class _Watch:
             yield from start
             while (snapshot := self._next(inbox, listener, deadline)) is not None:
                 self.read_time = snapshot.read_time
-                for change in snapshot.changes:
+                for change in self._left(snapshot.changes, snapshot.read_time):
                     line = self._event(change)
                     if line is not None:
                         yield line
@@ -270,15 +272,53 @@ class _Watch:
                 lines.append(self._bookmark(initial_end=True))
             return lines
         since = options.since
-        if since is None or watch_diff.version_number(since) >= watch_diff.version_number(first.read_time):
+        if since is None:
             self.membership.seed([*implicit, *(self._serve(doc) for doc in first.docs)])
             return []
-        past = self._read_at(since)
+        before, at = self._past(since, first)
         # the client has the implicit namespaces (a list serves them): one that got its
         # document since is MODIFIED
-        self.membership.seed([*implicit, *(self._serve(doc) for doc in past)])
-        changes = watch_diff.catch_up(past, first.docs, since, first.read_time)
+        self.membership.seed([*implicit, *(self._serve(doc) for doc in before)],
+                             maybe=[*implicit, *(self._serve(doc) for doc in at)])
+        changes = self._left(watch_diff.catch_up(before, at, first.docs, since), first.read_time)
         return [line for change in changes if (line := self._event(change))]
+
+    def _past(self, since: datetime, first: Snapshot) -> tuple[list[Doc], list[Doc]]:
+        """The states a watch from ``since`` starts from: just before it, and at it. A
+        version the listener's first snapshot is not older than needs no read (nothing
+        in that snapshot is stamped with it or later); one it was read at, one read."""
+        mark, read = watch_diff.version_number(since), watch_diff.version_number(first.read_time)
+        if mark > read:
+            return first.docs, first.docs
+        before = self._read_at(watch_diff.just_before(since))
+        return before, first.docs if mark == read else self._read_at(since)
+
+    def _left(self, changes: list[Change], read_time: datetime) -> list[Change]:
+        """DELETEDs with the object's new state when it still exists (the same object, not
+        one made again under its name) and only left the listened query (its selector terms are in it): one read at the snapshot's read
+        time for all of them, as the apiserver's watch cache sends the new object. The
+        version stays the removal's (``watch_diff.live``)."""
+        removed = [change for change in changes if change.type == "DELETED"]
+        if not removed or not self._pushed:
+            return changes
+        client = self.rt.store.client
+        try:
+            found = {snap.reference.path: _doc(snap) for snap in client.get_all(
+                [client.document(change.doc.path) for change in removed], read_time=read_time) if snap.exists}
+        except gexc.GoogleAPICallError as error:  # the old state still says which object is gone
+            log.info("new state of removed objects not read", extra={"error": str(error)})
+            return changes
+        finally:
+            self.rt.store.ops.add(reads=len(removed))
+        return [replace(change, doc=new) if change.type == "DELETED" and (new := found.get(change.doc.path))
+                and new.create_time == change.doc.create_time else change  # not a new object of the same name
+                for change in changes]
+
+    @property
+    def _pushed(self) -> bool:
+        """Whether the listened query has selector terms (``_source``): a document can
+        leave it and still exist."""
+        return bool(self.selection.filters) and not self.namespaces and self.selection.namespace is not None
 
     def _implicit(self, docs: list[Doc]) -> list[dict[str, Any]]:
         """The namespaces with no document, served as ``namespaces.py`` serves them: the
@@ -296,7 +336,9 @@ class _Watch:
     def _read_at(self, since: datetime) -> list[Doc]:
         """The collection as it was at ``since`` (Firestore's point-in-time read)."""
         try:
-            return [_doc(snapshot) for snapshot in self._source().stream(read_time=since)]
+            docs = [_doc(snapshot) for snapshot in self._source().stream(read_time=since)]
+            self.rt.store.ops.add(reads=max(1, len(docs)))
+            return docs
         except (gexc.FailedPrecondition, gexc.InvalidArgument) as error:
             log.info("past read refused", extra={"error": str(error)})
             raise self._expired() from None

@@ -3,8 +3,14 @@ for, what changed between a resourceVersion and the listener's first snapshot, a
 which events a selector turns a change into.
 
 ``watch`` feeds these with documents and listener changes; tests feed them with data.
-A resourceVersion is a time (``functions.served``), so "what changed after R" is a
-comparison of update times with R, and every event carries the time it is true at.
+A resourceVersion is a time (``functions.served``): a document's update time, or a
+read time. A watch from R is inclusive of R: it sends every change stamped R or later,
+compared with the state just before R and at R (``catch_up``), because documents written in one
+commit share their update time and a client cut after the first of them has not seen
+the others. A client may see again what it had at R (client-go and the Python client
+take a repeat as an update); it never misses one. Events are in version order and a
+removal, whose exact time Firestore does not tell, is stamped with the earliest time it
+can have happened (``live``), so the version of any event is a safe place to resume.
 """
 
 from __future__ import annotations
@@ -163,6 +169,21 @@ def version_number(when: datetime) -> int:
     return int(resource_version(when))
 
 
+def just_before(when: datetime) -> datetime:
+    """The last time before ``when`` a version can name (versions are microseconds): the
+    state a watch from ``when`` compares with, so that what is stamped ``when`` is sent."""
+    found = update_time_of(str(version_number(when) - 1))
+    assert found is not None
+    return found
+
+
+def just_after(when: datetime) -> datetime:
+    """The first time after ``when`` a version can name."""
+    found = update_time_of(str(version_number(when) + 1))
+    assert found is not None
+    return found
+
+
 @dataclass(frozen=True)
 class Change:
     """One event about one document before selectors: ``doc`` is its state (for a
@@ -174,13 +195,13 @@ class Change:
 
     @property
     def order(self) -> tuple[int, int, str]:
-        rank = 1 if self.type == "DELETED" else 0
+        rank = 0 if self.type == "DELETED" else 1  # a name made again: DELETED, then ADDED
         return version_number(self.at), rank, self.doc.path
 
 
 def ordered(changes: Iterable[Change]) -> list[Change]:
-    """By resourceVersion, so a client that stops after any event and re-watches from
-    its version misses nothing and sees nothing twice."""
+    """By resourceVersion, never decreasing, so the version of any event is one to resume
+    from (``catch_up``)."""
     return sorted(changes, key=lambda c: c.order)
 
 
@@ -189,31 +210,54 @@ def initial(current: Iterable[Doc]) -> list[Change]:
     return ordered(Change("ADDED", doc, doc.update_time) for doc in current)
 
 
-def catch_up(past: Iterable[Doc], current: Iterable[Doc], since: datetime, read_time: datetime) -> list[Change]:
-    """What happened between ``since`` (the state ``past`` was read at) and the listener's
-    first snapshot (``current``, read at ``read_time``).
+ListenerKind = Literal["ADDED", "MODIFIED", "REMOVED"]
 
-    A document newer than ``since`` is ADDED if it was not there at ``since``, MODIFIED if
-    it was; one there at ``since`` but created after it was deleted and made again
-    (DELETED, then ADDED); one gone since is DELETED with its last state, at ``read_time``
-    (when we know it is gone)."""
-    before = {doc.path: doc for doc in past}
+
+def live(changes: Iterable[tuple[ListenerKind, Doc]], previous: datetime | None, read_time: datetime) -> list[Change]:
+    """A listener snapshot's changes as events. ADDED and MODIFIED carry the document's
+    update time. A REMOVED (deleted, or out of the listened query) happened after the
+    previous snapshot's read time and by this one's, when is not known: it is stamped
+    ``just_after(previous)``, the earliest it can be, so every event after it is newer and
+    a client cut anywhere resumes (inclusive, from the state just before its version)
+    with the removal still ahead of it."""
+    removed_at = just_after(previous) if previous is not None else read_time
+    return ordered(Change("DELETED", doc, removed_at) if kind == "REMOVED"
+                   else Change(kind, doc, doc.update_time) for kind, doc in changes)
+
+
+def catch_up(before: Iterable[Doc], at: Iterable[Doc], current: Iterable[Doc], since: datetime) -> list[Change]:
+    """What a watch from ``since`` sends first: the changes from the past to ``current``
+    (the listener's first snapshot). The past is two reads: ``before``, the state
+    ``just_before(since)``, and ``at``, the state at ``since``.
+
+    A version is inclusive: every document written in one commit has the same update
+    time, so a client holding a version may have some of the events stamped with it and
+    not others, and may hold anything between the two states. A document updated at or
+    after ``since`` is ADDED if it was not there before, MODIFIED if it was, DELETED then
+    ADDED if it was made again (a newer creation than the past's). One in either past
+    state and gone now is DELETED with its last state (one made at ``since`` and deleted
+    since is in ``at`` alone). A client may see again what it had at ``since``, or a
+    DELETED of what it never had; it misses nothing. A deletion happened at or after
+    ``since``: it is stamped ``since``, the earliest it can be, so the events are in
+    version order and any of them is one to resume from."""
+    old_state = {doc.path: doc for doc in before}
+    last = {**old_state, **{doc.path: doc for doc in at}}  # each path's latest past state
     mark = version_number(since)
     changes: list[Change] = []
     seen: set[str] = set()
     for doc in current:
         seen.add(doc.path)
-        if version_number(doc.update_time) <= mark:
+        if version_number(doc.update_time) < mark:
             continue
-        old = before.get(doc.path)
+        old = last.get(doc.path)
         if old is None:
             changes.append(Change("ADDED", doc, doc.update_time))
-        elif version_number(doc.create_time) > mark:
-            changes.append(Change("DELETED", old, doc.create_time))
+        elif version_number(doc.create_time) > version_number(old.create_time):
+            changes.append(Change("DELETED", old, since))
             changes.append(Change("ADDED", doc, doc.update_time))
         else:
-            changes.append(Change("MODIFIED", doc, doc.update_time))
-    changes.extend(Change("DELETED", old, read_time) for path, old in before.items() if path not in seen)
+            changes.append(Change("MODIFIED" if doc.path in old_state else "ADDED", doc, doc.update_time))
+    changes.extend(Change("DELETED", old, since) for path, old in last.items() if path not in seen)
     return ordered(changes)
 
 
@@ -229,21 +273,31 @@ class Membership:
 
     matches: Callable[[Mapping[str, Any]], bool]
     inside: set[str] = field(default_factory=set)
+    unsure: set[str] = field(default_factory=set)  # the client may have these or not
 
-    def seed(self, objects: Iterable[Mapping[str, Any]]) -> None:
-        """The objects the client already has (the state it watches from)."""
+    def seed(self, objects: Iterable[Mapping[str, Any]], maybe: Iterable[Mapping[str, Any]] = ()) -> None:
+        """The objects the client already has (the state it watches from), and those it
+        may have or not (a watch from a version: what is stamped with it)."""
         self.inside = {key_of(obj) for obj in objects if self.matches(obj)}
+        maybe_inside = {key_of(obj) for obj in maybe if self.matches(obj)}
+        self.unsure = maybe_inside ^ self.inside if maybe else set()
+        self.inside |= maybe_inside
 
     def event(self, kind: EventType, obj: Mapping[str, Any]) -> EventType | None:
         """The event to send for a change of ``obj``, or None when the client must not
-        hear of it."""
+        hear of it. Of an object the client may have or not, a DELETED is sent and an
+        ADDED or MODIFIED stays what the catch-up found."""
         key = key_of(obj)
         was = key in self.inside
+        unsure = key in self.unsure
+        self.unsure.discard(key)
         if kind == "DELETED":
             self.inside.discard(key)
             return "DELETED" if was else None
         if self.matches(obj):
             self.inside.add(key)
+            if unsure:
+                return kind
             # ADDED of what the client has already (a namespace served with no document
             # that gets one) is a change to it
             return "MODIFIED" if was else "ADDED"

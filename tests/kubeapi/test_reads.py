@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
 from kubernetes.client import ApiClient
 
+from functions.kubeapi import reads, routes
 from functions.runtime import Runtime
 from functions.served import resource_version
 from functions.store import CONTROLLERS, EVENTS, PODS, doc_path
@@ -78,6 +80,21 @@ def test_an_empty_list_still_has_a_resource_version(api: FlaskClient) -> None:
     listed = ok(api.get("/apis/apps/v1/namespaces/default/deployments"))
     assert listed["kind"] == "DeploymentList" and listed["apiVersion"] == "apps/v1" and listed["items"] == []
     assert listed["metadata"]["resourceVersion"].isdigit()
+
+
+def test_an_empty_lists_version_is_firestores_read_time_not_the_local_clock(rt: Runtime) -> None:
+    """A host clock ahead of Firestore's must not make an empty list's version later than
+    what is written next: a watch from it would take that write as already known."""
+    ahead = replace(rt, clock=lambda: datetime.now(UTC) + timedelta(seconds=30))
+    route = routes.parse("/api/v1/namespaces/default/pods")
+    for query in ({}, {"fieldSelector": "metadata.namespace=other"}):  # the second contradicts the route
+        listed = reads.list_objects(ahead, route, query)
+        assert listed["items"] == []
+        rt.store.client.document(doc_path("default", PODS, "later")).set(pod_doc("later", {}))
+        written = rt.store.get(doc_path("default", PODS, "later"))
+        assert written is not None
+        assert int(listed["metadata"]["resourceVersion"]) < int(resource_version(written.update_time))
+        rt.store.client.document(doc_path("default", PODS, "later")).delete()
 
 
 def test_every_namespace_ordered_by_path(api: FlaskClient, rt: Runtime) -> None:

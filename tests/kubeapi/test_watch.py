@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from functions.kubeapi import namespaces, routes, watch
+from functions.kubeapi import namespaces, reads, routes, watch
 from functions.kubeapi.status import ApiError
 from functions.runtime import Runtime
 from functions.served import resource_version
@@ -119,19 +119,25 @@ def test_a_watch_from_a_version_sends_exactly_what_changed_after_it(rt: Runtime)
     remove(rt, "deleted")
     put(rt, "created")
     watcher = start(rt, resourceVersion=since)
-    events = watcher.take(3)
-    # in resourceVersion order: the deletion is known at the listener's first read time
-    assert seen(events) == [("MODIFIED", "changed"), ("ADDED", "created"), ("DELETED", "deleted")]
-    assert all(version(e) > int(since) for e in events)
+    events = watcher.take(4)
+    # in resourceVersion order: the deletion is stamped with the earliest it can be (the
+    # version asked for: "deleted" was there just before it); the anchor, stamped with
+    # that version, again (a version is inclusive)
+    assert seen(events) == [("DELETED", "deleted"), ("ADDED", "anchor"), ("MODIFIED", "changed"), ("ADDED", "created")]
+    assert version(events[0]) == version(events[1]) == int(since)
+    assert all(version(e) > int(since) for e in events[2:])
     deleted = next(e for e in events if e["type"] == "DELETED")
     assert deleted["object"]["metadata"]["name"] == "deleted"
     remove(rt, "kept")  # and then live changes
     assert seen(watcher.take(1)) == [("DELETED", "kept")]
 
 
-def test_a_watch_from_a_list_version_with_nothing_new_is_quiet(rt: Runtime) -> None:
+def test_a_watch_from_a_list_version_with_nothing_new_is_quiet(rt: Runtime, api: FlaskClient) -> None:
     put(rt, "a")
-    since = put(rt, "b")
+    put(rt, "b")
+    listed = api.get("/api/v1/namespaces/default/pods").json
+    assert listed is not None
+    since = listed["metadata"]["resourceVersion"]
     watcher = start(rt, resourceVersion=since, timeoutSeconds="2", allowWatchBookmarks="true")
     events = watcher.rest()
     assert [e["type"] for e in events] == ["BOOKMARK"]
@@ -272,6 +278,7 @@ def test_objects_moving_in_and_out_of_a_label_selector_are_added_and_deleted(rt:
     put(rt, "a", app="db")
     left = watcher.take(1)
     assert seen(left) == [("DELETED", "a")]
+    assert left[0]["object"]["metadata"]["labels"] == {"app": "db"}  # its new state, as the watch cache sends
     put(rt, "a", app="web", v="2")
     back = watcher.take(1)[0]
     assert (back["type"], back["object"]["metadata"]["labels"]) == ("ADDED", {"app": "web", "v": "2"})
@@ -290,9 +297,21 @@ def test_a_watch_from_a_version_with_a_selector_sees_moves_since(rt: Runtime) ->
     put(rt, "leaves", app="db")
     put(rt, "joins", app="web")
     events = start(rt, resourceVersion=since, labelSelector="app=web", timeoutSeconds="2").rest()
-    # the listener holds only app=web: "leaves" is gone from it, DELETED at its first read time
-    assert seen(events) == [("ADDED", "joins"), ("DELETED", "leaves")]
-    assert all(version(e) > int(since) for e in events)
+    # the listener holds only app=web: "leaves" is gone from it, DELETED with its new state
+    # at the earliest it can have left (the version asked for)
+    assert seen(events) == [("DELETED", "leaves"), ("ADDED", "joins")]
+    assert events[0]["object"]["metadata"]["labels"] == {"app": "db"}
+    assert version(events[0]) == int(since) < version(events[1])
+
+
+def test_an_object_made_again_outside_a_selector_is_deleted_with_its_old_state(rt: Runtime) -> None:
+    put(rt, "p", app="web")
+    since = put(rt, "anchor", app="db")
+    remove(rt, "p")
+    put(rt, "p", app="db")  # another object of the same name, not selected
+    events = start(rt, resourceVersion=since, labelSelector="app=web", timeoutSeconds="1").rest()
+    assert seen(events) == [("DELETED", "p")]
+    assert events[0]["object"]["metadata"]["labels"] == {"app": "web"}
 
 
 def test_a_bad_selector_is_a_400_before_streaming(rt: Runtime) -> None:
@@ -436,8 +455,9 @@ def test_a_namespace_watch_from_a_version_sends_what_changed_after_it(rt: Runtim
     rt.store.client.document("namespaces/gone").delete()
     namespace(rt, "new")
     events = start(rt, "/api/v1/namespaces", resourceVersion=since, timeoutSeconds="2").rest()
-    assert seen(events) == [("MODIFIED", "changed"), ("ADDED", "new"), ("DELETED", "gone")]
-    assert all(version(e) > int(since) for e in events)
+    # "changed" was made at the version: the client may not have it (a version is inclusive)
+    assert seen(events) == [("DELETED", "gone"), ("ADDED", "changed"), ("ADDED", "new")]
+    assert version(events[0]) == int(since) and all(version(e) > int(since) for e in events[1:])
 
 
 def test_the_table_form_of_a_namespace_watch(rt: Runtime) -> None:
@@ -445,3 +465,76 @@ def test_the_table_form_of_a_namespace_watch(rt: Runtime) -> None:
     rows = {e["object"]["rows"][0]["cells"][0]: e["object"]["rows"][0]["cells"]
             for e in start(rt, "/api/v1/namespaces", as_table=True).take(2)}
     assert rows["made"][1] == "Terminating" and rows["default"][1] == "Active"
+
+
+# -- resuming: a client cut after any event re-watches from its version and misses nothing --
+
+
+def commit(rt: Runtime, added: tuple[str, ...] = (), changed: tuple[str, ...] = (),
+           removed: tuple[str, ...] = ()) -> str:
+    """Write pods in one batch (one commit: one update time for all); that version."""
+    batch = rt.store.client.batch()
+    for name in added:
+        batch.set(rt.store.client.document(f"namespaces/default/pods/{name}"), pod(name))
+    for name in changed:
+        batch.set(rt.store.client.document(f"namespaces/default/pods/{name}"), pod(name, v="2"))
+    for name in removed:
+        batch.delete(rt.store.client.document(f"namespaces/default/pods/{name}"))
+    results = batch.commit()
+    return resource_version(results[0].update_time)
+
+
+def test_a_batch_resumed_from_its_first_event_sends_all_of_it(rt: Runtime) -> None:
+    """The replication pass creates its pods in one commit: one update time for all. A
+    client that got the first ADDED and re-watches from its version gets the others."""
+    since = put(rt, "anchor")
+    committed = commit(rt, added=("a", "b", "c"))
+    events = [e for e in start(rt, resourceVersion=since, timeoutSeconds="1").rest() if e["object"]["metadata"]["name"] != "anchor"]
+    assert seen(events) == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]
+    assert {version(e) for e in events} == {int(committed)}
+    resumed = start(rt, resourceVersion=str(version(events[0])), timeoutSeconds="1").rest()
+    assert seen(resumed) == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]  # "a" again: a repeat, never a miss
+
+
+def test_a_version_is_inclusive_the_client_may_see_a_repeat(rt: Runtime) -> None:
+    since = put(rt, "anchor")
+    assert seen(start(rt, resourceVersion=since, timeoutSeconds="1").rest()) == [("ADDED", "anchor")]
+
+
+def test_a_modify_and_delete_in_one_commit_resumed_from_the_modify_sends_the_delete(rt: Runtime) -> None:
+    put(rt, "x")
+    put(rt, "y")
+    since = put(rt, "anchor")
+    commit(rt, changed=("x",), removed=("y",))
+    events = [e for e in start(rt, resourceVersion=since, timeoutSeconds="1").rest()
+              if e["object"]["metadata"]["name"] != "anchor"]
+    assert seen(events) == [("DELETED", "y"), ("MODIFIED", "x")]
+    resumed = start(rt, resourceVersion=str(version(events[1])), timeoutSeconds="1").rest()
+    assert seen(resumed) == [("DELETED", "y"), ("MODIFIED", "x")]
+
+
+def test_a_live_modify_and_delete_in_one_commit_resumed_from_either_event_misses_nothing(rt: Runtime) -> None:
+    put(rt, "x")
+    put(rt, "y")
+    watcher = start(rt)
+    watcher.take(2)
+    commit(rt, changed=("x",), removed=("y",))
+    live = watcher.take(2)
+    assert seen(live) == [("DELETED", "y"), ("MODIFIED", "x")]
+    assert version(live[0]) <= version(live[1])
+    for cut, event in enumerate(live):  # the client got events up to this one, then lost the stream
+        resumed = start(rt, resourceVersion=str(version(event)), timeoutSeconds="1").rest()
+        assert set(seen(live[cut + 1:])) <= set(seen(resumed))
+    assert seen(start(rt, resourceVersion=str(version(live[1])), timeoutSeconds="1").rest()) == [
+        ("DELETED", "y"), ("MODIFIED", "x")]
+
+
+def test_an_empty_lists_version_then_a_create_sends_the_added(rt: Runtime) -> None:
+    """A host clock ahead of Firestore's: the list's version is Firestore's read time, and
+    the watch sends what is newer than it whatever the listener's first read time."""
+    ahead = replace(rt, clock=lambda: datetime.now(UTC) + timedelta(seconds=30))
+    listed = reads.list_objects(ahead, routes.parse("/api/v1/namespaces/default/pods"), {})
+    assert listed["items"] == []
+    put(rt, "a")
+    events = start(ahead, resourceVersion=listed["metadata"]["resourceVersion"], timeoutSeconds="1").rest()
+    assert seen(events) == [("ADDED", "a")]

@@ -3,6 +3,7 @@ resourceVersion, selector membership. No Firestore."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -133,24 +134,120 @@ def test_older_than_firestore_reads_back_is_too_old() -> None:
     assert not watch_diff.too_old(at(0), at(50 * 60))
 
 
-# -- catch-up --
+# -- catch-up: a version is inclusive --
 
-def test_catch_up_sends_what_changed_after_the_version_in_order() -> None:
-    past = [doc("same", 0, 1), doc("changed", 0, 2), doc("gone", 0, 3)]
-    current = [doc("same", 0, 1), doc("changed", 0, 7), doc("new", 6, 6)]
-    changes = catch_up(past, current, at(4), at(9))
-    assert summary(changes) == [("ADDED", "new", 6), ("MODIFIED", "changed", 7), ("DELETED", "gone", 9)]
-    assert changes[-1].doc.update_time == at(3)  # the last state it had
+def test_catch_up_sends_what_changed_at_or_after_the_version_in_order() -> None:
+    past = [doc("same", 0, 1), doc("changed", 0, 2), doc("gone", 0, 3)]  # the state just before 4
+    current = [doc("same", 0, 1), doc("changed", 0, 7), doc("new", 6, 6), doc("at", 4, 4)]
+    changes = catch_up(past, [*past, doc("at", 4, 4)], current, at(4))
+    # gone: somewhere in [4, now]; stamped with the earliest, so it comes first
+    assert summary(changes) == [("DELETED", "gone", 4), ("ADDED", "at", 4), ("ADDED", "new", 6),
+                                ("MODIFIED", "changed", 7)]
+    assert changes[0].doc.update_time == at(3)  # the last state it had
 
 
 def test_catch_up_of_a_name_made_again_is_deleted_then_added() -> None:
-    changes = catch_up([doc("p", 0, 1, v=1)], [doc("p", 5, 6, v=2)], at(2), at(9))
-    assert summary(changes) == [("DELETED", "p", 5), ("ADDED", "p", 6)]
+    changes = catch_up([doc("p", 0, 1, v=1)], [doc("p", 0, 1, v=1)], [doc("p", 5, 6, v=2)], at(2))
+    assert summary(changes) == [("DELETED", "p", 2), ("ADDED", "p", 6)]
     assert changes[0].doc.data["v"] == 1 and changes[1].doc.data["v"] == 2
 
 
-def test_catch_up_includes_nothing_at_the_version_itself() -> None:
-    assert catch_up([doc("p", 0, 2)], [doc("p", 0, 2)], at(2), at(9)) == []
+def test_catch_up_includes_what_is_stamped_with_the_version_itself() -> None:
+    """Documents written in one commit share an update time: a client that got one of
+    them may not have the others, so resuming from that time sends them all again."""
+    assert summary(catch_up([doc("p", 0, 1)], [doc("p", 0, 2)], [doc("p", 0, 2)], at(2))) == [("MODIFIED", "p", 2)]
+    assert catch_up([doc("p", 0, 1)], [doc("p", 0, 1)], [doc("p", 0, 1)], at(2)) == []
+
+
+def test_catch_up_deletes_what_was_made_at_the_version_and_is_gone() -> None:
+    """The client may have had it (an ADDED stamped with the version): it is not in the
+    state just before, only in the state at the version."""
+    changes = catch_up([], [doc("p", 2, 2)], [], at(2))
+    assert summary(changes) == [("DELETED", "p", 2)]
+
+
+def test_catch_up_deletes_what_was_deleted_at_the_version() -> None:
+    """A MODIFIED and a deletion in one commit: a client resuming from the MODIFIED's
+    version gets the deletion (the document is in the state just before)."""
+    changes = catch_up([doc("x", 0, 1), doc("y", 0, 1)], [doc("x", 0, 2)], [doc("x", 0, 2)], at(2))
+    assert summary(changes) == [("DELETED", "y", 2), ("MODIFIED", "x", 2)]
+
+
+def test_the_past_is_read_just_before_the_version() -> None:
+    assert watch_diff.just_before(at(2)) == at(2) - timedelta(microseconds=1)
+    assert watch_diff.just_after(at(2)) == at(2) + timedelta(microseconds=1)
+
+
+# -- the live phase: a snapshot's changes --
+
+def test_a_snapshots_deletions_are_stamped_just_after_the_previous_snapshot_and_come_first() -> None:
+    """A deletion's time is not known, only that it is after the previous snapshot: the
+    earliest time it can have is its version, so every event after it is newer."""
+    changes = watch_diff.live([("MODIFIED", doc("x", 0, 5)), ("REMOVED", doc("y", 0, 1)), ("ADDED", doc("z", 4, 4))],
+                              previous=at(3), read_time=at(9))
+    assert summary(changes) == [("DELETED", "y", 3.000001), ("ADDED", "z", 4), ("MODIFIED", "x", 5)]
+
+
+def apply(client: dict[str, Doc], changes: list[Change]) -> None:
+    for change in changes:
+        if change.type == "DELETED":
+            client.pop(change.doc.path, None)  # a DELETED of what the client lacks is nothing
+        else:
+            client[change.doc.path] = change.doc  # an ADDED of what it has is an update
+
+
+def history() -> tuple[list[datetime], dict[datetime, dict[str, Doc]]]:
+    """Commits at whole seconds (several documents in one, deletions among them), and
+    the state after each."""
+    writes: list[dict[str, int | None]] = [  # name -> version written (None: deleted)
+        {"a": 1, "b": 1, "c": 1}, {"a": 2, "b": None}, {"d": 1, "e": 1, "c": None}, {"b": 1},
+        {"a": None, "d": 2}, {"e": 2, "b": 2, "f": 1}, {"f": None, "e": None, "c": 1}, {"a": 1},
+    ]
+    state: dict[str, Doc] = {}
+    states: dict[datetime, dict[str, Doc]] = {}
+    times = []
+    for second, commit in enumerate(writes, start=1):
+        for name, value in commit.items():
+            path = f"namespaces/default/pods/{name}"
+            if value is None:
+                state.pop(path, None)
+            else:
+                created = state[path].create_time if path in state else at(second)
+                state[path] = Doc(path, {"metadata": {"name": name}, "v": value}, at(second), created)
+        times.append(at(second))
+        states[at(second)] = dict(state)
+    return times, states
+
+
+def state_at(times: list[datetime], states: dict[datetime, dict[str, Doc]], when: datetime) -> dict[str, Doc]:
+    done = [t for t in times if t <= when]
+    return dict(states[done[-1]]) if done else {}
+
+
+@pytest.mark.parametrize("reads", [(1.5, 3.5, 6.5, 8.5), (1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5), (1.5, 8.5)])
+def test_a_client_cut_after_any_event_resumes_from_its_version_and_ends_with_the_truth(
+        reads: tuple[float, ...]) -> None:
+    """The stream's events, snapshot by snapshot (``live``); a client cut after each one
+    re-watches from that event's version (``catch_up`` from the state just before it)."""
+    times, states = history()
+    snapshots = [at(r) for r in reads]
+    events: list[Change] = []
+    for previous, read_time in itertools.pairwise(snapshots):
+        old, new = state_at(times, states, previous), state_at(times, states, read_time)
+        listener: list[tuple[watch_diff.ListenerKind, Doc]] = [("REMOVED", doc) for path, doc in old.items() if path not in new]
+        listener += [("ADDED" if path not in old else "MODIFIED", doc) for path, doc in new.items()
+                     if old.get(path) != doc]
+        events += watch_diff.live(listener, previous, read_time)
+    versions = [watch_diff.version_number(e.at) for e in events]
+    assert versions == sorted(versions)
+    truth = state_at(times, states, snapshots[-1])
+    for cut in range(len(events) + 1):
+        client = state_at(times, states, snapshots[0])
+        apply(client, events[:cut])
+        since = events[cut - 1].at if cut else snapshots[0]
+        before, at_since = (state_at(times, states, when) for when in (watch_diff.just_before(since), since))
+        apply(client, catch_up(before.values(), at_since.values(), truth.values(), since))
+        assert client == truth, f"cut after {cut} events"
 
 
 # -- selectors --
@@ -184,6 +281,16 @@ def test_an_added_object_the_client_has_already_is_modified() -> None:
     assert members.event("ADDED", pod("a", app="web")) == "MODIFIED"
     assert members.event("DELETED", pod("a", app="web")) == "DELETED"
     assert members.event("ADDED", pod("a", app="web")) == "ADDED"
+
+
+def test_what_the_client_may_have_or_not_keeps_the_catch_ups_kind_and_is_deleted() -> None:
+    """A watch from a version: what is stamped with it the client may have or not."""
+    members = Membership(web)
+    members.seed([pod("a", app="web")], maybe=[pod("a", app="web"), pod("b", app="web"), pod("c", app="web")])
+    assert members.event("ADDED", pod("b", app="web")) == "ADDED"
+    assert members.event("MODIFIED", pod("b", app="web")) == "MODIFIED"
+    assert members.event("DELETED", pod("c", app="web")) == "DELETED"
+    assert members.event("ADDED", pod("a", app="web")) == "MODIFIED"
 
 
 def test_bookmark_object() -> None:

@@ -107,11 +107,13 @@ def test_lists_are_typed_and_selected(core: Any, apps: Any, web: Any, stack: Sta
     wait_for(lambda: len(core.list_namespaced_pod(NS, label_selector="app=web").items) == 2, timeout=30, interval=0.3)
     everywhere = core.list_pod_for_all_namespaces(label_selector="app=web")
     assert {p.metadata.namespace for p in everywhere.items} == {NS}
+    # Pages of one snapshot (pods come and go meanwhile): the second has what the first said remained.
     page = core.list_namespaced_pod(NS, limit=2)
-    assert len(page.items) == 2 and page.metadata._continue
+    assert len(page.items) == 2 and page.metadata._continue and page.metadata.remaining_item_count >= 1
     rest = core.list_namespaced_pod(NS, limit=100, _continue=page.metadata._continue)
     names = [p.metadata.name for p in page.items + rest.items]
-    assert len(names) == len(set(names)) == len(core.list_namespaced_pod(NS).items)
+    assert len(rest.items) == page.metadata.remaining_item_count and len(names) == len(set(names))
+    assert not rest.metadata._continue and rest.metadata.resource_version == page.metadata.resource_version
     services = core.list_namespaced_service(NS, field_selector="metadata.name=frontend")
     assert [s.spec.type for s in services.items] == ["NodePort"]
 
@@ -136,16 +138,21 @@ def test_what_is_served_survives_the_client_s_models(api: Any, core: Any, apps: 
 
 def test_a_watch_sees_a_scale(core: Any, web: Any) -> None:
     listed = core.list_namespaced_replication_controller(NS)
-    events: list[tuple[str, int]] = []
+    events: list[tuple[str, int, str]] = []
     watcher = watch.Watch()
 
+    errors: list[BaseException] = []
+
     def follow() -> None:
-        for event in watcher.stream(core.list_namespaced_replication_controller, NS,
-                                    resource_version=listed.metadata.resource_version, timeout_seconds=30):
-            rc = event["object"]
-            events.append((event["type"], rc.spec.replicas))
-            if rc.spec.replicas == 4 and (rc.status.replicas or 0) == 4:
-                watcher.stop()
+        try:
+            for event in watcher.stream(core.list_namespaced_replication_controller, NS,
+                                        resource_version=listed.metadata.resource_version, timeout_seconds=30):
+                rc = event["object"]
+                events.append((event["type"], rc.spec.replicas, rc.metadata.resource_version))
+                if rc.spec.replicas == 4 and rc.status is not None and rc.status.replicas == 4:
+                    watcher.stop()
+        except BaseException as error:  # shown by the test, not lost in the thread
+            errors.append(error)
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
@@ -153,11 +160,12 @@ def test_a_watch_sees_a_scale(core: Any, web: Any) -> None:
                                                                _content_type=MERGE)
     assert scale.spec.replicas == 4 and scale.kind == "Scale"
     thread.join(timeout=40)
-    assert not thread.is_alive(), events
+    assert not thread.is_alive() and not errors, (events, errors)
     # From the list's version: only what changed after it (status updates of the two pods'
     # controller, then the scale), never an ADDED for what the list had.
-    assert ("MODIFIED", 4) in events and all(kind == "MODIFIED" for kind, _ in events), events
-    assert [replicas for _, replicas in events] == sorted(replicas for _, replicas in events), events
+    assert [kind for kind, _, _ in events] == ["MODIFIED"] * len(events), (listed.metadata.resource_version, events)
+    assert events[-1][1] == 4, events
+    assert [replicas for _, replicas, _ in events] == sorted(replicas for _, replicas, _ in events), events
     assert core.read_namespaced_replication_controller_scale("web", NS).status.replicas == 4
 
 

@@ -23,6 +23,7 @@ from functions.cloudprovider import CloudProvider, GceConfig
 from functions.config import Settings
 from functions.runtime import Runtime
 from functions.store import Store
+from tests.helpers import required_tool
 
 _counter = itertools.count()
 
@@ -143,3 +144,9 @@ def cluster(
         router.route(project, trigger, None)
     router.wait_idle()
     assert not [f for f in router.failures if f.startswith(f"{project}/")], router.failures
+
+
+@pytest.fixture(scope="session")
+def kubectl_installed() -> str:
+    """The real kubectl (v1.32 comes with the Google Cloud CLI); missing, the test fails."""
+    return required_tool("kubectl")

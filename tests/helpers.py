@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 from functions.cloudprovider.errors import TemporaryError
@@ -120,3 +122,12 @@ class CrashBefore(CrashAfter):
             raise TemporaryError(f"killed before {name}")
 
         return crashing
+
+
+def required_tool(name: str) -> str:
+    """The path of a tool the suite needs (kubectl comes with the Google Cloud CLI on every
+    machine of this project): a missing one fails the test loudly, never skips it."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed, and this test needs the real {name}")
+    return path

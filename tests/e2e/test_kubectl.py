@@ -19,7 +19,7 @@ import pytest
 from tests.e2e.stack import KUBECTL, ROOT, Json, Stack, running_stack
 from tests.helpers import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("kubectl_installed")]
 GUESTBOOK = ROOT / "tests" / "fixtures" / "guestbook"
 GUESTBOOK_GO = ROOT / "tests" / "fixtures" / "kubectl" / "guestbook-go"
 

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes import client, config, watch
 
 from tests.e2e.stack import ROOT, Json, Stack, running_stack
 from tests.helpers import wait_for
-
-kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client, config, watch  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NS = "client"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from emulator.firestore import FirestoreEmulator
 from emulator.functions import FunctionServer
 from functions.kubeapi import discovery
 from functions.runtime import Runtime
-from tests.helpers import rc_doc, write_rc
+from tests.helpers import rc_doc, required_tool, write_rc
 
 CLIENT = ApiClient()
 
@@ -128,10 +127,10 @@ def test_openapi_v3_documents_match_their_hash(api: FlaskClient) -> None:
     assert api.get("/openapi/v3/apis/batch/v1").status_code == 404
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kubectl_discovers_a_real_function_server(firestore_emulator: FirestoreEmulator, project: str,
                                                   rt: Runtime, tmp_path: Path) -> None:
     """The real kubectl against kube_api under functions-framework, as the local stack runs it."""
+    required_tool("kubectl")
     write_rc(rt.store, rc_doc("web", 2))
     server = FunctionServer("kube_api", "http", {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
                                                  "GOOGLE_CLOUD_PROJECT": project},

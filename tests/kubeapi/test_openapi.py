@@ -29,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 
 from functions.kubeapi import openapi, resources
 from functions.kubeapi.patch import apply_patch
+from tests.helpers import required_tool
 from tools import gen_openapi
 
 GUESTBOOK = Path(__file__).resolve().parent.parent / "fixtures" / "guestbook"
@@ -281,8 +282,7 @@ def _resource_list(group_version: str) -> Doc:
 @pytest.fixture
 def kubectl(tmp_path: Path) -> Iterator[Callable[..., tuple[FakeApi, subprocess.CompletedProcess[str]]]]:
     """Run kubectl 1.32 against a fresh FakeApi (or the one passed), with its own HOME and cache."""
-    if KUBECTL is None:
-        pytest.skip("kubectl is not installed")
+    required_tool("kubectl")
     servers = []
 
     def run(*args: str, api: FakeApi | None = None, stdin: str | None = None) -> tuple[FakeApi, subprocess.CompletedProcess[str]]:

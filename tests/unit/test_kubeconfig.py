@@ -31,10 +31,11 @@ from functions.kubeconfig import (
     render,
     token_expiry,
 )
+from tests.helpers import required_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl")
-needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+needs_kubectl = pytest.mark.usefixtures("kubectl_installed")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -152,11 +153,11 @@ def _gcloud_env(tmp_path: Path, script: str) -> dict[str, str]:
 
 
 @needs_kubectl
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 def test_kubectl_runs_the_plugin_and_sends_a_person_s_identity_token(
         tmp_path: Path, recorder: tuple[str, Path, list[str | None]]) -> None:
     """A person's gcloud login: ``--audiences`` is refused (gcloud's own words), the plain
     identity token is what kubectl sends as its bearer token."""
+    required_tool("openssl")
     url, ca, seen = recorder
     token = _jwt({"aud": "32555940559.apps.googleusercontent.com", "exp": 4102444800, "email": "me@example.com"})
     env = _gcloud_env(tmp_path, f"""case "$*" in

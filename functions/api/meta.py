@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
 
@@ -43,6 +44,19 @@ def check_labels(labels: dict[str, str]) -> dict[str, str]:
         if problem:
             raise ValueError(problem)
     return labels
+
+
+# Kubernetes' finalizers for propagationPolicy Foreground / Orphan: written by kube_api's
+# DELETE, honoured and removed by the owners' passes.
+FOREGROUND = "foregroundDeletion"
+ORPHAN = "orphan"
+
+
+def finalizers_of(data: Any) -> list[str]:
+    """A document's ``metadata.finalizers`` (the text ones; [] for any other shape)."""
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    raw = meta.get("finalizers") if isinstance(meta, dict) else None
+    return [f for f in raw if isinstance(f, str)] if isinstance(raw, list) else []
 
 
 class OwnerReference(Model):

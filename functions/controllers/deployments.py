@@ -32,6 +32,7 @@ from functions.api.deployment import (
     selector_digest,
     selector_immutable_message,
 )
+from functions.api.meta import FOREGROUND, ORPHAN, finalizers_of
 from functions.config import Settings
 from functions.controllers.deployment_conditions import (
     FAILED_RS_CREATE,
@@ -63,10 +64,7 @@ from functions.controllers.deployment_view import (
     revision_of,
 )
 from functions.controllers.replication import (
-    FOREGROUND,
-    ORPHAN,
     being_deleted,
-    finalizers_of,
     orphaning,
     owner_gone,
     release_ref,

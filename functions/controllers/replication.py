@@ -36,7 +36,7 @@ from functions.api.controller import (
     next_generation,
     spec_hash,
 )
-from functions.api.meta import Condition, set_condition
+from functions.api.meta import FOREGROUND, ORPHAN, Condition, finalizers_of, set_condition
 from functions.api.names import generate_pod_name
 from functions.api.parse import (
     Parsed,
@@ -495,16 +495,6 @@ def plan_sync(
         active=len(active),
         more=(bool(creates) and capped and blocked is None) or (bool(removing) and diff > len(removing)) or deferred > 0,
     )
-
-
-FOREGROUND = "foregroundDeletion"  # Kubernetes' finalizers for propagationPolicy Foreground / Orphan
-ORPHAN = "orphan"
-
-
-def finalizers_of(data: Any) -> list[str]:
-    meta = data.get("metadata") if isinstance(data, dict) else None
-    raw = meta.get("finalizers") if isinstance(meta, dict) else None
-    return [f for f in raw if isinstance(f, str)] if isinstance(raw, list) else []
 
 
 def being_deleted(data: Any) -> bool:

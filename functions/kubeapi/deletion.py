@@ -7,7 +7,9 @@ What a delete writes depends on what the object holds (docs/kube-api.md §8):
   then the document. One with no finalizer is deleted at once.
 - controllers (rc, rs, deploy): ``Background`` deletes the document and the owner's
   pass collects the dependents; ``Foreground`` and ``Orphan`` write the mark and the
-  finalizer, and the owner's pass finishes the job.
+  finalizer, and the owner's pass finishes the job. One already marked or held by any
+  finalizer is only marked, whatever the policy: as the apiserver, never deleted while
+  a finalizer holds it.
 - anything else (events, quotas) is deleted at once.
 Every write is guarded by the update time it was decided on, and decided again on a race.
 """
@@ -19,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from functions.api import kinds
-from functions.api.shapes import as_int, as_list, as_map
-from functions.kubeapi import status
-from functions.kubeapi.objects import Query, Reply, load, serve
+from functions.api.meta import FOREGROUND, ORPHAN, finalizers_of
+from functions.api.shapes import as_int, as_map
+from functions.kubeapi import codec, status
+from functions.kubeapi.objects import Query, Reply, load, serve, valid_namespace
 from functions.kubeapi.status import Cause
 
 if TYPE_CHECKING:
@@ -33,8 +36,6 @@ if TYPE_CHECKING:
     from functions.store import Doc, Write
 
 ATTEMPTS = 5
-FOREGROUND = "foregroundDeletion"
-ORPHAN = "orphan"
 POLICIES = ("Background", "Foreground", "Orphan")
 TWO_PHASE = (kinds.POD.kind, kinds.SERVICE.kind)
 OWNERS = tuple(k.kind for k in kinds.SCALABLE)
@@ -56,7 +57,7 @@ class DeleteOptions:
                                                        "orphanDependents", "dryRun") if k in query}
         if body.strip():
             try:
-                decoded = json.loads(body)
+                decoded = codec.loads_json(body, "DeleteOptions")
             except ValueError as error:
                 raise status.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
             if not isinstance(decoded, dict):
@@ -106,10 +107,6 @@ class Outcome:
     marked: dict[str, Any] | None = None
 
 
-def finalizers_of(data: dict[str, Any]) -> list[str]:
-    return [f for f in as_list(as_map(data.get("metadata")).get("finalizers")) if isinstance(f, str)]
-
-
 def decide(resource: Resource, doc: Doc, options: DeleteOptions, now: datetime) -> list[Write]:
     """The writes one delete makes (pure): a mark, a delete, or nothing (already marked)."""
     from functions import fingerprint
@@ -142,6 +139,10 @@ def decide(resource: Resource, doc: Doc, options: DeleteOptions, now: datetime) 
         if wanted != finalizers:
             fields["metadata.finalizers"] = wanted
         return [Update(doc.path, fields, if_updated_at=doc.update_time)] if fields else []
+    if kind in OWNERS and (marked or finalizers):
+        # The apiserver never deletes an object a finalizer holds: mid-orphan, a second
+        # delete deleting it would leave its pods owned by nothing the pass could release.
+        return [] if marked else [Update(doc.path, {"metadata.deletionTimestamp": now}, if_updated_at=doc.update_time)]
     return [Delete(doc.path, if_updated_at=doc.update_time)]
 
 
@@ -238,7 +239,8 @@ def delete_collection(rt: Runtime, route: Route, body: bytes, query: Query) -> R
     options = DeleteOptions.parse(body, query)
     labels = selectors.parse_label_selector(query.get("labelSelector") or "")
     fields = selectors.parse_field_selector(resource, query.get("fieldSelector") or "")
-    for doc in rt.store.in_namespace(route.namespace, resource.stored.collection):
+    held = rt.store.in_namespace(route.namespace, resource.stored.collection) if valid_namespace(route.namespace) else []
+    for doc in held:
         served = serve(resource, doc)
         meta = as_map(served.get("metadata"))
         raw_labels = as_map(meta.get("labels"))

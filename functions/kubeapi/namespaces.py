@@ -5,7 +5,8 @@ is stored under it (Firestore lists the parents of subcollections even without a
 document), or when it is ``default``. Deleting one marks it ``Terminating``, deletes
 what it holds as a ``Background`` delete would (pods and services two-phase), and its
 document goes on the first read that finds it empty: the lazy form of the apiserver's
-namespace controller. Nothing may be written into a terminating namespace.
+namespace controller. Nothing may be created in a terminating namespace (what it holds
+may still be updated, as in Kubernetes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.api.shapes import as_list, as_map
 from functions.kubeapi import status
-from functions.kubeapi.objects import Query, Reply
+from functions.kubeapi.objects import Query, Reply, valid_namespace
 from functions.kubeapi.resources import (
     DEPLOYMENTS,
     EVENTS,
@@ -54,12 +55,6 @@ def path_of(name: str) -> str:
 def implicit_uid(name: str) -> str:
     """The uid of a namespace that has no document: the same on every read."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"firecontrol:namespaces/{name}"))
-
-
-def _valid(name: str) -> bool:
-    from functions.api.names import namespace_problem
-
-    return namespace_problem(name) is None
 
 
 def _terminating(data: dict[str, Any]) -> bool:
@@ -140,7 +135,7 @@ def _commit_in_chunks(rt: Runtime, writes: list[Write]) -> None:
 
 def _read(rt: Runtime, name: str) -> tuple[Doc | None, dict[str, Any] | None]:
     """(the document, the namespace as served), or (None, None) if there is none."""
-    if not _valid(name):
+    if not valid_namespace(name):
         return None, None  # no such namespace can hold anything (nor be a document id)
     doc = rt.store.get(path_of(name))
     if doc is not None:
@@ -167,16 +162,20 @@ def get(rt: Runtime, route: Route, query: Query) -> dict[str, Any]:
 
 def list_objects(rt: Runtime, route: Route, query: Query) -> dict[str, Any]:
     """Every namespace: the documents, the parents of stored objects, and ``default``."""
-    from functions.kubeapi import selectors
+    from functions.kubeapi import reads, selectors
     from functions.served import resource_version
 
-    read_at = rt.clock()
     labels = selectors.parse_label_selector(query.get("labelSelector") or "")
     fields = selectors.parse_field_selector(NAMESPACES, query.get("fieldSelector") or "")
     collection = rt.store.client.collection(COLLECTION)
     refs = list(collection.list_documents())  # existing documents and parents of subcollections
-    docs = {doc.name: doc for doc in (rt.store._doc(s) for s in collection.stream())}
+    snapshots = list(collection.stream())
+    docs = {doc.name: doc for doc in (rt.store._doc(s) for s in snapshots)}
     rt.store.ops.add(reads=max(1, len(refs)) + max(1, len(docs)))
+    # The version is Firestore's read time (the documents', or a count's when there are
+    # none), never the host's clock, which may be ahead of it (docs/kube-api.md §4).
+    times = [reads.as_datetime(s.read_time) for s in snapshots if s.read_time is not None]
+    read_at = max(times) if times else reads.firestore_now(rt, collection)[0]
     items = []
     for name in sorted({ref.id for ref in refs} | set(docs) | {DEFAULT}):
         doc = docs.get(name)
@@ -202,10 +201,13 @@ def _forbidden(plural: str, name: str, why: str, group: str = "") -> ApiError:
     return status.forbidden(f"{what} is forbidden: {why}", plural, name, group)
 
 
-def check_writable(rt: Runtime, namespace: str, plural: str = "", name: str = "", group: str = "") -> None:
-    """403 while ``namespace`` is terminating: nothing new goes into what is being emptied."""
-    if not _valid(namespace):
-        return  # the kind's parser refuses the name, in its words
+def check_creatable(rt: Runtime, namespace: str, plural: str = "", name: str = "", group: str = "") -> None:
+    """What Kubernetes' NamespaceLifecycle admission says of a create: 404 for a namespace
+    that cannot exist (its name is no namespace's); 403 while it is terminating, nothing
+    new goes into what is being emptied. Updates, patches and scales of what it still
+    holds are allowed, as in Kubernetes (a pass finishing a deletion writes them)."""
+    if not valid_namespace(namespace):
+        raise status.not_found(NAMESPACES.plural, namespace)
     doc = rt.store.get(path_of(namespace))
     if doc is not None and _terminating(doc.data):
         raise _forbidden(
@@ -254,7 +256,8 @@ def create(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
     options = WriteOptions.from_query(query)
     obj = _decoded(body, content_type, None)
     meta = as_map(obj.get("metadata"))
-    name = meta.get("name") or (_generated(meta["generateName"]) if meta.get("generateName") else None)
+    prefix = meta.get("generateName")
+    name = meta.get("name") or (_generated(prefix) if isinstance(prefix, str) and prefix else None)
     if not name:
         raise status.invalid(NAMESPACES.kind, "", [Cause(
             "Required value: name or generateName is required", "metadata.name", "FieldValueRequired")])
@@ -335,7 +338,7 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
         raise status.method_not_allowed("namespaces are patched by name")
     media = writes.media_type(content_type)
     if media == writes.APPLY_PATCH:
-        raise status.unsupported_media_type(writes.NO_SERVER_SIDE_APPLY)
+        raise status.unsupported_media_type(patching.NO_SERVER_SIDE_APPLY)
     if media not in writes.PATCH_TYPES:
         raise status.unsupported_media_type(
             "the body of the request was in an unknown format - accepted media types include: "

@@ -39,9 +39,31 @@ def path_of(resource: Resource, namespace: str, name: str) -> str:
     return f"namespaces/{namespace}/{collection_of(resource)}/{name}"
 
 
+MAX_ID_BYTES = 1500  # Firestore's limit on a document id
+
+
+def valid_id(name: str) -> bool:
+    """A name Firestore can hold as a document id: not empty, no ``/``, not ``.`` or
+    ``..``, not ``__x__``, at most 1,500 bytes. Anything else is stored nowhere, so it
+    reads as absent (and a query naming it would be refused: InvalidArgument)."""
+    return (
+        bool(name) and "/" not in name and name not in (".", "..")
+        and not (name.startswith("__") and name.endswith("__"))
+        and len(name.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES
+    )
+
+
+def valid_namespace(namespace: str) -> bool:
+    """A name a namespace can have (a DNS label, so also a document id): no other one
+    exists, so what is addressed in it is not found (docs/kube-api.md §9)."""
+    from functions.api.names import namespace_problem
+
+    return valid_id(namespace) and namespace_problem(namespace) is None
+
+
 def load(store: Store, resource: Resource, namespace: str, name: str) -> Doc | None:
-    """The stored document, or None; a name Firestore cannot hold as an id reads as absent."""
-    if not name or "/" in name or name in (".", "..") or (name.startswith("__") and name.endswith("__")):
+    """The stored document, or None; a name or namespace that cannot be stored reads as absent."""
+    if not valid_namespace(namespace) or not valid_id(name):
         return None
     return store.get(path_of(resource, namespace, name))
 

@@ -17,7 +17,7 @@ import json_merge_patch  # type: ignore[import-untyped]
 import jsonpatch
 import jsonpointer
 
-from functions.kubeapi import openapi, strategic
+from functions.kubeapi import codec, openapi, strategic
 from functions.kubeapi.status import ApiError, bad_request, unsupported_media_type
 
 JSON_PATCH = "application/json-patch+json"
@@ -25,15 +25,17 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 SUPPORTED = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
+NO_SERVER_SIDE_APPLY = (
+    "server-side apply is not supported by firecontrol; use client-side kubectl apply "
+    "(kubectl apply without --server-side)"
+)
 
 
 def apply_patch(current: dict[str, Any], body: bytes, content_type: str, gvk: tuple[str, str, str]) -> dict[str, Any]:
     """``current`` (the object as served) with the patch in ``body`` applied; ``current`` is not modified."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == APPLY_PATCH:
-        raise unsupported_media_type(
-            "server-side apply is not supported by firecontrol; use client-side kubectl apply "
-            "(kubectl apply without --server-side)")
+        raise unsupported_media_type(NO_SERVER_SIDE_APPLY)
     if media_type not in SUPPORTED:
         raise unsupported_media_type(
             f"the body of the request was in an unknown format - accepted media types include: {', '.join(SUPPORTED)}")
@@ -56,7 +58,7 @@ def apply_patch(current: dict[str, Any], body: bytes, content_type: str, gvk: tu
 
 def _decode(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return codec.loads_json(body, "the patch")
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise bad_request(f"error decoding patch: {e}") from None
 

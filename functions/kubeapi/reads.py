@@ -27,7 +27,7 @@ from google.cloud.firestore_v1.base_query import BaseFilter, FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from functions.kubeapi import resources
-from functions.kubeapi.objects import Query, collection_of, load, serve
+from functions.kubeapi.objects import Query, collection_of, load, serve, valid_id, valid_namespace
 from functions.kubeapi.resources import Resource
 from functions.kubeapi.routes import Route
 from functions.kubeapi.status import bad_request, gone, not_found
@@ -123,7 +123,10 @@ def plan_list(resource: Resource, namespace: str | None, label_text: str, field_
     if label_text.strip():
         labels = selectors.parse_label_selector(label_text)
         plan.label_match = labels.matches
-        pushed += selectors.label_filters(labels)
+        if resource is not resources.REPLICATION_CONTROLLERS:
+            # A controller stored without labels is served with its template's
+            # (``served.labels_of``): only the served object can say it matches.
+            pushed += selectors.label_filters(labels)
     if field_text.strip():
         fields = selectors.parse_field_selector(resource, field_text)
         plan.field_match = fields.matches
@@ -134,6 +137,10 @@ def plan_list(resource: Resource, namespace: str | None, label_text: str, field_
                 plan.nothing = True
         plan.name = fields.name
         pushed += [FieldFilter(path, "==", value) for path, value in sorted(fields.equal.items())]
+    if plan.namespace is not None and not valid_namespace(plan.namespace):
+        plan.nothing = True  # no namespace has that name: nothing is stored in it
+    if plan.name is not None and not valid_id(plan.name):
+        plan.nothing = True  # nor is anything under a name Firestore cannot hold
     if plan.namespace is not None:  # collection-group queries on fields need indexes we do not make
         plan.filters = pushed
     return plan
@@ -188,7 +195,7 @@ def read_page(rt: Runtime, route: Route, query: Query) -> Page:
     read_time = _requested_time(rt, query, token)
     reader = _Reader(rt, resource, plan, read_time)
     if plan.nothing:
-        return Page([], read_time or reader.now()[0], None)
+        return Page([], read_time or reader.now(reader.anywhere())[0], None)
     try:
         return reader.page(limit, token.start if token else None)
     except gexc.FailedPrecondition as error:
@@ -236,6 +243,11 @@ class _Reader:
             query = query.where(filter=FieldFilter(FieldPath.document_id(), "==", self.client.document(path)))
         return query.order_by(FieldPath.document_id())
 
+    def anywhere(self) -> Any:
+        """A query any read time can come from, whatever the plan names (a namespace no
+        namespace can be is no collection Firestore would query)."""
+        return self.client.collection(collection_of(self.resource))
+
     def _after(self, start: str | None) -> Any:
         query = self._base()
         if start is not None:
@@ -248,11 +260,7 @@ class _Reader:
         is a snapshot at; never the host's clock, which may be ahead of Firestore's (a
         watch from a version later than a write it has not seen takes that write as
         known)."""
-        aggregate: Any = (self._base() if query is None else query).limit(1).count(alias="n")
-        rows = aggregate.get()
-        self.rt.store.ops.add(reads=1)
-        result = next(r for row in rows for r in row)
-        return _datetime(result.read_time), not result.value
+        return firestore_now(self.rt, self._base() if query is None else query)
 
     def _docs(self, query: Any) -> Iterator[Doc]:
         """The query's documents; the first read fixes the read time of the rest."""
@@ -262,10 +270,10 @@ class _Reader:
             for snapshot in query.stream(read_time=self.read_time):
                 count += 1
                 if self.read_time is None and snapshot.read_time is not None:
-                    at = _datetime(snapshot.read_time)
+                    at = as_datetime(snapshot.read_time)
                     latest = at if latest is None else max(latest, at)
-                yield Doc(snapshot.reference.path, snapshot.to_dict() or {}, _datetime(snapshot.update_time),
-                          _datetime(snapshot.create_time))
+                yield Doc(snapshot.reference.path, snapshot.to_dict() or {}, as_datetime(snapshot.update_time),
+                          as_datetime(snapshot.create_time))
         finally:
             self.rt.store.ops.add(reads=max(1, count))
         if self.read_time is None and latest is not None:
@@ -334,7 +342,17 @@ class _Reader:
 
 
 
-def _datetime(value: Any) -> datetime:
+def firestore_now(rt: Runtime, query: Any) -> tuple[datetime, bool]:
+    """Firestore's read time now, and whether ``query`` has nothing then: a count of at
+    most one document (one read). What a list that read nothing is a snapshot at."""
+    aggregate: Any = query.limit(1).count(alias="n")
+    rows = aggregate.get()
+    rt.store.ops.add(reads=1)
+    result = next(r for row in rows for r in row)
+    return as_datetime(result.read_time), not result.value
+
+
+def as_datetime(value: Any) -> datetime:
     """A snapshot's read time: a datetime from some queries, a protobuf Timestamp from others."""
     if isinstance(value, datetime):
         return value

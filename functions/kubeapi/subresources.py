@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.api import kinds, legacy
 from functions.api.shapes import as_int, as_list, as_map
-from functions.kubeapi import resources
+from functions.kubeapi import codec, resources
 from functions.kubeapi.objects import Query, Reply, load, path_of, serve
 from functions.kubeapi.resources import Resource
 from functions.kubeapi.routes import Route
@@ -99,10 +99,26 @@ def scale(rt: Runtime, route: Route, method: str, body: bytes, content_type: str
     else:
         raise method_not_allowed("the server does not allow this method on the requested resource")
     replicas, version = _requested(wanted, name)
-    if method == "PATCH" and version == current["metadata"]["resourceVersion"]:
-        version = None  # the patch did not name one: the version read is not the user's condition
+    if method == "PATCH" and not _names_a_version(current, body, content_type):
+        version = None  # the version read is not the user's condition: a race is retried
     dry_run = query.get("dryRun") == "All"
     return _write_replicas(rt, resource, namespace, name, replicas, version, doc, dry_run)
+
+
+def _names_a_version(current: dict[str, Any], body: bytes, content_type: str) -> bool:
+    """Whether a patch sets ``metadata.resourceVersion`` (``kubectl scale
+    --resource-version=X``, X the current one included): applied to the Scale without
+    one, the result has one. A patch that cannot apply so (a JSON patch testing the
+    version) speaks of it too."""
+    from functions.kubeapi import patch
+    from functions.kubeapi.status import ApiError
+
+    meta = {k: v for k, v in current["metadata"].items() if k != "resourceVersion"}
+    try:
+        probe = patch.apply_patch({**current, "metadata": meta}, body, content_type, SCALE_GVK)
+    except ApiError:
+        return True
+    return bool(as_map(probe.get("metadata")).get("resourceVersion"))
 
 
 def _load(rt: Runtime, resource: Resource, namespace: str, name: str) -> Doc:
@@ -114,7 +130,7 @@ def _load(rt: Runtime, resource: Resource, namespace: str, name: str) -> Doc:
 
 def _decode(body: bytes) -> dict[str, Any]:
     try:
-        found = json.loads(body or b"{}")
+        found = codec.loads_json(body or b"{}", "the Scale")
     except (ValueError, UnicodeDecodeError) as error:
         raise bad_request(f"the body of the request was in an unknown format: {error}") from None
     if not isinstance(found, dict):

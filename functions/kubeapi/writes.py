@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from functions.api import shapes
 from functions.api.shapes import as_map
 from functions.api.storable import storage_problem
-from functions.kubeapi import status
+from functions.kubeapi import codec, status
 from functions.kubeapi.objects import Query, Reply, load, path_of, serve
 from functions.kubeapi.status import ApiError, Cause
 from functions.served import EPOCH, STATUS_ANNOTATION, served_object
@@ -50,10 +50,6 @@ PATCH_TYPES = (
     "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
 )
 APPLY_PATCH = "application/apply-patch+yaml"
-NO_SERVER_SIDE_APPLY = (
-    "server-side apply (application/apply-patch+yaml) is not supported by firecontrol; "
-    "use client-side `kubectl apply` (without --server-side)"
-)
 
 
 @dataclass(frozen=True)
@@ -101,13 +97,12 @@ def decode(body: bytes, content_type: str, kind: str) -> dict[str, Any]:
     """The object in a create or update body: JSON, or YAML for convenience. 400 with the
     decoder's message for what is not an object; 415 for another media type."""
     media = media_type(content_type)
+    what = f"the {kind}"
     try:
         if media in JSON_TYPES:
-            value = json.loads(body)
+            value = codec.loads_json(body, what)
         elif media in YAML_TYPES:
-            import yaml
-
-            value = yaml.safe_load(body)
+            value = codec.loads_yaml(body, what)
         else:
             raise status.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
@@ -199,12 +194,19 @@ def drop_path(obj: Any, path: str) -> None:
         node.pop(last, None)
 
 
-def field_validation(resource: Resource, obj: dict[str, Any], option: str) -> list[str]:
-    """Fields Kubernetes itself does not know (the OpenAPI schema): Strict refuses them
-    (400), Warn and Ignore drop them as the apiserver's decoder does, Warn says so."""
+def field_validation(
+    resource: Resource, obj: dict[str, Any], option: str, current: dict[str, Any] | None = None,
+) -> list[str]:
+    """Fields Kubernetes itself does not know (the OpenAPI schema) that this write brings:
+    Strict refuses them (400), Warn and Ignore drop them as the apiserver's decoder does,
+    Warn says so. Those the object already has (``current``, as served: a Firestore client
+    may write any field, DESIGN keeps them) are this write's no more than the rest of
+    what it did not change: kept, and the parser's "kept but not used" says so."""
     from functions.kubeapi import openapi
 
-    unknown = openapi.unknown_fields((resource.group, resource.version, resource.kind), obj)
+    gvk = (resource.group, resource.version, resource.kind)
+    stored = set(openapi.unknown_fields(gvk, current)) if current is not None else set()
+    unknown = [p for p in openapi.unknown_fields(gvk, obj) if p not in stored]
     if unknown and option == "Strict":
         raise status.bad_request("strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown))
     for path in unknown:
@@ -343,11 +345,17 @@ def create(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
     check_identity(obj, resource, namespace, None)
     meta = as_map(obj.get("metadata"))
     name, prefix = meta.get("name"), meta.get("generateName")
-    if not name and not (isinstance(prefix, str) and prefix):
+    for field_name, value in (("name", name), ("generateName", prefix)):
+        if value is not None and not isinstance(value, str):
+            raise status.invalid(resource.kind, "", [Cause(
+                f"Invalid value: {json.dumps(value)[:80]}: must be a string", f"metadata.{field_name}",
+                "FieldValueInvalid",
+            )], resource.group)
+    if not name and not prefix:
         raise status.invalid(resource.kind, "", [Cause(
             "Required value: name or generateName is required", "metadata.name", "FieldValueRequired",
         )], resource.group)
-    namespaces.check_writable(rt, namespace, resource.plural, name if isinstance(name, str) else "", resource.group)
+    namespaces.check_creatable(rt, namespace, resource.plural, name or "", resource.group)
     warnings = field_validation(resource, obj, options.field_validation)
     for attempt in range(1, ATTEMPTS + 1):
         chosen = name if isinstance(name, str) and name else _generated(str(prefix))
@@ -433,7 +441,6 @@ def update(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
     """PUT of an object: the whole user part replaced. With ``metadata.resourceVersion``
     the write is conditioned on it (409 if the object moved); without, on the read,
     again on a race (these kinds allow unconditional updates). No create-on-update: 404."""
-    from functions.kubeapi import namespaces
     from functions.store import StaleWrite
 
     resource = route.resource
@@ -443,15 +450,16 @@ def update(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
     options = WriteOptions.from_query(query)
     obj = decode(body, content_type, resource.kind)
     check_identity(obj, resource, route.namespace, route.name)
-    namespaces.check_writable(rt, route.namespace, resource.plural, route.name, resource.group)
-    warnings = field_validation(resource, obj, options.field_validation)
     expected = _rv_of(obj)
     for _ in range(ATTEMPTS):
         doc = _must_load(rt, route)
-        if expected is not None and expected != serve(resource, doc)["metadata"]["resourceVersion"]:
+        current = serve(resource, doc)
+        if expected is not None and expected != current["metadata"]["resourceVersion"]:
             raise _stale(route)
+        written = copy.deepcopy(obj)
+        warnings = field_validation(resource, written, options.field_validation, current)
         try:
-            reply, _wrote = write_over(rt, route, doc, obj, options)
+            reply, _wrote = write_over(rt, route, doc, written, options)
         except StaleWrite:
             if expected is not None:
                 raise _stale(route) from None
@@ -465,7 +473,6 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
     """PATCH: the patch applied to the object as served, then the update path, from a
     fresh read on a race. A patch that sets a resourceVersion other than the current
     one is stale (409); server-side apply is refused (415)."""
-    from functions.kubeapi import namespaces
     from functions.kubeapi import patch as patching
     from functions.store import StaleWrite
 
@@ -473,7 +480,7 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
     _kind(resource)
     media = media_type(content_type)
     if media == APPLY_PATCH:
-        raise status.unsupported_media_type(NO_SERVER_SIDE_APPLY)
+        raise status.unsupported_media_type(patching.NO_SERVER_SIDE_APPLY)
     if media not in PATCH_TYPES:
         raise status.unsupported_media_type(
             "the body of the request was in an unknown format - accepted media types include: "
@@ -482,7 +489,6 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
     if route.namespace is None or route.name is None:
         raise status.method_not_allowed(f"{resource.plural} are patched by name in a namespace")
     options = WriteOptions.from_query(query)
-    namespaces.check_writable(rt, route.namespace, resource.plural, route.name, resource.group)
     gvk = (resource.group, resource.version, resource.kind)
     for _ in range(ATTEMPTS):
         doc = _must_load(rt, route)
@@ -491,7 +497,8 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
         if _rv_of(patched) not in (None, served["metadata"]["resourceVersion"]):
             raise _stale(route)
         check_identity(patched, resource, route.namespace, route.name)
-        warnings = field_validation(resource, patched, options.field_validation)
+        codec.checked(patched, "the patched object")
+        warnings = field_validation(resource, patched, options.field_validation, served)
         try:
             reply, _wrote = write_over(rt, route, doc, patched, options)
         except StaleWrite:

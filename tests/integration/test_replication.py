@@ -200,15 +200,10 @@ def test_real_v1_manifest_and_2014_shape(rt: Runtime) -> None:
     sync(rt, "nginx")
     assert len(active(rt.store)) == 3
 
-    # The July 2014 file asks for hostPort 8080 on containerPort 80: a pod is its own VM,
-    # so that cannot be honoured, and it is refused with a message (docs/kube-api.md §12).
+    # The July 2014 file asks for hostPort 8080 on containerPort 80: honoured (the agent
+    # redirects the VM's port 8080 to the container's 80), the controller synced as it is.
     legacy_rc = fixture("rc-2014.json")
     path = doc_path("legacy", CONTROLLERS, "nginx-controller")
-    rt.store.client.document(path).set(legacy_rc)
-    assert sync_controller(rt.store, rt.settings, "legacy", "nginx-controller", rt.clock).invalid
-    assert "hostPort: 8080 cannot be honoured" in failure(rc_data(rt.store, "nginx-controller", "legacy"))["message"]  # type: ignore[index, operator]
-    # With hostPort equal to the containerPort (the VM's own port), it runs.
-    legacy_rc["desiredState"]["podTemplate"]["desiredState"]["manifest"]["containers"][0]["ports"][0]["hostPort"] = 80
     rt.store.client.document(path).set(legacy_rc)
     sync_controller(rt.store, rt.settings, "legacy", "nginx-controller", rt.clock)
     legacy = active(rt.store, "legacy")
@@ -216,7 +211,7 @@ def test_real_v1_manifest_and_2014_shape(rt: Runtime) -> None:
     assert all(p.labels == {"name": "nginx"} for p in legacy)
     stored = rt.store.client.document(legacy[0].path).get().to_dict() or {}
     assert stored["spec"]["containers"][0]["image"] == "dockerfile/nginx"
-    assert stored["spec"]["containers"][0]["ports"][0] == {"containerPort": 80, "hostPort": 80, "protocol": "TCP"}
+    assert stored["spec"]["containers"][0]["ports"][0] == {"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}
     data = rc_data(rt.store, "nginx-controller", "legacy")
     assert "desiredState" in data and "spec" not in data  # the user's document is not rewritten
     # a second pass reads its own writes back and finds nothing to do

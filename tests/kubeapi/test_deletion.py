@@ -203,3 +203,38 @@ def test_http_delete_with_options_in_the_body(rt: Runtime, api: FlaskClient) -> 
     assert reply.json["metadata"]["finalizers"] == ["orphan"]
     stored = rt.store.get(path)
     assert stored is not None and stored.data["metadata"]["finalizers"] == ["orphan"]
+
+
+def test_delete_options_nested_past_the_parser_are_400(rt: Runtime) -> None:
+    an_rc(rt)
+    error = error_of(deletion.delete, rt, parse(f"{NS}/replicationcontrollers/web"), b"[" * 200000, {})
+    assert error.code == 400 and "nested" in error.message
+    assert rt.store.get("namespaces/default/replicationControllers/web") is not None
+
+
+@pytest.mark.parametrize("finalizers", [["orphan"], ["foregroundDeletion"], ["example.com/hold"], []])
+def test_a_background_delete_never_deletes_an_owner_held_by_finalizers(rt: Runtime, finalizers: list[str]) -> None:
+    """Mid-orphan, a second ``kubectl delete rc web`` must not delete the controller: its
+    pods would then be collected before they are released."""
+    path = an_rc(rt)
+    meta: dict[str, Any] = {"finalizers": finalizers} if finalizers else {}
+    if finalizers != ["example.com/hold"]:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    rt.store.client.document(path).update({f"metadata.{k}": v for k, v in meta.items()})
+    reply = delete(rt, f"{NS}/replicationcontrollers/web")
+    doc = rt.store.get(path)
+    assert doc is not None, "deleted while held"
+    assert reply.body["kind"] == "ReplicationController" and reply.body["metadata"]["deletionTimestamp"]
+    assert doc.data["metadata"].get("finalizers", []) == finalizers
+    assert doc.data["metadata"]["deletionTimestamp"] is not None
+
+
+def test_a_namespace_delete_marks_an_owner_held_by_a_finalizer(rt: Runtime) -> None:
+    from functions.kubeapi import namespaces
+
+    path = an_rc(rt)
+    rt.store.client.document(path).update({"metadata.finalizers": ["orphan"]})
+    rt.store.put("namespaces/team/replicationControllers/held", rt.store.get(path).data)  # type: ignore[union-attr]
+    namespaces.empty(rt, "team")
+    doc = rt.store.get("namespaces/team/replicationControllers/held")
+    assert doc is not None and doc.data["metadata"]["deletionTimestamp"] is not None

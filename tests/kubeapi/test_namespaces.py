@@ -147,3 +147,42 @@ def test_http_namespaces(rt: Runtime, api: FlaskClient) -> None:
     assert api.delete(f"{ALL}/default").status_code == 403
     assert api.delete(f"{ALL}/web").status_code == 200
     assert api.get(f"{ALL}/web").status_code == 404
+
+
+def test_a_terminating_namespace_refuses_creates_only(rt: Runtime, api: FlaskClient) -> None:
+    """As Kubernetes: an update or a patch of what a terminating namespace still holds is
+    allowed (a controller's pass, a user's label); only new content is refused."""
+    held = {"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "web", "finalizers": ["example.com/hold"]},
+            "spec": {"replicas": 1, "selector": {"app": "web"},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}
+    rt.store.put("namespaces/team/replicationControllers/web", held)
+    namespaces.delete(rt, parse(f"{ALL}/team"), b"", {})
+    base = "/api/v1/namespaces/team/replicationcontrollers"
+    patched = api.patch(f"{base}/web", data=json.dumps({"metadata": {"labels": {"x": "y"}}}),
+                        content_type="application/merge-patch+json")
+    assert patched.status_code == 200, patched.data
+    obj = patched.json
+    assert obj is not None
+    obj["metadata"]["labels"] = {"x": "z"}
+    assert api.put(f"{base}/web", json=obj).status_code == 200
+    created = api.post(base, json={**held, "metadata": {"name": "new"}})
+    assert created.status_code == 403
+
+
+def test_the_list_s_version_is_firestores_read_time_not_the_local_clock(rt: Runtime) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from functions.served import resource_version
+
+    ahead = replace(rt, clock=lambda: datetime.now(UTC) + timedelta(seconds=30))
+    for setup in (lambda: None, lambda: create_ns(rt, "web")):
+        setup()
+        listed = namespaces.list_objects(ahead, parse(ALL), {})
+        rt.store.client.document("namespaces/later").set({"metadata": {"name": "later"}})
+        written = rt.store.get("namespaces/later")
+        assert written is not None
+        assert int(listed["metadata"]["resourceVersion"]) < int(resource_version(written.update_time))
+        rt.store.client.document("namespaces/later").delete()

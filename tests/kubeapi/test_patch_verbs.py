@@ -128,3 +128,61 @@ def test_patch_of_a_missing_object_is_404(rt: Runtime) -> None:
 def test_strict_validation_refuses_an_unknown_field_in_a_patch(rt: Runtime, current: dict[str, Any]) -> None:
     error = error_of(patch, rt, {"spec": {"foo": 1}}, MERGE, {"fieldValidation": "Strict"})
     assert (error.code, error.message) == (400, 'strict decoding error: unknown field "spec.foo"')
+
+
+# -- fields Kubernetes does not know, stored by another Firestore client --
+
+
+def a_stored_unknown_field(rt: Runtime) -> None:
+    """A controller a Firestore client wrote with ``spec.foo`` (DESIGN: kept and reported)."""
+    rt.store.client.document(PATH).set({
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"app": "web"}, "foo": 1,
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+    })
+
+
+def test_a_stored_unknown_field_does_not_block_a_strict_patch(rt: Runtime) -> None:
+    a_stored_unknown_field(rt)
+    reply = patch(rt, {"metadata": {"labels": {"x": "y"}}}, STRATEGIC, {"fieldValidation": "Strict"})
+    assert reply.code == 200
+    assert "unknown field spec.foo is kept but not used" in reply.warnings
+    assert stored(rt)["spec"]["foo"] == 1 and stored(rt)["metadata"]["labels"]["x"] == "y"
+
+
+def test_a_strict_patch_refuses_only_the_unknown_fields_it_adds(rt: Runtime) -> None:
+    a_stored_unknown_field(rt)
+    error = error_of(patch, rt, {"spec": {"bar": 2}}, MERGE, {"fieldValidation": "Strict"})
+    assert (error.code, error.message) == (400, 'strict decoding error: unknown field "spec.bar"')
+
+
+def test_a_warn_patch_drops_only_the_unknown_fields_it_adds(rt: Runtime) -> None:
+    a_stored_unknown_field(rt)
+    reply = patch(rt, {"spec": {"bar": 2}})
+    assert 'unknown field "spec.bar"' in reply.warnings and 'unknown field "spec.foo"' not in reply.warnings
+    assert stored(rt)["spec"]["foo"] == 1 and "bar" not in stored(rt)["spec"]
+
+
+def test_a_strict_put_of_the_served_object_keeps_a_stored_unknown_field(rt: Runtime) -> None:
+    from functions.kubeapi.objects import serve
+
+    a_stored_unknown_field(rt)
+    route = parse(f"{RCS}/web")
+    doc = rt.store.get(PATH)
+    assert doc is not None
+    obj = serve(route.resource, doc)
+    obj["spec"]["replicas"] = 2
+    reply = writes.update(rt, route, json.dumps(obj).encode(), "application/json", {"fieldValidation": "Strict"})
+    assert reply.code == 200 and stored(rt)["spec"]["foo"] == 1 and stored(rt)["spec"]["replicas"] == 2
+    obj["spec"]["bar"] = 3
+    del obj["metadata"]["resourceVersion"]
+    error = error_of(writes.update, rt, route, json.dumps(obj).encode(), "application/json",
+                     {"fieldValidation": "Strict"})
+    assert (error.code, error.message) == (400, 'strict decoding error: unknown field "spec.bar"')
+
+
+def test_a_patch_nested_past_the_parser_or_firestore_is_400(rt: Runtime, current: dict[str, Any]) -> None:
+    for body in (b"[" * 200000, b'{"spec":' * 30 + b"1" + b"}" * 30):
+        error = error_of(writes.patch, rt, parse(f"{RCS}/web"), body, MERGE, {})
+        assert error.code == 400 and "nested" in error.message

@@ -241,3 +241,20 @@ def test_only_forms_we_cannot_serve_is_406(api: FlaskClient) -> None:
     reply = api.get("/api/v1/namespaces/default/pods",
                     headers={"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"})
     assert reply.status_code == 406 and reply.json is not None and reply.json["reason"] == "NotAcceptable"
+
+
+def test_a_label_selector_finds_a_controller_stored_without_labels(api: FlaskClient, rt: Runtime) -> None:
+    """A controller stored without ``metadata.labels`` is served with its template's: the
+    selector matches it, so Firestore must not be asked for the stored labels."""
+    bare = rc_doc("bare", 1, "web")
+    bare["metadata"].pop("labels", None)
+    write_rc(rt.store, bare)
+    legacy = fixture("rc-2014.json")
+    legacy.pop("labels", None)
+    write_rc(rt.store, legacy)
+    served_legacy = ok(api.get(f"/api/v1/namespaces/default/replicationcontrollers/{legacy['id']}"))
+    key, value = next(iter(served_legacy["metadata"]["labels"].items()))
+    base = "/api/v1/namespaces/default/replicationcontrollers"
+    assert names(ok(api.get(base, query_string={"labelSelector": "app=web"}))) == ["bare"]
+    assert legacy["id"] in names(ok(api.get(base, query_string={"labelSelector": f"{key}={value}"})))
+    assert "bare" in names(ok(api.get("/api/v1/replicationcontrollers", query_string={"labelSelector": "app=web"})))

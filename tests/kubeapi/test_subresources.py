@@ -227,3 +227,45 @@ def test_a_followed_log_ends_when_its_client_is_gone() -> None:
                    lambda: next(checks), sleeps.append)
     assert list(lines) == ["first"]
     assert len(sleeps) == 2  # two intervals while the client was there, none after it left
+
+
+def test_a_patch_carrying_the_current_version_keeps_it_as_its_condition(
+    api: FlaskClient, rt: Runtime, monkeypatch: Any,
+) -> None:
+    """``kubectl scale --resource-version=X``: X is the version read, and the object
+    changes between the read and the write: 409, not a silent retry."""
+    from functions.kubeapi import patch as patching
+
+    write_rc(rt.store, rc_doc("web", 1))
+    version = ok(api.get(f"{RC}/web/scale"))["metadata"]["resourceVersion"]
+    original = patching.apply_patch
+
+    def racing(*args: Any) -> dict[str, Any]:
+        rt.store.client.document(doc_path("default", CONTROLLERS, "web")).update({"metadata.labels": {"x": "y"}})
+        return original(*args)
+
+    monkeypatch.setattr(patching, "apply_patch", racing)
+    body = {"metadata": {"resourceVersion": version}, "spec": {"replicas": 3}}
+    reply = api.patch(f"{RC}/web/scale", data=json.dumps(body), headers=MERGE)
+    assert reply.status_code == 409, reply.data
+    assert rc_data(rt.store, "web")["spec"]["replicas"] == 1
+
+
+def test_scale_in_a_terminating_namespace_is_allowed(api: FlaskClient, rt: Runtime) -> None:
+    """Kubernetes refuses only creates in a terminating namespace; a scale is an update."""
+    write_rc(rt.store, rc_doc("web", 1), "team")
+    rt.store.client.document(doc_path("team", CONTROLLERS, "web")).update({"metadata.finalizers": ["x/hold"]})
+    rt.store.client.document("namespaces/team").set({"metadata": {"name": "team",
+                                                                  "deletionTimestamp": "2024-01-01T00:00:00Z"},
+                                                     "status": {"phase": "Terminating"}})
+    base = "/api/v1/namespaces/team/replicationcontrollers/web/scale"
+    reply = api.patch(base, data=json.dumps({"spec": {"replicas": 2}}), headers=MERGE)
+    assert reply.status_code == 200, reply.data
+    assert rc_data(rt.store, "web", "team")["spec"]["replicas"] == 2
+
+
+def test_a_scale_body_nested_past_the_parser_is_400(api: FlaskClient, rt: Runtime) -> None:
+    write_rc(rt.store, rc_doc("web", 1))
+    for reply in (api.put(f"{RC}/web/scale", data=b"[" * 200000, content_type="application/json"),
+                  api.patch(f"{RC}/web/scale", data=b"[" * 200000, headers=MERGE)):
+        assert reply.status_code == 400, reply.data

@@ -313,7 +313,6 @@ def test_put_over_a_2014_document_stores_v1_and_keeps_its_status(rt: Runtime) ->
     from tests.helpers import fixture
 
     legacy = fixture("rc-2014.json")
-    legacy["desiredState"]["podTemplate"]["desiredState"]["manifest"]["containers"][0]["ports"][0].pop("hostPort")
     name = legacy["id"]
     path = f"namespaces/default/replicationControllers/{name}"
     rt.store.put(path, {**legacy, "status": {"replicas": 2}})
@@ -330,6 +329,60 @@ def test_put_over_a_2014_document_stores_v1_and_keeps_its_status(rt: Runtime) ->
     stored = rt.store.get(path)
     assert stored is not None and stored.data["spec"]["replicas"] == 1 and "desiredState" not in stored.data
     assert stored.data["status"] == {"replicas": 2}
+
+
+# -- hostile bodies --
+
+
+@pytest.mark.parametrize(("body", "media"), [
+    (b"[" * 200000, JSON), (b"[" * 20000, "application/yaml"), (b'{"a":' * 5000, JSON),
+])
+def test_a_body_nested_past_the_parser_is_400(rt: Runtime, body: bytes, media: str) -> None:
+    error = error_of(writes.create, rt, parse(RCS), body, media, {})
+    assert error.code == 400 and "nested" in error.message
+
+
+def test_an_object_nested_deeper_than_firestore_stores_is_400(rt: Runtime) -> None:
+    obj = rc()
+    node = obj["spec"]["template"]["spec"]["containers"][0]
+    for _ in range(30):
+        node["a"] = {}
+        node = node["a"]
+    for query in ({}, {"fieldValidation": "Ignore"}):
+        error = error_of(create, rt, obj, RCS, query)
+        assert error.code == 400 and "at most 20" in error.message
+    assert rt.store.get("namespaces/default/replicationControllers/web") is None
+
+
+def test_a_name_that_is_not_text_is_422(rt: Runtime) -> None:
+    for meta in ({"name": 5}, {"generateName": 5}, {"name": ["a"]}):
+        obj = rc()
+        obj["metadata"] = meta
+        error = error_of(create, rt, obj)
+        assert error.code == 422 and [c.field for c in error.causes] == [
+            "metadata.name" if "name" in meta else "metadata.generateName"], meta
+    assert rt.store.in_namespace("default", "replicationControllers") == []
+
+
+@pytest.mark.parametrize("namespace", ["__x__", "..", ".", "a.b", "x" * 200, "UPPER", "a_b", "é"])
+def test_a_namespace_no_namespace_can_be_is_not_found(api: FlaskClient, namespace: str) -> None:
+    from urllib.parse import quote
+
+    base = f"/api/v1/namespaces/{quote(namespace)}"
+    created = api.post(f"{base}/replicationcontrollers", json=rc())
+    assert created.status_code == 404, created.data
+    assert created.json is not None and created.json["message"] == f'namespaces "{namespace}" not found'
+    assert api.get(f"{base}/replicationcontrollers/web").status_code == 404
+    assert api.get(f"{base}/pods/p").status_code == 404
+    assert api.put(f"{base}/replicationcontrollers/web", json=rc()).status_code == 404
+    assert api.patch(f"{base}/replicationcontrollers/web", data=b"{}",
+                     content_type="application/merge-patch+json").status_code == 404
+    assert api.delete(f"{base}/replicationcontrollers/web").status_code == 404
+    assert api.get(f"{base}/replicationcontrollers/web/scale").status_code == 404
+    listed = api.get(f"{base}/pods")
+    assert listed.status_code == 200 and listed.json is not None and listed.json["items"] == []
+    assert listed.json["metadata"]["resourceVersion"]
+    assert api.delete(f"{base}/pods").status_code == 200
 
 
 # -- pure rules --

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter
 
-from functions.kubeapi import namespaces, streams, watch_diff
+from functions.kubeapi import namespaces, objects, streams, watch_diff
 from functions.kubeapi.objects import Query, serve
-from functions.kubeapi.resources import NAMESPACES
-from functions.kubeapi.status import ApiError, gone, method_not_allowed
+from functions.kubeapi.resources import NAMESPACES, REPLICATION_CONTROLLERS
+from functions.kubeapi.status import ApiError, gone, method_not_allowed, not_found
 from functions.kubeapi.watch_diff import Change, Membership, WatchOptions
 from functions.served import resource_version
 from functions.store import Doc
@@ -75,6 +75,8 @@ def stream(rt: Runtime, route: Route, query: Query, as_table: bool,
     ends soon after ``client_gone`` says true."""
     if route.resource.stored is None and route.resource != NAMESPACES:
         raise method_not_allowed(f"watch is not supported on {route.resource.plural}")
+    if route.namespace is not None and not objects.valid_namespace(route.namespace):
+        raise not_found("namespaces", route.namespace)  # no such namespace can exist
     options = watch_diff.parse_options(query)
     selection = _selection(route, query)
     include_object = query.get("includeObject", "Metadata")
@@ -116,19 +118,17 @@ def _selection(route: Route, query: Query) -> Selection:
         fields = selectors.parse_field_selector(route.resource, field_text)
         if not labels.empty:
             tests.append(lambda obj: labels.matches((obj.get("metadata") or {}).get("labels") or {}))
-            filters.extend(selectors.label_filters(labels))
+            if route.resource != REPLICATION_CONTROLLERS:  # an RC without labels is served with its template's
+                filters.extend(selectors.label_filters(labels))
         if not fields.empty:
             tests.append(lambda obj: fields.matches(dict(obj)))
             filters.extend(FieldFilter(path, "==", value) for path, value in sorted(fields.equal.items()))
-            namespace = namespace or fields.namespace
+            if fields.namespace is not None and not objects.valid_namespace(fields.namespace):
+                tests.append(lambda obj: False)  # a namespace no object can be in
+            else:
+                namespace = namespace or fields.namespace
             name = name or fields.name
     return Selection(lambda obj: all(test(obj) for test in tests), tuple(filters), namespace, name)
-
-
-def _document_id(name: str) -> bool:
-    """A name Firestore can hold as a document id (others match nothing stored)."""
-    return bool(name) and "/" not in name and name not in (".", "..") and not (
-        name.startswith("__") and name.endswith("__"))
 
 
 def _doc(snapshot: Any) -> Doc:
@@ -182,7 +182,7 @@ class _Watch:
             filters, name = [], None
         else:
             source = client.collection(f"namespaces/{namespace}/{collection}")
-        if name is not None and _document_id(name):
+        if name is not None and objects.valid_id(name):
             filters.append(FieldFilter("__name__", "==", source.document(name)))
         if filters:
             source = source.where(filter=filters[0] if len(filters) == 1 else And(filters))

@@ -538,3 +538,20 @@ def test_an_empty_lists_version_then_a_create_sends_the_added(rt: Runtime) -> No
     put(rt, "a")
     events = start(ahead, resourceVersion=listed["metadata"]["resourceVersion"], timeoutSeconds="1").rest()
     assert seen(events) == [("ADDED", "a")]
+
+
+def test_a_namespace_no_object_can_be_in_is_404_before_streaming(rt: Runtime) -> None:
+    for namespace in ("__x__", "Bad_Name"):
+        with pytest.raises(ApiError) as raised:
+            watch.stream(rt, routes.parse(f"/api/v1/namespaces/{namespace}/pods"), {}, False)
+        assert raised.value.code == 404 and raised.value.reason == "NotFound"
+
+
+def test_a_label_watch_finds_a_controller_served_with_its_template_labels(rt: Runtime) -> None:
+    from tests.helpers import rc_doc, write_rc
+
+    doc = rc_doc("web", 1)
+    doc["metadata"].pop("labels", None)  # served with the template's labels, as the apiserver defaults them
+    write_rc(rt.store, doc)
+    watcher = start(rt, "/api/v1/namespaces/default/replicationcontrollers", labelSelector="app=web")
+    assert seen(watcher.take(1)) == [("ADDED", "web")]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -131,3 +133,29 @@ def required_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed, and this test needs the real {name}")
     return path
+
+
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def instants(value: Any) -> Any:
+    """Timestamps as instants, so ``...Z`` and ``...+00:00`` compare equal."""
+    from datetime import datetime
+
+    if isinstance(value, dict):
+        return {k: instants(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [instants(v) for v in value]
+    if isinstance(value, str) and _TIME.match(value):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+def client_round_trip(value: dict[str, Any], model: str) -> Any:
+    """``value`` through the official kubernetes client's model ``model`` and back: the
+    schema oracle (a field the model lacks, or names otherwise, does not come back)."""
+    from kubernetes.client import ApiClient
+
+    client = ApiClient()
+    typed = client._ApiClient__deserialize(copy.deepcopy(value), model)  # type: ignore[attr-defined]
+    return client.sanitize_for_serialization(typed)  # type: ignore[no-untyped-call]

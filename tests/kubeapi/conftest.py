@@ -14,10 +14,9 @@ from functions.runtime import Runtime
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-@pytest.fixture
-def api(rt: Runtime) -> FlaskClient:
-    """A client of ``kube_api`` serving this test's project: ``api.get("/api/v1/pods")``."""
-    app = flask.Flask("kube_api_test")
+def _client(rt: Runtime, name: str) -> FlaskClient:
+    """The real handler behind a Flask test client, serving ``rt``'s project."""
+    app = flask.Flask(name)
 
     @app.route("/", defaults={"path": ""}, methods=METHODS)
     @app.route("/<path:path>", methods=METHODS)
@@ -28,13 +27,12 @@ def api(rt: Runtime) -> FlaskClient:
 
 
 @pytest.fixture
+def api(rt: Runtime) -> FlaskClient:
+    """A client of ``kube_api`` serving this test's project: ``api.get("/api/v1/pods")``."""
+    return _client(rt, "kube_api_test")
+
+
+@pytest.fixture
 def cloud_api(crt: Runtime) -> FlaskClient:
     """``api`` with a cloud provider (the Compute emulator): for what reads a VM, like logs."""
-    app = flask.Flask("kube_api_cloud_test")
-
-    @app.route("/", defaults={"path": ""}, methods=METHODS)
-    @app.route("/<path:path>", methods=METHODS)
-    def serve(path: str) -> flask.Response:
-        return handle(crt, flask.request)
-
-    return app.test_client()
+    return _client(crt, "kube_api_cloud_test")

@@ -5,12 +5,10 @@ metadata; row objects and list metadata deserialize into the official client's m
 from __future__ import annotations
 
 import copy
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 
 from functions.api import kinds
 from functions.api.kinds import Kind
@@ -18,6 +16,7 @@ from functions.kubeapi import resources, tables
 from functions.kubeapi.resources import Resource
 from functions.kubeapi.status import ApiError
 from functions.served import served_object
+from tests.helpers import client_round_trip, instants
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -352,24 +351,6 @@ def test_a_list_keeps_its_paging_metadata() -> None:
 
 # ------------------------------------------------ the official client as oracle
 
-_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-def instants(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: instants(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [instants(v) for v in value]
-    if isinstance(value, str) and _TIME.match(value):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value
-
-
-def round_trip(value: dict[str, Any], model: str) -> Any:
-    client = ApiClient()
-    parsed = client._ApiClient__deserialize(copy.deepcopy(value), model)  # type: ignore[attr-defined]
-    return client.sanitize_for_serialization(parsed)  # type: ignore[no-untyped-call]
-
 
 SAMPLES = [
     (resources.PODS, "V1Pod", pod("Running", [crashing(2)], metadata={"deletionTimestamp": ago(seconds=3)})),
@@ -382,12 +363,12 @@ SAMPLES = [
 @pytest.mark.parametrize(("resource", "model", "obj"), SAMPLES)
 def test_row_objects_deserialize_into_the_clients_models(resource: Resource, model: str, obj: dict[str, Any]) -> None:
     partial = tables.table(resource, [obj], NOW)["rows"][0]["object"]
-    assert instants(round_trip(partial["metadata"], "V1ObjectMeta")) == instants(partial["metadata"])
+    assert instants(client_round_trip(partial["metadata"], "V1ObjectMeta")) == instants(partial["metadata"])
     full = tables.table(resource, [obj], NOW, "Object")["rows"][0]["object"]
-    assert instants(round_trip(full, model)) == instants(full)
+    assert instants(client_round_trip(full, model)) == instants(full)
 
 
 def test_the_tables_metadata_is_a_list_meta() -> None:
     listed = {"items": [pod()], "metadata": {"resourceVersion": "9", "continue": "t", "remainingItemCount": 1}}
     out = tables.table_for_list(resources.PODS, listed, NOW)
-    assert round_trip(out["metadata"], "V1ListMeta") == out["metadata"]
+    assert client_round_trip(out["metadata"], "V1ListMeta") == out["metadata"]

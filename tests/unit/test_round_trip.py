@@ -11,14 +11,10 @@ a pod whose agent reported it Running (conditions and containerStatuses).
 
 from __future__ import annotations
 
-import copy
-import re
-from datetime import datetime
 from typing import Any
 
 import kubernetes.client
 import pytest
-from kubernetes.client import ApiClient
 
 from emulator.compute import ComputeEmulator
 from functions.api.kinds import (
@@ -35,7 +31,7 @@ from functions.controllers.pods import sync_pod
 from functions.runtime import Runtime
 from functions.served import BOOKKEEPING, STATUS_ANNOTATION, served_object
 from functions.store import Doc
-from tests.helpers import rc_doc, wait_for, write_rc
+from tests.helpers import client_round_trip, instants, rc_doc, wait_for, write_rc
 from tests.integration.agent_support import Agent, agent_runtime, container, pod_doc_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -48,24 +44,10 @@ MODELS = {
 # Stored, never served: Firestore's TTL field on events.
 STORAGE_ONLY = {"Event": {"expireAt"}}
 PRIMITIVES = {"str", "int", "float", "bool", "datetime", "date", "object"}
-_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 def round_trip(obj: dict[str, Any], kind: str) -> Any:
-    client = ApiClient()
-    model = client._ApiClient__deserialize(copy.deepcopy(obj), MODELS[kind])  # type: ignore[attr-defined]
-    return client.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
-
-
-def instants(value: Any) -> Any:
-    """Timestamps as instants, so ``...Z`` and ``...+00:00`` compare equal."""
-    if isinstance(value, dict):
-        return {k: instants(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [instants(v) for v in value]
-    if isinstance(value, str) and _TIME.match(value):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value
+    return client_round_trip(obj, MODELS[kind])
 
 
 def unknown_paths(value: Any, type_name: str, path: str = "") -> list[str]:

@@ -251,3 +251,30 @@ def test_delete_a_folder_and_a_controller_with_its_pods(stack: Stack, guestbook:
     missing = stack.kubectl("delete", "rc", "guestbook", "-n", "rcs")
     assert missing.returncode == 1
     assert 'Error from server (NotFound): replicationcontrollers "guestbook" not found' in missing.stderr
+
+
+def test_2014_manifests_through_the_cli_are_v1_objects_to_kubectl(stack: Stack) -> None:
+    """The seed's 2014 controller and the July 2014 guestbook's redis-master pod, applied
+    with the CLI as published, are served as v1 objects; the pod runs on its VM (the
+    pod runtime's writes no longer break its conversion) and its hostPort is kept."""
+    fixtures = ROOT / "tests" / "fixtures"
+    for manifest in ("rc-2014.json", "redis-master-2014.json"):
+        applied = stack.cli("apply", "-n", "old", "-f", str(fixtures / manifest))
+        assert applied.returncode == 0, applied.stderr
+
+    def running() -> Json | None:
+        got = stack.kubectl_json("get", "pod", "redis-master-2", "-n", "old")
+        return got if got.get("status", {}).get("phase") == "Running" else None
+
+    pod = wait_for(running, timeout=45, interval=0.5)
+    assert (pod["apiVersion"], pod["kind"], pod["metadata"]["name"]) == ("v1", "Pod", "redis-master-2")
+    port = pod["spec"]["containers"][0]["ports"][0]
+    assert (port["containerPort"], port["hostPort"]) == (6379, 6379)
+    assert pod["spec"]["nodeName"] and pod["status"]["podIP"]
+    assert "desiredState" not in pod and "id" not in pod
+    rc = stack.kubectl_json("get", "rc", "nginx-controller", "-n", "old")
+    assert (rc["apiVersion"], rc["spec"]["replicas"], rc["spec"]["selector"]) == ("v1", 2, {"name": "nginx"})
+    assert rc["metadata"]["labels"] == {"name": "nginx"}
+    _running(stack, "old", "name=nginx", 2)
+    described = stack.kubectl_ok("describe", "rc", "nginx-controller", "-n", "old")
+    assert re.search(r"Selector:\s+name=nginx", described) and "2 Running" in described, described

@@ -231,14 +231,14 @@ def delete(rt: Runtime, route: Route, body: bytes, query: Query) -> Reply:
 def delete_collection(rt: Runtime, route: Route, body: bytes, query: Query) -> Reply:
     """DELETE of a namespace's collection: every object the label and field selectors
     match, each as a DELETE of it would; a ``Status`` Success."""
-    from functions.kubeapi import selectors
+    from functions.kubeapi import field_selectors, label_selectors
 
     resource = route.resource
     if route.namespace is None or resource.stored is None:
         raise status.method_not_allowed(f"{resource.plural} are deleted as a collection in a namespace")
     options = DeleteOptions.parse(body, query)
-    labels = selectors.parse_label_selector(query.get("labelSelector") or "")
-    fields = selectors.parse_field_selector(resource, query.get("fieldSelector") or "")
+    labels = label_selectors.parse_label_selector(query.get("labelSelector") or "")
+    fields = field_selectors.parse_field_selector(resource, query.get("fieldSelector") or "")
     held = rt.store.in_namespace(route.namespace, resource.stored.collection) if valid_namespace(route.namespace) else []
     for doc in held:
         served = serve(resource, doc)

@@ -162,11 +162,11 @@ def get(rt: Runtime, route: Route, query: Query) -> dict[str, Any]:
 
 def list_objects(rt: Runtime, route: Route, query: Query) -> dict[str, Any]:
     """Every namespace: the documents, the parents of stored objects, and ``default``."""
-    from functions.kubeapi import reads, selectors
+    from functions.kubeapi import field_selectors, label_selectors, reads
     from functions.served import resource_version
 
-    labels = selectors.parse_label_selector(query.get("labelSelector") or "")
-    fields = selectors.parse_field_selector(NAMESPACES, query.get("fieldSelector") or "")
+    labels = label_selectors.parse_label_selector(query.get("labelSelector") or "")
+    fields = field_selectors.parse_field_selector(NAMESPACES, query.get("fieldSelector") or "")
     collection = rt.store.client.collection(COLLECTION)
     refs = list(collection.list_documents())  # existing documents and parents of subcollections
     snapshots = list(collection.stream())

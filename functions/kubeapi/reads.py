@@ -116,19 +116,19 @@ class ListPlan:
 
 def plan_list(resource: Resource, namespace: str | None, label_text: str, field_text: str) -> ListPlan:
     """What to ask Firestore for a list with these selectors (400 on a bad one)."""
-    from functions.kubeapi import selectors
+    from functions.kubeapi import field_selectors, label_selectors
 
     plan = ListPlan(namespace)
     pushed: list[BaseFilter] = []
     if label_text.strip():
-        labels = selectors.parse_label_selector(label_text)
+        labels = label_selectors.parse_label_selector(label_text)
         plan.label_match = labels.matches
         if resource is not resources.REPLICATION_CONTROLLERS:
             # A controller stored without labels is served with its template's
             # (``served.labels_of``): only the served object can say it matches.
-            pushed += selectors.label_filters(labels)
+            pushed += label_selectors.label_filters(labels)
     if field_text.strip():
-        fields = selectors.parse_field_selector(resource, field_text)
+        fields = field_selectors.parse_field_selector(resource, field_text)
         plan.field_match = fields.matches
         if fields.namespace is not None:
             if plan.namespace is None:

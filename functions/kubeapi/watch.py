@@ -112,14 +112,14 @@ def _selection(route: Route, query: Query) -> Selection:
     label_text = query.get("labelSelector", "")
     field_text = query.get("fieldSelector", "")
     if label_text.strip() or field_text.strip():
-        from functions.kubeapi import selectors
+        from functions.kubeapi import field_selectors, label_selectors
 
-        labels = selectors.parse_label_selector(label_text)
-        fields = selectors.parse_field_selector(route.resource, field_text)
+        labels = label_selectors.parse_label_selector(label_text)
+        fields = field_selectors.parse_field_selector(route.resource, field_text)
         if not labels.empty:
             tests.append(lambda obj: labels.matches((obj.get("metadata") or {}).get("labels") or {}))
             if route.resource != REPLICATION_CONTROLLERS:  # an RC without labels is served with its template's
-                filters.extend(selectors.label_filters(labels))
+                filters.extend(label_selectors.label_filters(labels))
         if not fields.empty:
             tests.append(lambda obj: fields.matches(dict(obj)))
             filters.extend(FieldFilter(path, "==", value) for path, value in sorted(fields.equal.items()))

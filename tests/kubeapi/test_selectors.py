@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from functions.api import kinds
-from functions.kubeapi import resources, selectors
-from functions.kubeapi.selectors import parse_field_selector, parse_label_selector
+from functions.kubeapi import label_selectors, resources
+from functions.kubeapi.field_selectors import parse_field_selector
+from functions.kubeapi.label_selectors import parse_label_selector
 from functions.kubeapi.status import ApiError
 from functions.served import served_object
 from functions.store import Store
@@ -237,12 +238,12 @@ def test_label_filters_find_v1_and_2014_documents(store: Store) -> None:
                               "desiredState": {"manifest": {"containers": [{"name": "c", "image": "nginx"}]}}})
     store.put(f"{pods}/other", {"metadata": {"name": "other", "labels": {"app": "db"}}})
     query = parse_label_selector("app=web,app.kubernetes.io/part-of=shop,tier!=back")
-    (condition,) = selectors.label_filters(query)
+    (condition,) = label_selectors.label_filters(query)
     found = list(store.client.collection(pods).where(filter=condition).stream())
     assert sorted(s.id for s in found) == ["old", "v1"]
     served = [served_object(kinds.POD, s.to_dict() or {}, s.reference.path, NOW, NOW) for s in found]
     assert all(query.matches(o["metadata"].get("labels") or {}) for o in served)
-    assert selectors.label_filters(parse_label_selector("tier notin (x)")) == []
+    assert label_selectors.label_filters(parse_label_selector("tier notin (x)")) == []
 
 
 def test_field_pushdown_finds_the_matching_events(store: Store) -> None:

@@ -241,10 +241,10 @@ def _check_name(name: Any) -> str:
 
 
 def _decoded(body: bytes, content_type: str, name: str | None) -> dict[str, Any]:
-    from functions.kubeapi import writes
+    from functions.kubeapi import checks, writes
 
     obj = writes.decode(body, content_type, NAMESPACES.kind)
-    writes.check_identity(obj, NAMESPACES, None, name)
+    checks.check_identity(obj, NAMESPACES, None, name)
     return obj
 
 
@@ -331,8 +331,8 @@ def update(rt: Runtime, route: Route, body: bytes, content_type: str, query: Que
 
 def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Query) -> Reply:
     """PATCH: applied to the namespace as served, then stored as a PUT of it would be."""
+    from functions.kubeapi import checks, writes
     from functions.kubeapi import patch as patching
-    from functions.kubeapi import writes
 
     if route.name is None:
         raise status.method_not_allowed("namespaces are patched by name")
@@ -350,7 +350,7 @@ def patch(rt: Runtime, route: Route, body: bytes, content_type: str, query: Quer
     version = writes._rv_of(patched)
     if version not in (None, served["metadata"]["resourceVersion"]):
         raise status.conflict(NAMESPACES.plural, route.name, status.STALE)
-    writes.check_identity(patched, NAMESPACES, None, route.name)
+    checks.check_identity(patched, NAMESPACES, None, route.name)
     return _write(rt, route.name, patched, options, version)
 
 

@@ -194,7 +194,7 @@ def _write_replicas(rt: Runtime, resource: Resource, namespace: str, name: str, 
             raise error
         if new == doc.data or dry_run:
             return Reply(200, _scale_with(resource, doc, new))
-        from functions.kubeapi.writes import next_generation
+        from functions.kubeapi.checks import next_generation
 
         fields: dict[str, Any] = {field_path: replicas}
         generation = next_generation(kind_of(resource), new, doc.data)  # spec moved: so does generation

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from functions.kubeapi import writes
+from functions.kubeapi import checks, writes
 from functions.kubeapi.objects import Reply
 from functions.kubeapi.routes import Route, parse
 from functions.kubeapi.status import ApiError
@@ -390,9 +390,9 @@ def test_a_namespace_no_namespace_can_be_is_not_found(api: FlaskClient, namespac
 
 def test_drop_path_removes_a_nested_field() -> None:
     obj = {"spec": {"containers": [{"name": "a", "foo": 1}], "bar": 2}}
-    writes.drop_path(obj, "spec.containers[0].foo")
-    writes.drop_path(obj, "spec.bar")
-    writes.drop_path(obj, "spec.nothing[3].x")
+    checks.drop_path(obj, "spec.containers[0].foo")
+    checks.drop_path(obj, "spec.bar")
+    checks.drop_path(obj, "spec.nothing[3].x")
     assert obj == {"spec": {"containers": [{"name": "a"}]}}
 
 

@@ -19,11 +19,11 @@ from google.api_core import exceptions as gexc
 
 from functions.cloudprovider.errors import TemporaryError
 from functions.coalesce import coalesced_pass
+from functions.controllers.propagation import cascade_delete
 from functions.controllers.replication import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
     ControllerKind,
-    cascade_delete,
     controller_uid,
     sync_controller,
 )

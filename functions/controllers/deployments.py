@@ -63,12 +63,8 @@ from functions.controllers.deployment_view import (
     event_for,
     revision_of,
 )
-from functions.controllers.replication import (
-    being_deleted,
-    orphaning,
-    owner_gone,
-    release_ref,
-)
+from functions.controllers.propagation import orphaning, owner_gone, release_ref
+from functions.controllers.replication import being_deleted
 from functions.logs import ref_fields
 from functions.objects import Contention, same_data
 from functions.pod_policy import PodInfo, as_dict, as_list

@@ -14,11 +14,11 @@ from google.api_core import exceptions as gexc
 
 from emulator.compute import ComputeEmulator
 from functions.controllers.pods import sync_pod
+from functions.controllers.propagation import cascade_delete
 from functions.controllers.replication import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
     ControllerKind,
-    cascade_delete,
     controller_uid,
     owner_ref,
     pods_at_rest,

@@ -93,7 +93,8 @@ def scale_up(router: TriggerRouter, firestore: FirestoreEmulator, compute: Compu
 def idle_tick(compute: ComputeEmulator, controllers: int, per: int) -> None:
     from _seed import running_pod  # beside this script
 
-    from functions.controllers.replication import controller_uid, owner_ref, sync_controller
+    from functions.controllers.replica_kinds import controller_uid, owner_ref
+    from functions.controllers.replication import sync_controller
     from functions.controllers.resync import resync_all
     from functions.vm_spec import instance_name
 

@@ -63,7 +63,8 @@ def seed(compute: ComputeEmulator, pods: int) -> None:
     from _seed import running_pod  # beside this script
     from google.cloud import firestore
 
-    from functions.controllers.replication import controller_uid, owner_ref, sync_controller
+    from functions.controllers.replica_kinds import controller_uid, owner_ref
+    from functions.controllers.replication import sync_controller
     from functions.store import Store
     from functions.vm_spec import instance_name
 

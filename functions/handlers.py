@@ -20,13 +20,13 @@ from google.api_core import exceptions as gexc
 from functions.cloudprovider.errors import TemporaryError
 from functions.coalesce import coalesced_pass
 from functions.controllers.propagation import cascade_delete
-from functions.controllers.replication import (
+from functions.controllers.replica_kinds import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
     ControllerKind,
     controller_uid,
-    sync_controller,
 )
+from functions.controllers.replication import sync_controller
 from functions.events import OWN_METADATA, DocumentChange, EventError, decode
 from functions.logs import ref_fields
 from functions.objects import Contention

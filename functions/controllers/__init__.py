@@ -2,6 +2,9 @@
 
 - ``replication``: the replication manager (a controller keeps N pods), for
   replication controllers and ReplicaSets alike (a ``ControllerKind`` each);
+  ``propagation`` what happens to its pods when it is deleted (orphan, foreground,
+  background cascade); ``replica_kinds`` what both are built from (the kinds, owner
+  references, the ``Plan``, the controller's guarded write, pod removal, events);
 - ``deployments``: the Deployment pass (``deployment_view`` its ReplicaSets as it sees
   them, ``deployment_rollout`` the strategies, ``deployment_status`` and
   ``deployment_conditions`` its status), and ``resync_deployments`` resync's part;

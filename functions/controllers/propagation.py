@@ -5,7 +5,8 @@ Marked for deletion (``deletionTimestamp``), a controller's pass is ``plan_delet
 ``orphan`` releases its pods, ``foregroundDeletion`` deletes them, then its own document
 goes (``owner_gone``). Deleted outright, its pods are taken by ``cascade_delete``, the
 background cascade, by exact owner reference. Kept apart from the pass
-(``replication``), whose ``Plan``, writes and events it builds on; the Deployment
+(``replication``, which calls ``plan_deletion``); both build on ``replica_kinds`` (the
+``Plan``, the controller's guarded write, pod removal and events). The Deployment
 controller shares the owner-side rules (``orphaning``, ``release_ref``, ``owner_gone``).
 """
 
@@ -17,18 +18,17 @@ from typing import Any
 
 from functions.api.controller import ReplicationControllerStatus
 from functions.api.meta import FOREGROUND, ORPHAN, finalizers_of
-from functions.controllers.replication import (
-    CASCADE_CHUNK,
+from functions.controllers.replica_kinds import (
     MAX_ATTEMPTS,
     POD_WRITES_PER_PASS,
     REPLICATION_CONTROLLER,
     Clock,
     ControllerKind,
     Plan,
-    _controller_writes,
-    _pods_message,
+    controller_writes,
     event_for,
     owner_ref,
+    pods_message,
     remove_pod,
 )
 from functions.logs import ref_fields
@@ -37,6 +37,8 @@ from functions.pod_policy import PodInfo, filter_active_pods
 from functions.store import Delete, Doc, StaleWrite, Store, Update, Write
 
 log = logging.getLogger("firecontrol.replication")  # one logger for the replication manager
+
+CASCADE_CHUNK = 400  # Firestore commits at most 500 writes
 
 
 def orphaning(data: Any) -> bool:
@@ -92,10 +94,10 @@ def plan_deletion(
     deleting = [p.name for p in batch] if going else []
     events: list[Write] = []
     if deleting:
-        events.append(event_for(rc.namespace, rc.name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting),
+        events.append(event_for(rc.namespace, rc.name, uid, "SuccessfulDelete", pods_message("Deleted", deleting),
                                 kind=kind))
     if releasing:
-        events.append(event_for(rc.namespace, rc.name, uid, "Orphaned", _pods_message("Released", releasing),
+        events.append(event_for(rc.namespace, rc.name, uid, "Orphaned", pods_message("Released", releasing),
                                 kind=kind))
     if not left and (ORPHAN in finalizers or FOREGROUND in finalizers or not finalizers):
         writes = [*pod_writes, owner_gone(rc.path, rc.data, rc.update_time), *events]
@@ -108,7 +110,7 @@ def plan_deletion(
     }
     if kind.counts_terminating:
         update["terminating_replicas"] = len({p.path for p in owned if p.being_deleted} | going)
-    rc_writes = _controller_writes(rc, uid, old.model_copy(update=update), generation, pod_writes=bool(pod_writes))
+    rc_writes = controller_writes(rc, uid, old.model_copy(update=update), generation, pod_writes=bool(pod_writes))
     writes = [*rc_writes, *pod_writes, *events] if rc_writes else []
     return Plan(writes=writes, deleting=deleting, releasing=releasing, more=more)
 
@@ -131,7 +133,7 @@ def cascade_delete(
             return deleted
         now = clock()
         writes = [remove_pod(p, now) for p in doomed]
-        message = _pods_message("Deleted", [p.name for p in doomed])
+        message = pods_message("Deleted", [p.name for p in doomed])
         writes.append(event_for(namespace, name, uid, "SuccessfulDelete", message, kind=kind))
         try:
             store.commit(writes, now)

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from google.api_core import exceptions as gexc
 
-from functions import fingerprint, quota
+from functions import quota
 from functions.api.admission import pod_problems
 from functions.api.controller import (
     ReplicationControllerStatus,
@@ -38,20 +38,28 @@ from functions.api.controller import (
 )
 from functions.api.meta import Condition, set_condition
 from functions.api.names import generate_pod_name
-from functions.api.parse import (
-    Parsed,
-    parse_controller,
-    parse_controller_status,
-    parse_pod,
-    parse_replicaset,
-    parse_replicaset_status,
-)
+from functions.api.parse import parse_pod
 from functions.api.replicaset import ReplicaSetStatus
 from functions.api.selector import LabelSelector
 from functions.config import Settings
+from functions.controllers.propagation import plan_deletion
+from functions.controllers.replica_kinds import (
+    MAX_ATTEMPTS,
+    POD_WRITES_PER_PASS,
+    REPLICATION_CONTROLLER,
+    Clock,
+    ControllerKind,
+    Plan,
+    controller_uid,
+    controller_writes,
+    event_for,
+    metadata_of,
+    owner_ref,
+    pods_message,
+    remove_pod,
+)
 from functions.logs import ref_fields
-from functions.objects import Contention, object_uid
-from functions.objects import event_for as object_event
+from functions.objects import Contention
 from functions.pod_policy import (
     VM_FINALIZER,
     PodInfo,
@@ -61,12 +69,9 @@ from functions.pod_policy import (
 )
 from functions.store import (
     COMMIT_BUDGET_BYTES,
-    CONTROLLERS,
     MAX_DOCUMENT_BYTES,
     PODS,
-    REPLICA_SETS,
     Create,
-    Delete,
     Doc,
     RecordEvent,
     StaleWrite,
@@ -79,9 +84,6 @@ from functions.store import (
 
 log = logging.getLogger("firecontrol.replication")
 
-MAX_ATTEMPTS = 12
-CASCADE_CHUNK = 400  # Firestore commits at most 500 writes
-POD_WRITES_PER_PASS = 450  # creates, deletes, adoptions and releases; the rest is the controller and events
 FAILURE = "ReplicaFailure"
 
 
@@ -95,83 +97,6 @@ class Workload(Protocol):
     def spec(self) -> Any: ...  # .replicas, .selector, .template, .min_ready_seconds
 
 
-@dataclass(frozen=True)
-class ControllerKind:
-    """One kind of replica-keeping controller: the same pass, its own documents.
-
-    ``parse(doc, namespace, name, max_replicas)`` gives an object with ``.name`` and a
-    ``.spec`` with ``replicas``, ``selector`` (a map or a ``LabelSelector``),
-    ``template`` and ``min_ready_seconds``. ``counts_terminating``: the status has
-    ``terminatingReplicas`` (apps/v1; the v1 ReplicationControllerStatus has not).
-    """
-
-    kind: str
-    api_version: str
-    collection: str
-    parse: Callable[[Any, str, str, int], Parsed[Any]]
-    parse_status: Callable[[Any], ReplicationControllerStatus]
-    counts_terminating: bool = False
-
-    def path(self, namespace: str, name: str) -> str:
-        return doc_path(namespace, self.collection, name)
-
-
-REPLICATION_CONTROLLER = ControllerKind(
-    "ReplicationController", "v1", CONTROLLERS, parse_controller, parse_controller_status
-)
-REPLICA_SET = ControllerKind(
-    "ReplicaSet", "apps/v1", REPLICA_SETS, parse_replicaset, parse_replicaset_status, counts_terminating=True
-)
-KINDS = (REPLICATION_CONTROLLER, REPLICA_SET)
-KIND = REPLICATION_CONTROLLER.kind  # the v1 kind's name, as before
-
-
-def kind_of_path(path: str) -> ControllerKind | None:
-    """The controller kind a document path is of (``namespaces/{ns}/{collection}/{name}``)."""
-    parts = path.split("/")
-    collection = parts[2] if len(parts) == 4 else None
-    return next((k for k in KINDS if k.collection == collection), None)
-
-
-def controller_uid(path: str, create_time: datetime) -> str:
-    return object_uid(path, create_time)
-
-
-def owner_ref(name: str, uid: str, kind: ControllerKind = REPLICATION_CONTROLLER) -> dict[str, Any]:
-    """The exact owner reference map the controller writes (and queries by)."""
-    return {
-        "apiVersion": kind.api_version,
-        "kind": kind.kind,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def event_for(
-    namespace: str, name: str, uid: str, reason: str, message: str, type_: str = "Normal",
-    kind: ControllerKind = REPLICATION_CONTROLLER,
-) -> RecordEvent:
-    return object_event(kind.kind, namespace, name, uid, reason, message, type_)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What one pass decided, as writes to commit together, and what they mean."""
-
-    writes: list[Write] = field(default_factory=list)
-    creating: list[str] = field(default_factory=list)
-    deleting: list[str] = field(default_factory=list)
-    adopting: list[str] = field(default_factory=list)
-    releasing: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    want: int = 0
-    active: int = 0
-    more: bool = False  # the burst cap was reached: another pass is needed
-    deleted_self: bool = False  # marked for deletion, its dependents dealt with: its document goes
-
-
 def _condition_set(conditions: list[Condition], new: Condition | None, now: datetime) -> list[Condition]:
     return set_condition(conditions, FAILURE, new, now)
 
@@ -180,50 +105,14 @@ def failure(reason: str, message: str) -> Condition:
     return Condition(type=FAILURE, status="True", reason=reason, message=message)
 
 
-def _metadata(rc: Doc) -> dict[str, Any] | None:
-    meta = rc.data.get("metadata", {})
-    return meta if isinstance(meta, dict) else None
-
-
 def _generation(rc: Doc, old: ReplicationControllerStatus) -> tuple[int, str]:
     raw_spec = rc.data.get("spec", rc.data.get("desiredState"))
     digest = spec_hash(raw_spec)
-    meta = _metadata(rc) or {}
+    meta = metadata_of(rc) or {}
     raw = meta.get("generation")
     current = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
     return next_generation(current, old.observed_generation, digest != old.spec_hash), digest
 
-
-def _controller_writes(
-    rc: Doc,
-    uid: str,
-    status: ReplicationControllerStatus,
-    generation: int,
-    pod_writes: bool,
-) -> list[Write]:
-    """The guarded write of the controller: status, uid, generation, resourceVersion.
-
-    Any commit that writes pods also changes ``metadata.resourceVersion``: an identical
-    rewrite does not move ``update_time``, and the precondition must see our commit.
-    """
-    fields: dict[str, Any] = {}
-    status_doc = status.to_doc()
-    if status_doc != rc.data.get("status"):
-        fields["status"] = status_doc
-    meta = _metadata(rc)
-    if meta is not None:
-        for key, value in (("uid", uid), ("generation", generation)):
-            if meta.get(key) != value:
-                fields[f"metadata.{key}"] = value
-        if fields or pod_writes:
-            version = meta.get("resourceVersion")
-            number = int(version) if isinstance(version, str) and version.isdigit() else 0
-            fields["metadata.resourceVersion"] = str(number + 1)
-    elif pod_writes:  # pragma: no cover - an invalid controller never writes pods
-        raise AssertionError("pods written for a controller without metadata")
-    if not fields:
-        return []
-    return [Update(rc.path, fields, if_updated_at=rc.update_time)]
 
 
 def new_pod(rc: Workload, namespace: str, ref: dict[str, Any], now: datetime) -> Create:
@@ -271,15 +160,6 @@ def refused_message(refused: Sequence[PodInfo]) -> str:
     )[:1000]
 
 
-def remove_pod(pod: PodInfo, now: datetime, owner_references: list[dict[str, Any]] | None = None) -> Write:
-    """Delete a pod at once if nothing holds it, else mark it for its finalizers' owner."""
-    if not pod.finalizers and owner_references is None:
-        return Delete(pod.path, if_updated_at=pod.update_time)
-    fields: dict[str, Any] = {"metadata.deletionTimestamp": now, fingerprint.FIELD: fingerprint.LEAVING}
-    if owner_references is not None:
-        fields["metadata.ownerReferences"] = owner_references
-    return Update(pod.path, fields, if_updated_at=pod.update_time)
-
 
 def _invalid(
     rc: Doc,
@@ -306,7 +186,7 @@ def _invalid(
     if kind.counts_terminating:
         update["terminating_replicas"] = sum(p.being_deleted for p in owned)
     status = old.model_copy(update=update)
-    writes = _controller_writes(rc, uid, status, generation, pod_writes=False)
+    writes = controller_writes(rc, uid, status, generation, pod_writes=False)
     old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
     if writes and (old_failure is None or (old_failure.reason, old_failure.message) != ("InvalidSpec", message)):
         writes.append(event_for(rc.namespace, rc.name, uid, "InvalidSpec", message, "Warning", kind))
@@ -331,8 +211,6 @@ def plan_sync(
     generation, digest = _generation(rc, old)
     owned = [p for p in pods if (p.controller_ref() or {}).get("uid") == uid]
     if being_deleted(rc.data):  # before the spec is even read: a marked controller makes nothing
-        from functions.controllers.propagation import plan_deletion  # it builds on this module
-
         return plan_deletion(rc, uid, old, generation, digest, owned, now, kind)
 
     def invalid(errors: list[str]) -> Plan:
@@ -475,9 +353,9 @@ def plan_sync(
     creating = [c.path.rsplit("/", 1)[1] for c in creates]
     deleting = [p.name for p in removing]
     if creating:
-        events.append(event_for(namespace, name, uid, "SuccessfulCreate", _pods_message("Created", creating), kind=kind))
+        events.append(event_for(namespace, name, uid, "SuccessfulCreate", pods_message("Created", creating), kind=kind))
     if deleting:
-        events.append(event_for(namespace, name, uid, "SuccessfulDelete", _pods_message("Deleted", deleting), kind=kind))
+        events.append(event_for(namespace, name, uid, "SuccessfulDelete", pods_message("Deleted", deleting), kind=kind))
     old_failure = next((c for c in old.conditions if c.type == FAILURE), None)
     if blocked is not None and (old_failure is None or (old_failure.reason, old_failure.message) != (blocked.reason, blocked.message)):
         events.append(event_for(namespace, name, uid, "FailedCreate", blocked.message or "", "Warning", kind))
@@ -485,7 +363,7 @@ def plan_sync(
     if parsed.unknown and digest != old.spec_hash:
         message = "fields not supported, kept but ignored: " + ", ".join(parsed.unknown)
         events.append(event_for(namespace, name, uid, "UnsupportedFields", message, "Warning", kind))
-    rc_writes = _controller_writes(rc, uid, status, generation, pod_writes=bool(pod_writes))
+    rc_writes = controller_writes(rc, uid, status, generation, pod_writes=bool(pod_writes))
     writes = [*rc_writes, *pod_writes, *events] if rc_writes else []
     return Plan(
         writes=writes,
@@ -537,9 +415,6 @@ def vm_failure(failing: Sequence[PodInfo]) -> Condition | None:
     message = f"{len(failing)} pod(s) cannot get a VM; {first.name}: {first.unschedulable}"
     return failure("FailedCreate", message[:1000])
 
-
-def _pods_message(verb: str, names: list[str]) -> str:
-    return f"{verb} pod: {names[0]}" if len(names) == 1 else f"{verb} {len(names)} pods: {', '.join(names)}"
 
 
 def plan_failure(
@@ -598,9 +473,6 @@ def read_pods(
         p for p in infos
         if selector.matches(p.labels) or (p.controller_ref() or {}).get("uid") == uid
     ]
-
-
-Clock = Callable[[], datetime]
 
 
 def sync_controller(

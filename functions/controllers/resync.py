@@ -82,17 +82,15 @@ from functions.controllers.node_lifecycle import (
 )
 from functions.controllers.pods import FINALIZER as VM_FINALIZER
 from functions.controllers.pods import STOPPED, sync_pod, vm_name_of, vm_zone_of
-from functions.controllers.replication import (
+from functions.controllers.replica_kinds import (
     KINDS,
     REPLICA_SET,
     REPLICATION_CONTROLLER,
-    AtRest,
     ControllerKind,
     controller_uid,
-    pods_at_rest,
     remove_pod,
-    sync_controller,
 )
+from functions.controllers.replication import AtRest, pods_at_rest, sync_controller
 from functions.controllers.resync_deployments import deployment_work, read_deployments
 from functions.controllers.services import FINALIZER as LB_FINALIZER
 from functions.controllers.services import held_load_balancer_names, sync_service

@@ -14,14 +14,13 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from functions.controllers.deployments import sync_deployment
-from functions.controllers.replication import (
+from functions.controllers.replica_kinds import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
     ControllerKind,
     controller_uid,
-    pods_at_rest,
-    sync_controller,
 )
+from functions.controllers.replication import pods_at_rest, sync_controller
 from functions.controllers.resync import resync_all
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import on_controller_change, on_deployment_change, on_replicaset_change

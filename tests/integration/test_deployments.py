@@ -17,7 +17,8 @@ from functions.controllers.deployments import (
     deployment_uid,
     sync_deployment,
 )
-from functions.controllers.replication import REPLICA_SET, controller_uid, sync_controller
+from functions.controllers.replica_kinds import REPLICA_SET, controller_uid
+from functions.controllers.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import (
     DEPLOYMENTS,

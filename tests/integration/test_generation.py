@@ -14,12 +14,8 @@ from typing import Any
 import pytest
 
 from functions.controllers.deployments import sync_deployment
-from functions.controllers.replication import (
-    REPLICA_SET,
-    REPLICATION_CONTROLLER,
-    ControllerKind,
-    sync_controller,
-)
+from functions.controllers.replica_kinds import REPLICA_SET, REPLICATION_CONTROLLER, ControllerKind
+from functions.controllers.replication import sync_controller
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, DEPLOYMENTS, REPLICA_SETS, doc_path
 from tests.helpers import rc_doc

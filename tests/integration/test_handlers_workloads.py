@@ -17,7 +17,7 @@ import pytest
 
 from emulator.compute import ComputeEmulator
 from emulator.firestore import FirestoreEmulator
-from functions.controllers.replication import REPLICA_SET
+from functions.controllers.replica_kinds import REPLICA_SET
 from functions.controllers.resync_deployments import (
     deployment_work,
     read_deployments,

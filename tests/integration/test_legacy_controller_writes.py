@@ -11,7 +11,8 @@ from typing import Any
 
 from emulator.compute import ComputeEmulator
 from functions.api.parse import parse_controller, parse_service
-from functions.controllers.replication import Plan, plan_failure, sync_controller
+from functions.controllers.replica_kinds import Plan
+from functions.controllers.replication import plan_failure, sync_controller
 from functions.controllers.services import sync_service
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import on_service_change

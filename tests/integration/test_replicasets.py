@@ -15,15 +15,14 @@ from google.api_core import exceptions as gexc
 from emulator.compute import ComputeEmulator
 from functions.controllers.pods import sync_pod
 from functions.controllers.propagation import cascade_delete
-from functions.controllers.replication import (
+from functions.controllers.replica_kinds import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
     ControllerKind,
     controller_uid,
     owner_ref,
-    pods_at_rest,
-    sync_controller,
 )
+from functions.controllers.replication import pods_at_rest, sync_controller
 from functions.controllers.resync import resync_all
 from functions.runtime import Runtime
 from functions.store import (

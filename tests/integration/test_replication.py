@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from functions.controllers.replication import controller_uid, owner_ref, sync_controller
+from functions.controllers.replica_kinds import controller_uid, owner_ref
+from functions.controllers.replication import sync_controller
 from functions.events import DocumentChange, StoredDocument
 from functions.handlers import on_controller_change
 from functions.runtime import Runtime

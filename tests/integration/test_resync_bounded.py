@@ -17,7 +17,7 @@ import pytest
 from emulator.compute import ComputeEmulator
 from functions.cloudprovider.names import UID_LABEL
 from functions.controllers.pods import FINALIZER, sync_pod
-from functions.controllers.replication import controller_uid, owner_ref
+from functions.controllers.replica_kinds import controller_uid, owner_ref
 from functions.controllers.resync import CURSOR, resync_all, summary_status
 from functions.objects import doc_uid
 from functions.runtime import Runtime

@@ -9,7 +9,7 @@ from typing import Any
 
 from emulator.compute import ComputeEmulator
 from functions.controllers.pods import FINALIZER
-from functions.controllers.replication import controller_uid, owner_ref
+from functions.controllers.replica_kinds import controller_uid, owner_ref
 from functions.controllers.resync import POD_BUDGET_BYTES, resync_all, slim
 from functions.fingerprint import vm_term
 from functions.runtime import Runtime

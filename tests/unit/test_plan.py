@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.config import Settings
-from functions.controllers.replication import controller_uid, owner_ref, plan_sync
+from functions.controllers.replica_kinds import controller_uid, owner_ref
+from functions.controllers.replication import plan_sync
 from functions.pod_policy import PodInfo, filter_active_pods, rank_for_deletion
 from functions.store import Create, Delete, Doc, RecordEvent, Update
 from tests.helpers import rc_doc

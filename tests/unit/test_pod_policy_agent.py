@@ -14,7 +14,8 @@ from functions.cloudprovider import InstanceInfo
 from functions.config import Settings
 from functions.controllers.node_lifecycle import node_verdict
 from functions.controllers.pods import FINALIZER, pod_status
-from functions.controllers.replication import controller_uid, owner_ref, plan_sync
+from functions.controllers.replica_kinds import controller_uid, owner_ref
+from functions.controllers.replication import plan_sync
 from functions.controllers.termination import grace_seconds, termination_step
 from functions.handlers import vm_to_release
 from functions.pod_policy import PodInfo, rank_for_deletion

@@ -11,15 +11,14 @@ import pytest
 from functions.api.parse import parse_replicaset, parse_replicaset_status
 from functions.api.replicaset import ReplicaSetStatus
 from functions.config import Settings
-from functions.controllers.replication import (
+from functions.controllers.replica_kinds import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
     controller_uid,
     kind_of_path,
     owner_ref,
-    plan_sync,
-    pods_at_rest,
 )
+from functions.controllers.replication import plan_sync, pods_at_rest
 from functions.pod_policy import PodInfo
 from functions.store import Create, Doc, RecordEvent, Update
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.stack import Json, Stack, running_stack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # a time bound: alone, after the rest
 PODS = 50
 SLACK = 5.0  # the bound: all Running within D + 5 s
 VCPUS = 2  # e2-small, the default machine type

@@ -18,6 +18,8 @@ from functions.events import decode
 from functions.store import Store
 from tests.helpers import pods, rc_data, rc_doc, wait_for, write_rc
 
+pytestmark = pytest.mark.serial  # measures time and memory: alone, after the rest
+
 TRIGGERS = {
     "sync_controller": "namespaces/{namespace}/replicationControllers/{name}",
     "sync_pod": "namespaces/{namespace}/pods/{name}",

@@ -25,6 +25,8 @@ from functions.store import CONTROLLERS, PODS, doc_path
 from functions.vm_spec import instance_name
 from tests.helpers import CrashBefore, pod_doc, pods, rc_doc, write_rc
 
+pytestmark = pytest.mark.serial  # measures time and memory: alone, after the rest
+
 ZONE = "us-central1-a"
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -159,3 +159,11 @@ def client_round_trip(value: dict[str, Any], model: str) -> Any:
     client = ApiClient()
     typed = client._ApiClient__deserialize(copy.deepcopy(value), model)  # type: ignore[attr-defined]
     return client.sanitize_for_serialization(typed)  # type: ignore[no-untyped-call]
+
+
+def ok_json(reply: Any) -> dict[str, Any]:
+    """The JSON body of a 200 reply from a Flask test client (its code checked first)."""
+    assert reply.status_code == 200, reply.data
+    assert reply.json is not None
+    data: dict[str, Any] = reply.json
+    return data

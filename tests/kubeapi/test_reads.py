@@ -16,7 +16,7 @@ from functions.kubeapi import reads, routes
 from functions.runtime import Runtime
 from functions.served import resource_version
 from functions.store import CONTROLLERS, EVENTS, PODS, doc_path
-from tests.helpers import fixture, pod_doc, rc_doc, write_rc
+from tests.helpers import fixture, ok_json, pod_doc, rc_doc, write_rc
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 
@@ -29,16 +29,9 @@ def names(listed: dict[str, Any]) -> list[str]:
     return [item["metadata"]["name"] for item in listed["items"]]
 
 
-def ok(reply: Any) -> dict[str, Any]:
-    assert reply.status_code == 200, reply.data
-    assert reply.json is not None
-    data: dict[str, Any] = reply.json
-    return data
-
-
 def test_get_serves_the_object(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 2))
-    obj = ok(api.get("/api/v1/namespaces/default/replicationcontrollers/web"))
+    obj = ok_json(api.get("/api/v1/namespaces/default/replicationcontrollers/web"))
     assert (obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]) == (
         "v1", "ReplicationController", "web", "default")
     stored = rt.store.get(doc_path("default", CONTROLLERS, "web"))
@@ -66,7 +59,7 @@ def test_list_is_a_kind_list_at_the_read_time(api: FlaskClient, rt: Runtime) -> 
     for name in ("b", "a", "c"):
         put_pod(rt, name, {"app": name})
     put_pod(rt, "other", {"app": "x"}, namespace="elsewhere")
-    listed = ok(api.get("/api/v1/namespaces/default/pods"))
+    listed = ok_json(api.get("/api/v1/namespaces/default/pods"))
     assert (listed["kind"], listed["apiVersion"]) == ("PodList", "v1")
     assert names(listed) == ["a", "b", "c"]
     assert "continue" not in listed["metadata"]
@@ -77,7 +70,7 @@ def test_list_is_a_kind_list_at_the_read_time(api: FlaskClient, rt: Runtime) -> 
 
 
 def test_an_empty_list_still_has_a_resource_version(api: FlaskClient) -> None:
-    listed = ok(api.get("/apis/apps/v1/namespaces/default/deployments"))
+    listed = ok_json(api.get("/apis/apps/v1/namespaces/default/deployments"))
     assert listed["kind"] == "DeploymentList" and listed["apiVersion"] == "apps/v1" and listed["items"] == []
     assert listed["metadata"]["resourceVersion"].isdigit()
 
@@ -101,10 +94,10 @@ def test_every_namespace_ordered_by_path(api: FlaskClient, rt: Runtime) -> None:
     put_pod(rt, "z", {"app": "a"}, namespace="a-ns")
     put_pod(rt, "a", {"app": "a"}, namespace="b-ns")
     put_pod(rt, "m", {"app": "a"}, namespace="a-ns")
-    listed = ok(api.get("/api/v1/pods"))
+    listed = ok_json(api.get("/api/v1/pods"))
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed["items"]] == [
         ("a-ns", "m"), ("a-ns", "z"), ("b-ns", "a")]
-    one = ok(api.get("/api/v1/pods?fieldSelector=metadata.namespace%3Db-ns"))
+    one = ok_json(api.get("/api/v1/pods?fieldSelector=metadata.namespace%3Db-ns"))
     assert names(one) == ["a"]
 
 
@@ -116,12 +109,12 @@ def test_label_selectors_find_v1_and_2014_documents(api: FlaskClient, rt: Runtim
     old = fixture("rc-2014.json")  # labels {"name": "nginx"} at the top level
     write_rc(rt.store, old)
     base = "/api/v1/namespaces/default/replicationcontrollers"
-    assert names(ok(api.get(f"{base}?labelSelector=name%3Dnginx"))) == ["nginx-controller"]
-    assert names(ok(api.get(f"{base}?labelSelector=app%3Dweb"))) == ["web"]
-    assert names(ok(api.get(f"{base}?labelSelector=app+in+(web,db)"))) == ["db", "web"]
-    assert names(ok(api.get(f"{base}?labelSelector=app!%3Dweb"))) == ["db", "nginx-controller"]
-    assert names(ok(api.get(f"{base}?labelSelector=!app"))) == ["nginx-controller"]
-    every = ok(api.get("/api/v1/replicationcontrollers?labelSelector=name%3Dnginx"))
+    assert names(ok_json(api.get(f"{base}?labelSelector=name%3Dnginx"))) == ["nginx-controller"]
+    assert names(ok_json(api.get(f"{base}?labelSelector=app%3Dweb"))) == ["web"]
+    assert names(ok_json(api.get(f"{base}?labelSelector=app+in+(web,db)"))) == ["db", "web"]
+    assert names(ok_json(api.get(f"{base}?labelSelector=app!%3Dweb"))) == ["db", "nginx-controller"]
+    assert names(ok_json(api.get(f"{base}?labelSelector=!app"))) == ["nginx-controller"]
+    every = ok_json(api.get("/api/v1/replicationcontrollers?labelSelector=name%3Dnginx"))
     assert names(every) == ["nginx-controller"]
 
 
@@ -137,10 +130,10 @@ def test_field_selectors(api: FlaskClient, rt: Runtime) -> None:
     put_pod(rt, "run", {"app": "a"}, status={"phase": "Running"})
     put_pod(rt, "wait", {"app": "a"})
     base = "/api/v1/namespaces/default/pods"
-    assert names(ok(api.get(f"{base}?fieldSelector=status.phase%3DRunning"))) == ["run"]
-    assert names(ok(api.get(f"{base}?fieldSelector=status.phase!%3DRunning"))) == ["wait"]
-    assert names(ok(api.get(f"{base}?fieldSelector=metadata.name%3Dwait"))) == ["wait"]
-    assert names(ok(api.get(f"{base}?fieldSelector=metadata.namespace%3Dother"))) == []
+    assert names(ok_json(api.get(f"{base}?fieldSelector=status.phase%3DRunning"))) == ["run"]
+    assert names(ok_json(api.get(f"{base}?fieldSelector=status.phase!%3DRunning"))) == ["wait"]
+    assert names(ok_json(api.get(f"{base}?fieldSelector=metadata.name%3Dwait"))) == ["wait"]
+    assert names(ok_json(api.get(f"{base}?fieldSelector=metadata.namespace%3Dother"))) == []
 
 
 def test_events_by_involved_object_as_describe_asks(api: FlaskClient, rt: Runtime) -> None:
@@ -152,14 +145,14 @@ def test_events_by_involved_object_as_describe_asks(api: FlaskClient, rt: Runtim
         })
     query = "fieldSelector=involvedObject.name%3Dweb,involvedObject.namespace%3Ddefault,involvedObject.kind%3D" \
             "ReplicationController"
-    assert names(ok(api.get(f"/api/v1/namespaces/default/events?{query}"))) == ["e1"]
+    assert names(ok_json(api.get(f"/api/v1/namespaces/default/events?{query}"))) == ["e1"]
 
 
 def test_pages_are_one_snapshot(api: FlaskClient, rt: Runtime) -> None:
     for name in ("a", "b", "c", "d", "e"):
         put_pod(rt, name, {"app": "x"})
     base = "/api/v1/namespaces/default/pods"
-    first = ok(api.get(f"{base}?limit=2"))
+    first = ok_json(api.get(f"{base}?limit=2"))
     assert names(first) == ["a", "b"]
     assert first["metadata"]["remainingItemCount"] == 3
     rv = first["metadata"]["resourceVersion"]
@@ -167,13 +160,13 @@ def test_pages_are_one_snapshot(api: FlaskClient, rt: Runtime) -> None:
     put_pod(rt, "bb", {"app": "x"})
     rt.store.client.document(doc_path("default", PODS, "d")).delete()
     put_pod(rt, "c", {"app": "changed"})
-    second = ok(api.get(f"{base}?limit=2&continue={first['metadata']['continue']}"))
+    second = ok_json(api.get(f"{base}?limit=2&continue={first['metadata']['continue']}"))
     assert names(second) == ["c", "d"]
     assert second["items"][0]["metadata"]["labels"] == {"app": "x"}
     assert second["metadata"]["resourceVersion"] == rv
-    third = ok(api.get(f"{base}?limit=2&continue={second['metadata']['continue']}"))
+    third = ok_json(api.get(f"{base}?limit=2&continue={second['metadata']['continue']}"))
     assert names(third) == ["e"] and "continue" not in third["metadata"]
-    assert names(ok(api.get(base))) == ["a", "b", "bb", "c", "e"]  # a fresh list sees the moves
+    assert names(ok_json(api.get(base))) == ["a", "b", "bb", "c", "e"]  # a fresh list sees the moves
 
 
 def test_pages_with_a_selector_fill_up_past_what_does_not_match(api: FlaskClient, rt: Runtime) -> None:
@@ -183,7 +176,7 @@ def test_pages_with_a_selector_fill_up_past_what_does_not_match(api: FlaskClient
     seen: list[str] = []
     token = ""
     for _ in range(5):
-        page = ok(api.get(base + (f"&continue={token}" if token else "")))
+        page = ok_json(api.get(base + (f"&continue={token}" if token else "")))
         assert len(page["items"]) <= 2 and "remainingItemCount" not in page["metadata"]
         seen += names(page)
         token = page["metadata"].get("continue", "")
@@ -196,10 +189,10 @@ def test_pages_over_every_namespace(api: FlaskClient, rt: Runtime) -> None:
     for namespace in ("n1", "n2"):
         for name in ("p", "q"):
             put_pod(rt, name, {"app": "x"}, namespace=namespace)
-    first = ok(api.get("/api/v1/pods?limit=3"))
+    first = ok_json(api.get("/api/v1/pods?limit=3"))
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in first["items"]] == [
         ("n1", "p"), ("n1", "q"), ("n2", "p")]
-    second = ok(api.get(f"/api/v1/pods?limit=3&continue={first['metadata']['continue']}"))
+    second = ok_json(api.get(f"/api/v1/pods?limit=3&continue={first['metadata']['continue']}"))
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in second["items"]] == [("n2", "q")]
 
 
@@ -225,15 +218,15 @@ def test_a_bad_continue_token_is_400(api: FlaskClient, rt: Runtime) -> None:
 
 def test_table_when_kubectl_asks(api: FlaskClient, rt: Runtime) -> None:
     put_pod(rt, "a", {"app": "x"})
-    table = ok(api.get("/api/v1/namespaces/default/pods?limit=500", headers={"Accept": TABLE}))
+    table = ok_json(api.get("/api/v1/namespaces/default/pods?limit=500", headers={"Accept": TABLE}))
     assert (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
     assert [c["name"] for c in table["columnDefinitions"]][:2] == ["Name", "Ready"]
     assert table["rows"][0]["cells"][0] == "a"
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
     assert table["metadata"]["resourceVersion"].isdigit()
-    one = ok(api.get("/api/v1/namespaces/default/pods/a?includeObject=Object", headers={"Accept": TABLE}))
+    one = ok_json(api.get("/api/v1/namespaces/default/pods/a?includeObject=Object", headers={"Accept": TABLE}))
     assert one["kind"] == "Table" and one["rows"][0]["object"]["kind"] == "Pod"
-    plain = ok(api.get("/api/v1/namespaces/default/pods/a", headers={"Accept": "application/json"}))
+    plain = ok_json(api.get("/api/v1/namespaces/default/pods/a", headers={"Accept": "application/json"}))
     assert plain["kind"] == "Pod"
 
 
@@ -252,9 +245,9 @@ def test_a_label_selector_finds_a_controller_stored_without_labels(api: FlaskCli
     legacy = fixture("rc-2014.json")
     legacy.pop("labels", None)
     write_rc(rt.store, legacy)
-    served_legacy = ok(api.get(f"/api/v1/namespaces/default/replicationcontrollers/{legacy['id']}"))
+    served_legacy = ok_json(api.get(f"/api/v1/namespaces/default/replicationcontrollers/{legacy['id']}"))
     key, value = next(iter(served_legacy["metadata"]["labels"].items()))
     base = "/api/v1/namespaces/default/replicationcontrollers"
-    assert names(ok(api.get(base, query_string={"labelSelector": "app=web"}))) == ["bare"]
-    assert legacy["id"] in names(ok(api.get(base, query_string={"labelSelector": f"{key}={value}"})))
-    assert "bare" in names(ok(api.get("/api/v1/replicationcontrollers", query_string={"labelSelector": "app=web"})))
+    assert names(ok_json(api.get(base, query_string={"labelSelector": "app=web"}))) == ["bare"]
+    assert legacy["id"] in names(ok_json(api.get(base, query_string={"labelSelector": f"{key}={value}"})))
+    assert "bare" in names(ok_json(api.get("/api/v1/replicationcontrollers", query_string={"labelSelector": "app=web"})))

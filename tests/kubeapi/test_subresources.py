@@ -15,24 +15,17 @@ from emulator.compute import ComputeEmulator
 from functions.runtime import Runtime
 from functions.store import CONTROLLERS, DEPLOYMENTS, PODS, doc_path
 from tests.cli.test_logs import emit, make_pod
-from tests.helpers import fixture, pod_doc, rc_data, rc_doc, write_rc
+from tests.helpers import fixture, ok_json, pod_doc, rc_data, rc_doc, write_rc
 
 RC = "/api/v1/namespaces/default/replicationcontrollers"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
-def ok(reply: Any) -> dict[str, Any]:
-    assert reply.status_code == 200, reply.data
-    assert reply.json is not None
-    data: dict[str, Any] = reply.json
-    return data
-
-
 def test_scale_of_a_controller(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 3))
     rt.store.client.document(doc_path("default", CONTROLLERS, "web")).update({"status": {"replicas": 2}})
-    obj = ok(api.get(f"{RC}/web"))
-    scale = ok(api.get(f"{RC}/web/scale"))
+    obj = ok_json(api.get(f"{RC}/web"))
+    scale = ok_json(api.get(f"{RC}/web/scale"))
     assert scale == {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
@@ -50,14 +43,14 @@ def test_a_defaulted_selector_is_the_template_s_labels(api: FlaskClient, rt: Run
     del doc["spec"]["selector"]
     doc["spec"]["template"]["metadata"]["labels"] = {"tier": "front", "app": "web"}
     write_rc(rt.store, doc)
-    assert ok(api.get(f"{RC}/web/scale"))["status"]["selector"] == "app=web,tier=front"
+    assert ok_json(api.get(f"{RC}/web/scale"))["status"]["selector"] == "app=web,tier=front"
 
 
 def test_put_scale_writes_spec_replicas_and_moves_the_generation(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 1))
-    before = ok(api.get(f"{RC}/web/scale"))
+    before = ok_json(api.get(f"{RC}/web/scale"))
     body = {**before, "spec": {"replicas": 4}}
-    after = ok(api.put(f"{RC}/web/scale", data=json.dumps(body), content_type="application/json"))
+    after = ok_json(api.put(f"{RC}/web/scale", data=json.dumps(body), content_type="application/json"))
     assert after["spec"]["replicas"] == 4
     assert int(after["metadata"]["resourceVersion"]) > int(before["metadata"]["resourceVersion"])
     stored = rc_data(rt.store, "web")
@@ -67,7 +60,7 @@ def test_put_scale_writes_spec_replicas_and_moves_the_generation(api: FlaskClien
 
 def test_put_with_a_stale_resource_version_is_409(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 1))
-    before = ok(api.get(f"{RC}/web/scale"))
+    before = ok_json(api.get(f"{RC}/web/scale"))
     rt.store.client.document(doc_path("default", CONTROLLERS, "web")).update({"status": {"replicas": 1}})
     reply = api.put(f"{RC}/web/scale", data=json.dumps({**before, "spec": {"replicas": 5}}),
                     content_type="application/json")
@@ -95,18 +88,18 @@ def test_over_the_cap_is_422_with_the_field(api: FlaskClient, rt: Runtime) -> No
 
 def test_kubectl_scale_s_merge_patch(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 1))
-    scale = ok(api.patch(f"{RC}/web/scale", data=json.dumps({"spec": {"replicas": 0}}), headers=MERGE))
+    scale = ok_json(api.patch(f"{RC}/web/scale", data=json.dumps({"spec": {"replicas": 0}}), headers=MERGE))
     assert scale["spec"]["replicas"] == 0 and rc_data(rt.store, "web")["spec"]["replicas"] == 0
     json_patch = [{"op": "replace", "path": "/spec/replicas", "value": 2}]
-    scale = ok(api.patch(f"{RC}/web/scale", data=json.dumps(json_patch),
+    scale = ok_json(api.patch(f"{RC}/web/scale", data=json.dumps(json_patch),
                          headers={"Content-Type": "application/json-patch+json"}))
     assert scale["spec"]["replicas"] == 2
 
 
 def test_a_patch_naming_an_old_version_is_409(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 1))
-    old = ok(api.get(f"{RC}/web/scale"))["metadata"]["resourceVersion"]
-    ok(api.patch(f"{RC}/web/scale", data=json.dumps({"spec": {"replicas": 2}}), headers=MERGE))
+    old = ok_json(api.get(f"{RC}/web/scale"))["metadata"]["resourceVersion"]
+    ok_json(api.patch(f"{RC}/web/scale", data=json.dumps({"spec": {"replicas": 2}}), headers=MERGE))
     reply = api.patch(f"{RC}/web/scale", data=json.dumps({"metadata": {"resourceVersion": old},
                                                           "spec": {"replicas": 3}}), headers=MERGE)
     assert reply.status_code == 409
@@ -133,12 +126,12 @@ def test_unconditional_scales_racing_all_land(api: FlaskClient, rt: Runtime) -> 
 
 def test_a_2014_controller_keeps_its_shape(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, fixture("rc-2014.json"))
-    scale = ok(api.get(f"{RC}/nginx-controller/scale"))
+    scale = ok_json(api.get(f"{RC}/nginx-controller/scale"))
     assert scale["spec"]["replicas"] == 2 and scale["status"]["selector"] == "name=nginx"
-    ok(api.patch(f"{RC}/nginx-controller/scale", data=json.dumps({"spec": {"replicas": 3}}), headers=MERGE))
+    ok_json(api.patch(f"{RC}/nginx-controller/scale", data=json.dumps({"spec": {"replicas": 3}}), headers=MERGE))
     stored = rc_data(rt.store, "nginx-controller")
     assert stored["desiredState"]["replicas"] == 3 and "spec" not in stored
-    assert ok(api.get(f"{RC}/nginx-controller"))["spec"]["replicas"] == 3
+    assert ok_json(api.get(f"{RC}/nginx-controller"))["spec"]["replicas"] == 3
 
 
 def test_scale_of_a_deployment_has_its_selector_text(api: FlaskClient, rt: Runtime) -> None:
@@ -151,9 +144,9 @@ def test_scale_of_a_deployment_has_its_selector_text(api: FlaskClient, rt: Runti
                               "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}},
     })
     path = "/apis/apps/v1/namespaces/default/deployments/web/scale"
-    assert ok(api.get(path))["status"]["selector"] == "app=web,tier in (a,b)"
-    assert ok(api.patch(path, data=json.dumps({"spec": {"replicas": 5}}), headers=MERGE))["spec"]["replicas"] == 5
-    assert ok(api.get("/apis/apps/v1/namespaces/default/deployments/web"))["metadata"]["generation"] == 1
+    assert ok_json(api.get(path))["status"]["selector"] == "app=web,tier in (a,b)"
+    assert ok_json(api.patch(path, data=json.dumps({"spec": {"replicas": 5}}), headers=MERGE))["spec"]["replicas"] == 5
+    assert ok_json(api.get("/apis/apps/v1/namespaces/default/deployments/web"))["metadata"]["generation"] == 1
 
 
 def test_scale_of_a_missing_controller_is_404(api: FlaskClient) -> None:
@@ -164,7 +157,7 @@ def test_scale_of_a_missing_controller_is_404(api: FlaskClient) -> None:
 
 def test_status_reads_the_object_and_refuses_writes(api: FlaskClient, rt: Runtime) -> None:
     write_rc(rt.store, rc_doc("web", 1))
-    obj = ok(api.get(f"{RC}/web/status"))
+    obj = ok_json(api.get(f"{RC}/web/status"))
     assert obj["kind"] == "ReplicationController" and obj["metadata"]["name"] == "web"
     for method in (api.put, api.patch):
         reply = method(f"{RC}/web/status", data=json.dumps({"status": {"replicas": 9}}), headers=MERGE)
@@ -237,7 +230,7 @@ def test_a_patch_carrying_the_current_version_keeps_it_as_its_condition(
     from functions.kubeapi import patch as patching
 
     write_rc(rt.store, rc_doc("web", 1))
-    version = ok(api.get(f"{RC}/web/scale"))["metadata"]["resourceVersion"]
+    version = ok_json(api.get(f"{RC}/web/scale"))["metadata"]["resourceVersion"]
     original = patching.apply_patch
 
     def racing(*args: Any) -> dict[str, Any]:

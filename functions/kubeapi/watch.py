@@ -275,23 +275,27 @@ class _Watch:
         if since is None:
             self.membership.seed([*implicit, *(self._serve(doc) for doc in first.docs)])
             return []
-        before, at = self._past(since, first)
+        # The listener's first snapshot can come short of documents while others are being
+        # written (the client sends the rest as ADDED later): the state to compare with is
+        # a consistent read at its read time, so nothing the client has is called deleted.
+        current = self._read_at(first.read_time)
+        before, at = self._past(since, first.read_time, current)
         # the client has the implicit namespaces (a list serves them): one that got its
         # document since is MODIFIED
         self.membership.seed([*implicit, *(self._serve(doc) for doc in before)],
                              maybe=[*implicit, *(self._serve(doc) for doc in at)])
-        changes = self._left(watch_diff.catch_up(before, at, first.docs, since), first.read_time)
+        changes = self._left(watch_diff.catch_up(before, at, current, since), first.read_time)
         return [line for change in changes if (line := self._event(change))]
 
-    def _past(self, since: datetime, first: Snapshot) -> tuple[list[Doc], list[Doc]]:
+    def _past(self, since: datetime, read_time: datetime, current: list[Doc]) -> tuple[list[Doc], list[Doc]]:
         """The states a watch from ``since`` starts from: just before it, and at it. A
-        version the listener's first snapshot is not older than needs no read (nothing
-        in that snapshot is stamped with it or later); one it was read at, one read."""
-        mark, read = watch_diff.version_number(since), watch_diff.version_number(first.read_time)
+        version the current state (read at ``read_time``) is not older than needs no read
+        (nothing in it is stamped with it or later); one it was read at, one read."""
+        mark, read = watch_diff.version_number(since), watch_diff.version_number(read_time)
         if mark > read:
-            return first.docs, first.docs
+            return current, current
         before = self._read_at(watch_diff.just_before(since))
-        return before, first.docs if mark == read else self._read_at(since)
+        return before, current if mark == read else self._read_at(since)
 
     def _left(self, changes: list[Change], read_time: datetime) -> list[Change]:
         """DELETEDs with the object's new state when it still exists (the same object, not

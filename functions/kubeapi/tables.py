@@ -56,6 +56,19 @@ AGE = Column("Age", description=AGE_DOC)
 WORKLOAD_WIDE = (Column("Containers", priority=1, description=CONTAINERS_DOC),
                  Column("Images", priority=1, description=IMAGES_DOC))
 
+def _replica_columns(what: str, count: str) -> tuple[Column, ...]:
+    """Replication controllers' and ReplicaSets' columns: the same but for two words."""
+    return (
+        NAME,
+        Column("Desired", "integer", "Replicas is the number of desired replicas."),
+        Column("Current", "integer", "Replicas is the most recently observed number of replicas."),
+        Column("Ready", "integer", f"The number of ready replicas for this {what}."),
+        AGE, *WORKLOAD_WIDE,
+        Column("Selector", priority=1, description=f"Selector is a label query over pods that should "
+                                                   f"match the {count}."),
+    )
+
+
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "pods": (
         NAME,
@@ -72,24 +85,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("Readiness Gates", priority=1, description="If specified, all readiness gates will be "
                                                           "evaluated for pod readiness."),
     ),
-    "replicationcontrollers": (
-        NAME,
-        Column("Desired", "integer", "Replicas is the number of desired replicas."),
-        Column("Current", "integer", "Replicas is the most recently observed number of replicas."),
-        Column("Ready", "integer", "The number of ready replicas for this replication controller."),
-        AGE, *WORKLOAD_WIDE,
-        Column("Selector", priority=1, description="Selector is a label query over pods that should "
-                                                   "match the Replicas count."),
-    ),
-    "replicasets": (
-        NAME,
-        Column("Desired", "integer", "Replicas is the number of desired replicas."),
-        Column("Current", "integer", "Replicas is the most recently observed number of replicas."),
-        Column("Ready", "integer", "The number of ready replicas for this replica set."),
-        AGE, *WORKLOAD_WIDE,
-        Column("Selector", priority=1, description="Selector is a label query over pods that should "
-                                                   "match the replica count."),
-    ),
+    "replicationcontrollers": _replica_columns("replication controller", "Replicas count"),
+    "replicasets": _replica_columns("replica set", "replica count"),
     "deployments": (
         NAME,
         Column("Ready", description="Number of the pod with ready state"),

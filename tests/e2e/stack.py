@@ -126,6 +126,11 @@ class Stack:
         return loaded
 
 
+# A stack for clients of kube_api: fast scheduler and agents, pods' reports never throttled.
+CLIENT_SETTINGS = {"FIRECONTROL_SCHEDULER_TIME_SCALE": "30", "FIRECONTROL_AGENT_TIME_SCALE": "20",
+                   "FIRECONTROL_STATUS_WRITE_LIMIT": "200"}
+
+
 @contextmanager
 def running_stack(tmp: Path, settings: dict[str, str]) -> Iterator[Stack]:
     """``python main.py up`` with ``settings`` (``FIRECONTROL_*``) in its environment, stopped

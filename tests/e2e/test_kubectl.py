@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import KUBECTL, ROOT, Json, Stack, running_stack
+from tests.e2e.stack import CLIENT_SETTINGS, KUBECTL, ROOT, Json, Stack, running_stack
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("kubectl_installed")]
@@ -26,9 +26,7 @@ GUESTBOOK_GO = ROOT / "tests" / "fixtures" / "kubectl" / "guestbook-go"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    settings = {"FIRECONTROL_SCHEDULER_TIME_SCALE": "30", "FIRECONTROL_AGENT_TIME_SCALE": "20",
-                "FIRECONTROL_STATUS_WRITE_LIMIT": "200"}
-    with running_stack(tmp_path_factory.mktemp("kubectl"), settings) as running:
+    with running_stack(tmp_path_factory.mktemp("kubectl"), CLIENT_SETTINGS) as running:
         yield running
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from tests.e2e.stack import ROOT, Json, Stack, running_stack
+from tests.e2e.stack import CLIENT_SETTINGS, ROOT, Json, Stack, running_stack
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,7 @@ STRATEGIC, MERGE, JSON_PATCH = ("application/strategic-merge-patch+json", "appli
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    settings = {"FIRECONTROL_SCHEDULER_TIME_SCALE": "30", "FIRECONTROL_AGENT_TIME_SCALE": "20",
-                "FIRECONTROL_STATUS_WRITE_LIMIT": "200"}
-    with running_stack(tmp_path_factory.mktemp("python-client"), settings) as running:
+    with running_stack(tmp_path_factory.mktemp("python-client"), CLIENT_SETTINGS) as running:
         yield running
 
 
